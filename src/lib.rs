@@ -4,5 +4,7 @@
 //! `store`) never import `mcp`, `middleware`, `admin` or `app`.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod mcp;
 pub mod odoo;
 pub mod secret;

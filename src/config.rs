@@ -1,0 +1,494 @@
+//! Configuration: TOML parsed into a raw form (`deny_unknown_fields`), then validated into the
+//! runtime [`Config`]. Every error names the file, the key and what to do.
+//!
+//! Secrets never live in the file: a profile names the environment variable or the file that
+//! holds its Odoo API key.
+
+use crate::odoo::{ClientConfig, Credentials, ProtocolChoice};
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// A configuration error, written for the operator who has to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    store: RawStore,
+    odoo: RawOdoo,
+    #[serde(default)]
+    profiles: BTreeMap<String, RawProfile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    #[serde(default = "default_listen")]
+    listen: String,
+    #[serde(default = "default_admin_listen")]
+    admin_listen: String,
+    public_url: Option<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+    #[serde(default = "default_max_body")]
+    max_body_bytes: usize,
+    #[serde(default = "default_request_timeout")]
+    request_timeout_secs: u64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            admin_listen: default_admin_listen(),
+            public_url: None,
+            allowed_origins: Vec::new(),
+            max_body_bytes: default_max_body(),
+            request_timeout_secs: default_request_timeout(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8808".into()
+}
+fn default_admin_listen() -> String {
+    "127.0.0.1:8809".into()
+}
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+fn default_request_timeout() -> u64 {
+    120
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    #[serde(default = "default_store_url")]
+    url: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            url: default_store_url(),
+        }
+    }
+}
+
+fn default_store_url() -> String {
+    "sqlite://odoo-warden.db".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOdoo {
+    url: String,
+    database: String,
+    #[serde(default)]
+    protocol: ProtocolChoice,
+    #[serde(default = "default_odoo_timeout")]
+    timeout_secs: u64,
+}
+
+fn default_odoo_timeout() -> u64 {
+    30
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    odoo_login: String,
+    odoo_api_key_env: Option<String>,
+    odoo_api_key_file: Option<PathBuf>,
+    policy: Option<PathBuf>,
+    rate_limit: Option<RawRateLimit>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub per_minute: Option<u32>,
+    pub burst: Option<u32>,
+    pub writes_per_minute: Option<u32>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Option<PathBuf>,
+    pub server: ServerConfig,
+    pub store_url: String,
+    pub odoo: ClientConfig,
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub public_url: Url,
+    /// Origins accepted on `/mcp` (scheme://host[:port], lower case): the public URL's and the
+    /// configured ones.
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// What a key acts as: an Odoo user and (later) a policy and rate limits.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub credentials: Credentials,
+    pub policy: Option<PathBuf>,
+    pub rate_limit: Option<RawRateLimit>,
+}
+
+impl Config {
+    /// The config path: `--config`, else `$ODOO_WARDEN_CONFIG`, else `./odoo-warden.toml`.
+    pub fn default_path() -> PathBuf {
+        std::env::var_os("ODOO_WARDEN_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("odoo-warden.toml"))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            err(format!(
+                "cannot read the config file {}: {e}\n  hint: pass --config PATH, set ODOO_WARDEN_CONFIG, or run `odoo-warden serve --odoo-url ... --odoo-database ... --odoo-login ...` without a file",
+                path.display()
+            ))
+        })?;
+        Self::parse(&text, Some(path))
+    }
+
+    pub fn parse(text: &str, source: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::parse_with_env(text, source, &|var| std::env::var(var).ok())
+    }
+
+    /// As [`parse`](Self::parse), reading environment variables through `env`.
+    pub fn parse_with_env(
+        text: &str,
+        source: Option<&Path>,
+        env: &Env,
+    ) -> Result<Self, ConfigError> {
+        let name = source
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "config".into());
+        let raw: RawConfig = toml::from_str(text).map_err(|e| err(format!("{name}: {e}")))?;
+        let base_dir = source.and_then(Path::parent).map(Path::to_path_buf);
+        compile(raw, source.map(Path::to_path_buf), base_dir.as_deref(), env)
+    }
+
+    /// A one-profile configuration from command-line flags (the quick start).
+    pub fn from_flags(
+        odoo_url: &str,
+        database: &str,
+        login: &str,
+        api_key_env: &str,
+        listen: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let mut profiles = BTreeMap::new();
+        profiles.insert(
+            "default".to_string(),
+            RawProfile {
+                odoo_login: login.to_string(),
+                odoo_api_key_env: Some(api_key_env.to_string()),
+                odoo_api_key_file: None,
+                policy: None,
+                rate_limit: None,
+            },
+        );
+        let mut server = RawServer::default();
+        if let Some(listen) = listen {
+            server.listen = listen.to_string();
+        }
+        let raw = RawConfig {
+            server,
+            store: RawStore::default(),
+            odoo: RawOdoo {
+                url: odoo_url.to_string(),
+                database: database.to_string(),
+                protocol: ProtocolChoice::Auto,
+                timeout_secs: default_odoo_timeout(),
+            },
+            profiles,
+        };
+        compile(raw, None, None, &|var| std::env::var(var).ok())
+    }
+}
+
+/// How configuration reads environment variables (injectable for tests).
+pub type Env = dyn Fn(&str) -> Option<String>;
+
+fn compile(
+    raw: RawConfig,
+    source: Option<PathBuf>,
+    base_dir: Option<&Path>,
+    env: &Env,
+) -> Result<Config, ConfigError> {
+    let listen: SocketAddr = raw.server.listen.parse().map_err(|_| {
+        err(format!(
+            "[server] listen = \"{}\" is not an address:port such as \"127.0.0.1:8808\"",
+            raw.server.listen
+        ))
+    })?;
+    let admin_listen: SocketAddr = raw.server.admin_listen.parse().map_err(|_| {
+        err(format!(
+            "[server] admin_listen = \"{}\" is not an address:port such as \"127.0.0.1:8809\"",
+            raw.server.admin_listen
+        ))
+    })?;
+    let public_url = match &raw.server.public_url {
+        Some(u) => Url::parse(u)
+            .map_err(|e| err(format!("[server] public_url = \"{u}\" is not a URL: {e}")))?,
+        None => {
+            let host = if listen.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                listen.ip().to_string()
+            };
+            let host = if listen.is_ipv6() && !listen.ip().is_unspecified() {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            Url::parse(&format!("http://{host}:{}", listen.port())).map_err(|e| {
+                err(format!(
+                    "cannot derive a public URL from [server] listen: {e}"
+                ))
+            })?
+        }
+    };
+    let mut allowed_origins = vec![origin_of(&public_url)];
+    for o in &raw.server.allowed_origins {
+        let url = Url::parse(o).map_err(|e| {
+            err(format!("[server] allowed_origins: \"{o}\" is not an origin such as \"https://claude.ai\": {e}"))
+        })?;
+        allowed_origins.push(origin_of(&url));
+    }
+    if raw.server.max_body_bytes < 1024 {
+        return Err(err("[server] max_body_bytes must be at least 1024"));
+    }
+    if raw.server.request_timeout_secs == 0 {
+        return Err(err("[server] request_timeout_secs must be at least 1"));
+    }
+
+    let url = Url::parse(&raw.odoo.url).map_err(|e| {
+        err(format!(
+            "[odoo] url = \"{}\" is not a URL: {e}",
+            raw.odoo.url
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(err(format!(
+            "[odoo] url must start with http:// or https://, not \"{}\"",
+            raw.odoo.url
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(err(
+            "[odoo] url must not carry a user name or password; profiles hold the Odoo credentials",
+        ));
+    }
+    if raw.odoo.database.trim().is_empty() {
+        return Err(err("[odoo] database must name the Odoo database"));
+    }
+    if raw.odoo.timeout_secs == 0 {
+        return Err(err("[odoo] timeout_secs must be at least 1"));
+    }
+    let odoo = ClientConfig {
+        url,
+        database: raw.odoo.database,
+        protocol: raw.odoo.protocol,
+        timeout: Duration::from_secs(raw.odoo.timeout_secs),
+    };
+
+    if raw.profiles.is_empty() {
+        return Err(err(
+            "no profile is configured: add a [profiles.NAME] table with odoo_login and odoo_api_key_env (or odoo_api_key_file)",
+        ));
+    }
+    let mut profiles = BTreeMap::new();
+    for (name, p) in raw.profiles {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(err(format!(
+                "[profiles.{name}]: profile names use only letters, digits, '-' and '_'"
+            )));
+        }
+        if p.odoo_login.trim().is_empty() {
+            return Err(err(format!("[profiles.{name}] odoo_login is empty")));
+        }
+        let api_key = read_secret(&name, &p, base_dir, env)?;
+        let policy = p.policy.map(|path| resolve(base_dir, path));
+        profiles.insert(
+            name.clone(),
+            Profile {
+                name,
+                credentials: Credentials::new(p.odoo_login, api_key),
+                policy,
+                rate_limit: p.rate_limit,
+            },
+        );
+    }
+    Ok(Config {
+        source,
+        server: ServerConfig {
+            listen,
+            admin_listen,
+            public_url,
+            allowed_origins,
+            max_body_bytes: raw.server.max_body_bytes,
+            request_timeout: Duration::from_secs(raw.server.request_timeout_secs),
+        },
+        store_url: raw.store.url,
+        odoo,
+        profiles,
+    })
+}
+
+fn resolve(base_dir: Option<&Path>, path: PathBuf) -> PathBuf {
+    match base_dir {
+        Some(dir) if path.is_relative() && !dir.as_os_str().is_empty() => dir.join(path),
+        _ => path,
+    }
+}
+
+fn read_secret(
+    name: &str,
+    p: &RawProfile,
+    base_dir: Option<&Path>,
+    env: &Env,
+) -> Result<Secret, ConfigError> {
+    let value = match (&p.odoo_api_key_env, &p.odoo_api_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(err(format!(
+                "[profiles.{name}] sets both odoo_api_key_env and odoo_api_key_file: keep one"
+            )));
+        }
+        (None, None) => {
+            return Err(err(format!(
+                "[profiles.{name}] needs odoo_api_key_env (an environment variable holding the Odoo API key) or odoo_api_key_file; the key itself never goes in the config file"
+            )));
+        }
+        (Some(var), None) => env(var).ok_or_else(|| {
+            err(format!(
+                "[profiles.{name}] odoo_api_key_env = \"{var}\", but the environment variable {var} is not set"
+            ))
+        })?,
+        (None, Some(file)) => {
+            let path = resolve(base_dir, file.clone());
+            std::fs::read_to_string(&path).map_err(|e| {
+                err(format!("[profiles.{name}] odoo_api_key_file: cannot read {}: {e}", path.display()))
+            })?
+        }
+    };
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        return Err(err(format!("[profiles.{name}]: the Odoo API key is empty")));
+    }
+    Ok(Secret::new(value))
+}
+
+/// `scheme://host[:port]` of a URL, lower case, default ports left out (as browsers send Origin).
+pub fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization().to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[server]
+listen = "127.0.0.1:8808"
+allowed_origins = ["https://Claude.ai"]
+
+[odoo]
+url = "http://127.0.0.1:8069"
+database = "prod"
+
+[profiles.sales]
+odoo_login = "mcp-bot"
+odoo_api_key_env = "OW_TEST_KEY"
+"#;
+
+    fn env(var: &str) -> Option<String> {
+        (var == "OW_TEST_KEY").then(|| " k3y\n".to_string())
+    }
+
+    #[test]
+    fn parses_and_validates() {
+        let c = Config::parse_with_env(BASE, None, &env).unwrap();
+        assert_eq!(c.server.listen.port(), 8808);
+        assert_eq!(
+            c.server.allowed_origins,
+            vec!["http://127.0.0.1:8808", "https://claude.ai"]
+        );
+        assert_eq!(c.profiles["sales"].credentials.api_key.expose(), "k3y");
+        assert_eq!(c.odoo.timeout, Duration::from_secs(30));
+        assert_eq!(c.store_url, "sqlite://odoo-warden.db");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            (
+                BASE.replace("listen = \"127.0.0.1:8808\"", "listen = \"nowhere\""),
+                "[server] listen",
+            ),
+            (
+                BASE.replace("database = \"prod\"", "database = \"\""),
+                "[odoo] database",
+            ),
+            (
+                BASE.replace("OW_TEST_KEY", "OW_OTHER_KEY"),
+                "OW_OTHER_KEY is not set",
+            ),
+            (
+                BASE.replace("[odoo]", "[odoo]\nbogus = 1"),
+                "unknown field `bogus`",
+            ),
+            (
+                BASE.replace("url = \"http://127.0.0.1:8069\"", "url = \"ftp://x\""),
+                "[odoo] url",
+            ),
+            (
+                BASE.replace(
+                    "odoo_login = \"mcp-bot\"",
+                    "odoo_login = \"mcp-bot\"\nodoo_api_key = \"inline\"",
+                ),
+                "unknown field `odoo_api_key`",
+            ),
+            ("[odoo\nurl=1".to_string(), "line 1"),
+            (
+                BASE.replace("[profiles.sales]", "[profiles.\"a b\"]"),
+                "profile names",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = Config::parse_with_env(&text, None, &env)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{want:?} not in {e:?}");
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The MCP protocol core: JSON-RPC, protocol revisions, Streamable HTTP, sessions, tools.
+
+pub mod jsonrpc;
