@@ -18,6 +18,7 @@
 //! ```
 
 pub mod dialect;
+pub mod domain;
 pub mod error;
 mod transport;
 pub mod version;

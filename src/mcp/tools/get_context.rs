@@ -1,0 +1,64 @@
+//! `get_context`: who odoo-warden acts as, and what this key may do. Meant to be called first.
+
+use super::{ProfileState, ToolKind, ToolOutput, ToolSpec};
+use serde_json::json;
+
+pub fn spec() -> ToolSpec {
+    let company = json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+                         "required": ["id", "name"]});
+    ToolSpec {
+        name: "get_context",
+        title: "Get Odoo context",
+        description: "Call this first. Returns the Odoo user this key acts as (uid, name, login), its time zone and language, current and allowed companies, the current UTC time, the Odoo version, the profile, and per model the operations this key may perform.",
+        kind: ToolKind::Read,
+        input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
+        output_schema: Some(json!({
+            "type": "object",
+            "properties": {
+                "uid": {"type": "integer"},
+                "name": {"type": "string"},
+                "login": {"type": "string"},
+                "tz": {"type": ["string", "null"]},
+                "lang": {"type": ["string", "null"]},
+                "company": {"type": ["object", "null"], "properties": company["properties"].clone()},
+                "companies": {"type": "array", "items": company},
+                "utc_now": {"type": "string"},
+                "odoo_version": {"type": "string"},
+                "profile": {"type": "string"},
+                "permissions": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+            },
+            "required": ["uid", "name", "login", "tz", "lang", "company", "companies", "utc_now", "odoo_version", "profile", "permissions"]
+        })),
+    }
+}
+
+pub async fn call(p: &ProfileState) -> ToolOutput {
+    let access = match p.model_access().await {
+        Ok(a) => a,
+        Err(e) => return e.into(),
+    };
+    let permissions: serde_json::Map<_, _> = access
+        .iter()
+        .map(|m| (m.model.clone(), json!(m.operations)))
+        .collect();
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let utc_now = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let id = &p.identity;
+    ToolOutput::Structured(json!({
+        "uid": id.uid,
+        "name": id.name,
+        "login": id.login,
+        "tz": id.tz,
+        "lang": id.lang,
+        "company": id.company,
+        "companies": id.companies,
+        "utc_now": utc_now,
+        "odoo_version": p.server.version.raw,
+        "profile": p.name,
+        "permissions": permissions,
+    }))
+}

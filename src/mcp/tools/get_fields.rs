@@ -1,0 +1,74 @@
+//! `get_fields`: a model's fields with their type, label and constraints.
+
+use super::{ProfileState, ToolKind, ToolOutput, ToolSpec, model_arg, model_schema, opt_strings};
+use crate::odoo::FieldInfo;
+use serde_json::{Map, Value, json};
+
+pub fn spec() -> ToolSpec {
+    ToolSpec {
+        name: "get_fields",
+        title: "Describe a model's fields",
+        description: "Returns the fields of an Odoo model: type, label (string), required, readonly, and where relevant the related model, the selection values and help. Pass `fields` to describe only some.",
+        kind: ToolKind::Read,
+        input_schema: json!({
+            "type": "object",
+            "properties": {
+                "model": model_schema(),
+                "fields": {"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9_]+$"}, "maxItems": 500,
+                           "description": "Only these fields (default: all)"}
+            },
+            "required": ["model"],
+            "additionalProperties": false
+        }),
+        output_schema: Some(json!({
+            "type": "object",
+            "properties": {
+                "model": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "string": {"type": "string"},
+                        "required": {"type": "boolean"},
+                        "readonly": {"type": "boolean"},
+                        "relation": {"type": "string"},
+                        "selection": {"type": "array"},
+                        "help": {"type": "string"}
+                    },
+                    "required": ["type", "string", "required", "readonly"]
+                }}
+            },
+            "required": ["model", "fields"]
+        })),
+    }
+}
+
+pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
+    let model = model_arg(args);
+    if let Err(refusal) = p.check_model(model).await {
+        return refusal;
+    }
+    let all = match p.fields(model).await {
+        Ok(f) => f,
+        Err(e) => return e.into(),
+    };
+    let wanted = opt_strings(args, "fields");
+    if let Some(wanted) = &wanted {
+        if let Some(unknown) = wanted.iter().find(|f| !all.contains_key(f.as_str())) {
+            return ToolOutput::Error(format!(
+                "model \"{model}\" has no field \"{unknown}\"; call get_fields without `fields` to see them all"
+            ));
+        }
+    }
+    let mut fields = Map::new();
+    for (name, raw) in all.iter() {
+        if wanted.as_ref().is_some_and(|w| !w.contains(name)) {
+            continue;
+        }
+        // Normalise through FieldInfo: only the documented attributes, with their types.
+        if let Ok(info) = serde_json::from_value::<FieldInfo>(raw.clone()) {
+            fields.insert(name.clone(), json!(info));
+        }
+    }
+    ToolOutput::Structured(json!({"model": model, "fields": fields}))
+}

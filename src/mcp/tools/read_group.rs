@@ -1,0 +1,98 @@
+//! `read_group`: grouped aggregates for simple analytics, one shape on every Odoo version.
+
+use super::{
+    ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema, opt_strings,
+    opt_u64,
+};
+use crate::odoo::{GroupedRead, domain};
+use serde_json::{Map, Value, json};
+
+const AGGREGATORS: [&str; 8] = ["sum", "avg", "min", "max", "count", "count_distinct", "bool_and", "bool_or"];
+const GRANULARITIES: [&str; 5] = ["day", "week", "month", "quarter", "year"];
+
+pub fn spec() -> ToolSpec {
+    ToolSpec {
+        name: "read_group",
+        title: "Aggregate records by group",
+        description: "Groups records of an Odoo model and aggregates them, like a pivot table. `groupby`: fields to group by (dates may take a granularity, e.g. \"date_order:month\"). `aggregates`: \"field:sum\" (also avg, min, max, count, count_distinct) or \"__count\". Each group holds its groupby values, `__count` and each aggregate under its spec.",
+        kind: ToolKind::Read,
+        input_schema: json!({
+            "type": "object",
+            "properties": {
+                "model": model_schema(),
+                "groupby": {"type": "array", "minItems": 1, "maxItems": 5,
+                            "items": {"type": "string", "pattern": "^[a-z0-9_]+(:[a-z]+)?$"},
+                            "description": "Fields to group by, e.g. [\"state\"] or [\"date_order:month\"]"},
+                "aggregates": {"type": "array", "maxItems": 20,
+                               "items": {"type": "string", "pattern": "^([a-z0-9_]+:[a-z_]+|__count)$"},
+                               "description": "e.g. [\"amount_total:sum\", \"__count\"] (default [\"__count\"])"},
+                "domain": domain_schema(),
+                "limit": {"type": "integer", "minimum": 1, "description": "Maximum number of groups"},
+                "order": {"type": "string", "maxLength": 256, "description": "Order of groups, e.g. \"amount_total desc\""}
+            },
+            "required": ["model", "groupby"],
+            "additionalProperties": false
+        }),
+        output_schema: Some(json!({
+            "type": "object",
+            "properties": {
+                "model": {"type": "string"},
+                "groups": {"type": "array", "items": {"type": "object"}}
+            },
+            "required": ["model", "groups"]
+        })),
+    }
+}
+
+pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
+    let model = model_arg(args);
+    let domain_value = args.get("domain").cloned().unwrap_or_else(|| json!([]));
+    if let Err(e) = domain::validate(&domain_value) {
+        return ToolOutput::Error(format!("invalid argument \"domain\": {e}"));
+    }
+    let groupby = opt_strings(args, "groupby").unwrap_or_default();
+    for g in &groupby {
+        if let Some((_, gran)) = g.split_once(':') {
+            if !GRANULARITIES.contains(&gran) {
+                return ToolOutput::Error(format!(
+                    "invalid argument \"groupby\": \"{g}\": the granularity must be one of {}",
+                    GRANULARITIES.join(", ")
+                ));
+            }
+        }
+    }
+    let aggregates = opt_strings(args, "aggregates")
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| vec!["__count".to_string()]);
+    for a in &aggregates {
+        if let Some((_, agg)) = a.split_once(':') {
+            if !AGGREGATORS.contains(&agg) {
+                return ToolOutput::Error(format!(
+                    "invalid argument \"aggregates\": \"{a}\": the aggregate must be one of {}",
+                    AGGREGATORS.join(", ")
+                ));
+            }
+        }
+    }
+    let order = args.get("order").and_then(Value::as_str).map(str::to_string);
+    if let Some(order) = &order {
+        if let Err(e) = domain::validate_order(order) {
+            return ToolOutput::Error(format!("invalid argument \"order\": {e}"));
+        }
+    }
+    if let Err(refusal) = p.check_model(model).await {
+        return refusal;
+    }
+    let q = GroupedRead {
+        domain: domain_value,
+        groupby,
+        aggregates,
+        limit: Some(opt_u64(args, "limit").unwrap_or(p.max_records).min(p.max_records)),
+        offset: None,
+        order,
+    };
+    match p.user.grouped_read(model, &q).await {
+        Ok(groups) => ToolOutput::Structured(json!({"model": model, "groups": groups})),
+        Err(e) => e.into(),
+    }
+}

@@ -1,0 +1,82 @@
+//! `search_records`: records matching a domain, and how many match in all.
+
+use super::{
+    ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema, opt_strings,
+    opt_u64,
+};
+use crate::odoo::{SearchRead, domain};
+use serde_json::{Map, Value, json};
+
+/// Fields returned when the caller names none: cheap, and readable by every user.
+const DEFAULT_FIELDS: [&str; 1] = ["display_name"];
+
+pub fn spec() -> ToolSpec {
+    ToolSpec {
+        name: "search_records",
+        title: "Search records",
+        description: "Searches records of an Odoo model. Returns the matching records (with `id` and the requested fields) and `total`, the number of records matching the domain. Name the fields you need (call get_fields first); the default is display_name only. `limit` is capped by the key's profile.",
+        kind: ToolKind::Read,
+        input_schema: json!({
+            "type": "object",
+            "properties": {
+                "model": model_schema(),
+                "domain": domain_schema(),
+                "fields": {"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9_]+$"}, "maxItems": 200,
+                           "description": "Field names to return (default: [\"display_name\"])"},
+                "limit": {"type": "integer", "minimum": 1, "description": "Maximum number of records (default 80, capped by the profile)"},
+                "offset": {"type": "integer", "minimum": 0, "description": "Number of records to skip (default 0)"},
+                "order": {"type": "string", "maxLength": 256, "description": "Sort order, e.g. \"date_order desc, id\""}
+            },
+            "required": ["model"],
+            "additionalProperties": false
+        }),
+        output_schema: Some(json!({
+            "type": "object",
+            "properties": {
+                "model": {"type": "string"},
+                "records": {"type": "array", "items": {"type": "object"}},
+                "total": {"type": "integer"}
+            },
+            "required": ["model", "records", "total"]
+        })),
+    }
+}
+
+pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
+    let model = model_arg(args);
+    let domain_value = args.get("domain").cloned().unwrap_or_else(|| json!([]));
+    if let Err(e) = domain::validate(&domain_value) {
+        return ToolOutput::Error(format!("invalid argument \"domain\": {e}"));
+    }
+    let order = args.get("order").and_then(Value::as_str).map(str::to_string);
+    if let Some(order) = &order {
+        if let Err(e) = domain::validate_order(order) {
+            return ToolOutput::Error(format!("invalid argument \"order\": {e}"));
+        }
+    }
+    if let Err(refusal) = p.check_model(model).await {
+        return refusal;
+    }
+    let fields = opt_strings(args, "fields")
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect());
+    let limit = opt_u64(args, "limit").unwrap_or(80).min(p.max_records);
+    let offset = opt_u64(args, "offset").unwrap_or(0);
+    let mut q = SearchRead::new(domain_value.clone(), fields).limit(limit).offset(offset);
+    q.order = order;
+    let records = match p.user.search_read(model, &q).await {
+        Ok(r) => r,
+        Err(e) => return e.into(),
+    };
+    // One Odoo request where it can: a page that is not full tells the total by itself.
+    let n = records.len() as u64;
+    let total = if n < limit && (n > 0 || offset == 0) {
+        offset + n
+    } else {
+        match p.user.search_count(model, &domain_value, &Map::new()).await {
+            Ok(t) => t,
+            Err(e) => return e.into(),
+        }
+    };
+    ToolOutput::Structured(json!({"model": model, "records": records, "total": total}))
+}
