@@ -8,3 +8,6 @@ pub mod config;
 pub mod mcp;
 pub mod odoo;
 pub mod secret;
+pub mod auth;
+pub mod middleware;
+pub mod app;

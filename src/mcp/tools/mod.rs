@@ -8,6 +8,7 @@ mod list_models;
 mod read_group;
 mod search_records;
 
+use super::server::CallContext;
 use crate::odoo::{ErrorKind, Identity, OdooError, OdooUser, Operation, ServerInfo};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -105,8 +106,14 @@ impl From<OdooError> for ToolOutput {
 pub enum CallOutcome {
     /// No such tool (a JSON-RPC error, not a tool result).
     UnknownTool,
-    /// A `CallToolResult`.
+    /// A `CallToolResult` (or, in the stateless revision, an `input_required` result).
     Result(Value),
+    /// A protocol-level refusal (a JSON-RPC error), e.g. a missing client capability.
+    Protocol {
+        code: i64,
+        message: String,
+        data: Option<Value>,
+    },
 }
 
 /// Everything a tool needs to act for one profile: its logged-in Odoo user and caches.
@@ -294,8 +301,25 @@ impl Toolbox {
         self.specs.iter().find(|s| s.name == name).map(|s| s.kind)
     }
 
+    /// Whether a call of this tool may have something to say before its result (a question to the
+    /// person behind the client, log messages), so that its answer should be streamed.
+    pub fn may_talk(&self, name: &str, handshake: bool) -> bool {
+        #[cfg(feature = "conformance-fixtures")]
+        if conformance::talks(name, handshake) {
+            return true;
+        }
+        let _ = (name, handshake);
+        false
+    }
+
     /// Validates `arguments` against the tool's schema, then runs it.
-    pub async fn call(&self, profile: &ProfileState, name: &str, arguments: Value) -> CallOutcome {
+    pub async fn call(
+        &self,
+        profile: &ProfileState,
+        name: &str,
+        arguments: Value,
+        ctx: &CallContext,
+    ) -> CallOutcome {
         let Some(validator) = self.validators.get(name) else {
             return CallOutcome::UnknownTool;
         };
@@ -316,9 +340,10 @@ impl Toolbox {
             "search_records" => search_records::call(profile, &args).await,
             "read_group" => read_group::call(profile, &args).await,
             #[cfg(feature = "conformance-fixtures")]
-            other if other.starts_with("test_") => conformance::call(other, &args),
+            other if conformance::is_fixture(other) => return conformance::call(other, &args, ctx).await,
             _ => return CallOutcome::UnknownTool,
         };
+        let _ = ctx;
         CallOutcome::Result(out.into_result())
     }
 }

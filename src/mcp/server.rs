@@ -1,0 +1,753 @@
+//! The `/mcp` endpoint: Streamable HTTP for the handshake revisions (2025-06-18, 2025-11-25) and
+//! stateless requests of 2026-07-28, on one route.
+//!
+//! Every answer is decided here: status codes, JSON-RPC errors, JSON or SSE. Requests are routed
+//! to an era by `MCP-Protocol-Version` (and, without it, by the body's `_meta`), see
+//! [`protocol::era`].
+
+use super::jsonrpc::{self, Id, Message};
+use super::protocol::{self, Era};
+use super::session::{Session, SessionStore};
+use super::tools::{CallOutcome, ProfileState, Toolbox};
+use crate::auth::Principal;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Map, Value, json};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
+
+const INSTRUCTIONS: &str = "odoo-warden gives governed access to an Odoo database. Call get_context first: it says which Odoo user you act as and which models and operations this key allows. Use list_models and get_fields before searching; name the fields you need.";
+
+/// Settings of the MCP endpoint.
+#[derive(Debug, Clone)]
+pub struct McpSettings {
+    /// A tool call that runs longer is stopped with an error.
+    pub request_timeout: Duration,
+    /// How long a server-to-client request (elicitation) waits for its answer.
+    pub client_request_timeout: Duration,
+}
+
+/// State shared by every request to `/mcp`.
+pub struct McpServer {
+    toolbox: Toolbox,
+    profile: Arc<ProfileState>,
+    pub sessions: SessionStore,
+    settings: McpSettings,
+}
+
+impl McpServer {
+    pub fn new(toolbox: Toolbox, profile: Arc<ProfileState>, settings: McpSettings) -> Self {
+        Self {
+            toolbox,
+            profile,
+            sessions: SessionStore::new(10_000, Duration::from_secs(3600)),
+            settings,
+        }
+    }
+}
+
+/// The `/mcp` route: POST for messages, GET (no standalone stream: 405), DELETE to end a session.
+pub fn router(server: Arc<McpServer>) -> Router {
+    Router::new()
+        .route("/mcp", post(handle_post).get(handle_get).delete(handle_delete))
+        .with_state(server)
+}
+
+fn server_info() -> Value {
+    json!({"name": "odoo-warden", "title": "odoo-warden", "version": env!("CARGO_PKG_VERSION")})
+}
+
+/// A JSON response with a status.
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn rpc_error(status: StatusCode, id: &Id, code: i64, message: &str, data: Option<Value>) -> Response {
+    json_response(status, &jsonrpc::error_response(id, code, message, data))
+}
+
+fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}
+
+/// What the client accepts.
+struct Accept {
+    json: bool,
+    sse: bool,
+}
+
+impl Accept {
+    fn parse(headers: &HeaderMap) -> Self {
+        let mut out = Accept { json: false, sse: false };
+        let values: Vec<&str> = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if values.is_empty() {
+            // No Accept header: anything goes.
+            return Accept { json: true, sse: true };
+        }
+        for part in values.iter().flat_map(|v| v.split(',')) {
+            let media = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            match media.as_str() {
+                "application/json" | "application/*" => out.json = true,
+                "text/event-stream" | "text/*" => out.sse = true,
+                "*/*" => {
+                    out.json = true;
+                    out.sse = true;
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    header_str(headers, header::CONTENT_TYPE.as_str())
+        .map(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or(false)
+}
+
+async fn handle_post(
+    State(server): State<Arc<McpServer>>,
+    principal: Option<axum::Extension<Principal>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let principal = principal.map(|p| p.0);
+    if !is_json_content_type(&headers) {
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &Value::Null,
+            jsonrpc::INVALID_REQUEST,
+            "Content-Type must be application/json",
+            None,
+        );
+    }
+    let accept = Accept::parse(&headers);
+    if !accept.json && !accept.sse {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            &Value::Null,
+            jsonrpc::INVALID_REQUEST,
+            "Not Acceptable: the Accept header must include application/json and text/event-stream",
+            None,
+        );
+    }
+    let message = match jsonrpc::parse(&body) {
+        Ok(m) => m,
+        Err(failure) => return json_response(StatusCode::BAD_REQUEST, &failure.to_response()),
+    };
+    let params = match &message {
+        Message::Request { params, .. } | Message::Notification { params, .. } => Some(params),
+        Message::Response { .. } => None,
+    };
+    let version_header = header_str(&headers, VERSION_HEADER);
+    match protocol::era(version_header, params) {
+        Era::Handshake => {
+            handle_handshake(&server, principal, &headers, accept, message).await
+        }
+        Era::Stateless => handle_stateless(&server, &headers, accept, message).await,
+    }
+}
+
+/// GET opens no standalone stream: this server never sends unsolicited messages.
+async fn handle_get() -> Response {
+    let mut r = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+    r
+}
+
+/// DELETE ends a handshake session.
+async fn handle_delete(
+    State(server): State<Arc<McpServer>>,
+    principal: Option<axum::Extension<Principal>>,
+    headers: HeaderMap,
+) -> Response {
+    let principal = principal.map(|p| p.0);
+    if let Some(v) = header_str(&headers, VERSION_HEADER) {
+        if protocol::era(Some(v), None) == Era::Stateless {
+            // Stateless revisions have no sessions to end.
+            return handle_get().await;
+        }
+    }
+    let Some(id) = header_str(&headers, SESSION_HEADER) else {
+        return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, jsonrpc::INVALID_REQUEST, "Mcp-Session-Id header required", None);
+    };
+    match server.sessions.get(id, principal.as_ref().map(|p| p.key_id.as_str())) {
+        Ok(session) => {
+            server.sessions.remove(&session.id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(_) => session_not_found(&Value::Null),
+    }
+}
+
+fn session_not_found(id: &Id) -> Response {
+    rpc_error(
+        StatusCode::NOT_FOUND,
+        id,
+        jsonrpc::INVALID_REQUEST,
+        "Session not found: it ended or never existed; send initialize to start a new one",
+        None,
+    )
+}
+
+async fn handle_handshake(
+    server: &Arc<McpServer>,
+    principal: Option<Principal>,
+    headers: &HeaderMap,
+    accept: Accept,
+    message: Message,
+) -> Response {
+    let key_id = principal.as_ref().map(|p| p.key_id.clone());
+    if let Message::Request { id, method, params } = &message {
+        if method == "initialize" {
+            return initialize(server, key_id, id, params);
+        }
+    }
+    let request_id = match &message {
+        Message::Request { id, .. } => id.clone(),
+        _ => Value::Null,
+    };
+    if let Some(v) = header_str(headers, VERSION_HEADER) {
+        if !protocol::HANDSHAKE_HEADER_VERSIONS.contains(&v) {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                &request_id,
+                jsonrpc::INVALID_REQUEST,
+                &format!(
+                    "Unsupported MCP-Protocol-Version \"{v}\"; supported: {}",
+                    protocol::SUPPORTED_VERSIONS.join(", ")
+                ),
+                None,
+            );
+        }
+    }
+    let Some(session_id) = header_str(headers, SESSION_HEADER) else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &request_id,
+            jsonrpc::INVALID_REQUEST,
+            "Bad Request: Mcp-Session-Id header required (send initialize first)",
+            None,
+        );
+    };
+    let session = match server.sessions.get(session_id, key_id.as_deref()) {
+        Ok(s) => s,
+        Err(_) => return session_not_found(&request_id),
+    };
+    match message {
+        Message::Notification { method, params } => {
+            if method == "notifications/cancelled" {
+                if let Some(id) = params.get("requestId") {
+                    session.cancel(id);
+                }
+            }
+            accepted()
+        }
+        Message::Response { id, body } => {
+            // An answer to a request we sent on a call's SSE stream (elicitation).
+            session.deliver_answer(&id, Value::Object(body));
+            accepted()
+        }
+        Message::Request { id, method, params } => {
+            let ctx = RequestCtx {
+                era: Era::Handshake,
+                session: Some(session),
+                client_capabilities: Value::Null,
+            };
+            dispatch(server, ctx, accept, id, &method, params).await
+        }
+    }
+}
+
+fn initialize(server: &Arc<McpServer>, key_id: Option<String>, id: &Id, params: &Map<String, Value>) -> Response {
+    let Some(requested) = params.get("protocolVersion").and_then(Value::as_str) else {
+        return rpc_error(
+            StatusCode::OK,
+            id,
+            jsonrpc::INVALID_PARAMS,
+            "Invalid params: initialize needs \"protocolVersion\"",
+            None,
+        );
+    };
+    let version = protocol::negotiate(Some(requested));
+    let capabilities = params.get("capabilities").cloned().unwrap_or_else(|| json!({}));
+    let client_info = params.get("clientInfo").cloned().unwrap_or_else(|| json!({}));
+    let session = server.sessions.create(key_id, version, capabilities, client_info);
+    let result = json!({
+        "protocolVersion": version,
+        "capabilities": {"tools": {"listChanged": false}},
+        "serverInfo": server_info(),
+        "instructions": INSTRUCTIONS,
+    });
+    let mut r = json_response(StatusCode::OK, &jsonrpc::result_response(id, result));
+    if let Ok(v) = HeaderValue::from_str(&session.id) {
+        r.headers_mut().insert(SESSION_HEADER, v);
+    }
+    r
+}
+
+async fn handle_stateless(server: &Arc<McpServer>, headers: &HeaderMap, accept: Accept, message: Message) -> Response {
+    let (id, method, params) = match message {
+        Message::Request { id, method, params } => (id, method, params),
+        // No client-to-server notifications are defined over HTTP in this revision.
+        Message::Notification { .. } => return accepted(),
+        Message::Response { id, .. } => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                &id,
+                jsonrpc::INVALID_REQUEST,
+                "Invalid Request: this protocol revision has no server-to-client requests to answer",
+                None,
+            );
+        }
+    };
+    // 1. The envelope.
+    let meta = params.get("_meta").and_then(Value::as_object);
+    let body_version = meta.and_then(|m| m.get(protocol::META_PROTOCOL_VERSION));
+    let capabilities = meta.and_then(|m| m.get(protocol::META_CLIENT_CAPABILITIES));
+    let (Some(body_version), Some(capabilities)) = (body_version, capabilities.filter(|c| c.is_object())) else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &id,
+            jsonrpc::INVALID_PARAMS,
+            &format!(
+                "Invalid params: params._meta must carry \"{}\" and \"{}\" (an object)",
+                protocol::META_PROTOCOL_VERSION,
+                protocol::META_CLIENT_CAPABILITIES
+            ),
+            None,
+        );
+    };
+    // 2. Headers must repeat the body.
+    if let Err(message) = check_routing_headers(headers, body_version, &method, &params) {
+        return rpc_error(StatusCode::BAD_REQUEST, &id, jsonrpc::HEADER_MISMATCH, &message, None);
+    }
+    // 3. The version.
+    let Some(version) = body_version.as_str() else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &id,
+            jsonrpc::INVALID_PARAMS,
+            "Invalid params: the protocol version must be a string",
+            None,
+        );
+    };
+    if version != protocol::V2026_07_28 {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &id,
+            jsonrpc::UNSUPPORTED_VERSION,
+            "Unsupported protocol version",
+            Some(json!({"supported": protocol::SUPPORTED_VERSIONS, "requested": version})),
+        );
+    }
+    let ctx = RequestCtx {
+        era: Era::Stateless,
+        session: None,
+        client_capabilities: capabilities.clone(),
+    };
+    dispatch(server, ctx, accept, id, &method, params).await
+}
+
+/// `MCP-Protocol-Version`, `Mcp-Method` and (for named requests) `Mcp-Name` must repeat the body.
+fn check_routing_headers(
+    headers: &HeaderMap,
+    body_version: &Value,
+    method: &str,
+    params: &Map<String, Value>,
+) -> Result<(), String> {
+    let single = |name: &str| -> Result<Option<String>, String> {
+        let mut values = headers.get_all(name).iter();
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(format!("Header mismatch: {name} is sent more than once"));
+        }
+        match first {
+            None => Ok(None),
+            Some(v) => v
+                .to_str()
+                .map(|s| Some(s.trim().to_string()))
+                .map_err(|_| format!("Header mismatch: {name} holds characters that are not visible ASCII")),
+        }
+    };
+    let version = single(VERSION_HEADER)?;
+    match (version.as_deref(), body_version.as_str()) {
+        (Some(h), Some(b)) if h == b => {}
+        (None, _) => return Err("Header mismatch: MCP-Protocol-Version header is required".into()),
+        (Some(h), _) => {
+            return Err(format!(
+                "Header mismatch: MCP-Protocol-Version header value '{h}' does not match body value '{}'",
+                body_version.as_str().unwrap_or("")
+            ));
+        }
+    }
+    match single(METHOD_HEADER)?.as_deref() {
+        Some(h) if h == method => {}
+        None => return Err("Header mismatch: Mcp-Method header is required".into()),
+        Some(h) => {
+            return Err(format!(
+                "Header mismatch: Mcp-Method header value '{h}' does not match body value '{method}'"
+            ));
+        }
+    }
+    let named = match method {
+        "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str),
+        "resources/read" => params.get("uri").and_then(Value::as_str),
+        _ => return Ok(()),
+    };
+    let header_name = single(NAME_HEADER)?.map(|v| decode_header_value(&v));
+    match (header_name, named) {
+        (Some(Some(h)), Some(b)) if h == b => Ok(()),
+        (None, _) => Err("Header mismatch: Mcp-Name header is required for this method".into()),
+        (Some(None), _) => Err("Header mismatch: Mcp-Name header is not valid base64".into()),
+        (Some(Some(h)), b) => Err(format!(
+            "Header mismatch: Mcp-Name header value '{h}' does not match body value '{}'",
+            b.unwrap_or("")
+        )),
+    }
+}
+
+/// Header values may be `=?base64?<base64 of UTF-8>?=`.
+fn decode_header_value(v: &str) -> Option<String> {
+    use base64::Engine;
+    match v.strip_prefix("=?base64?").and_then(|r| r.strip_suffix("?=")) {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok()),
+        None => Some(v.to_string()),
+    }
+}
+
+/// Per-request context handed to method handlers.
+pub struct RequestCtx {
+    pub era: Era,
+    pub session: Option<Arc<Session>>,
+    /// Stateless era: the capabilities declared in this request's `_meta`.
+    pub client_capabilities: Value,
+}
+
+/// The result or error of one method, before it becomes an HTTP response.
+enum Outcome {
+    Result(Value),
+    Error { code: i64, message: String, data: Option<Value> },
+}
+
+impl Outcome {
+    fn error(code: i64, message: impl Into<String>) -> Self {
+        Outcome::Error { code, message: message.into(), data: None }
+    }
+}
+
+/// Runs one request and answers it: JSON, or SSE when the call streams progress or may need to ask
+/// the client something.
+async fn dispatch(
+    server: &Arc<McpServer>,
+    ctx: RequestCtx,
+    accept: Accept,
+    id: Id,
+    method: &str,
+    params: Map<String, Value>,
+) -> Response {
+    let era = ctx.era;
+    if method == "tools/call" {
+        return tools_call(server, ctx, accept, id, params).await;
+    }
+    let outcome = match (era, method) {
+        (Era::Handshake, "ping") => Outcome::Result(json!({})),
+        (_, "tools/list") => {
+            let mut r = json!({"tools": server.toolbox.listing()});
+            if era == Era::Stateless {
+                r["ttlMs"] = json!(0);
+                r["cacheScope"] = json!("private");
+            }
+            Outcome::Result(r)
+        }
+        (Era::Stateless, "server/discover") => Outcome::Result(json!({
+            "supportedVersions": protocol::SUPPORTED_VERSIONS,
+            "capabilities": {"tools": {"listChanged": false}},
+            "instructions": INSTRUCTIONS,
+            "ttlMs": 0,
+            "cacheScope": "private",
+        })),
+        (_, m) if m.starts_with("resources/") || m.starts_with("prompts/") => Outcome::error(
+            jsonrpc::METHOD_NOT_FOUND,
+            format!("Method not found: {m} (this server offers tools only)"),
+        ),
+        (_, m) => Outcome::error(jsonrpc::METHOD_NOT_FOUND, format!("Method not found: {m}")),
+    };
+    respond(era, &id, outcome)
+}
+
+/// Turns an outcome into the HTTP answer of its era.
+fn respond(era: Era, id: &Id, outcome: Outcome) -> Response {
+    match outcome {
+        Outcome::Result(result) => {
+            json_response(StatusCode::OK, &jsonrpc::result_response(id, finish_result(era, result)))
+        }
+        Outcome::Error { code, message, data } => {
+            let status = match era {
+                Era::Handshake => StatusCode::OK,
+                Era::Stateless => stateless_status(code),
+            };
+            rpc_error(status, id, code, &message, data)
+        }
+    }
+}
+
+/// 2026 results say what they are and who answered; 2025 clients never see those fields.
+fn finish_result(era: Era, mut result: Value) -> Value {
+    if era == Era::Stateless {
+        if let Value::Object(map) = &mut result {
+            map.entry("resultType").or_insert_with(|| json!("complete"));
+            let meta = map.entry("_meta").or_insert_with(|| json!({}));
+            if let Value::Object(meta) = meta {
+                meta.insert(protocol::META_SERVER_INFO.into(), server_info());
+            }
+        }
+    }
+    result
+}
+
+fn stateless_status(code: i64) -> StatusCode {
+    match code {
+        jsonrpc::PARSE_ERROR
+        | jsonrpc::INVALID_REQUEST
+        | jsonrpc::INVALID_PARAMS
+        | jsonrpc::HEADER_MISMATCH
+        | jsonrpc::MISSING_CAPABILITY
+        | jsonrpc::UNSUPPORTED_VERSION => StatusCode::BAD_REQUEST,
+        jsonrpc::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
+}
+
+/// A way to talk to the client during a tool call: notifications always, requests only on a
+/// handshake session that streams its answer (SSE).
+#[derive(Clone)]
+pub struct ClientChannel {
+    tx: mpsc::Sender<Value>,
+    session: Option<Arc<Session>>,
+    timeout: Duration,
+}
+
+impl ClientChannel {
+    /// Sends a notification on the call's stream (progress, log messages).
+    pub async fn notify(&self, method: &str, params: Value) {
+        let _ = self
+            .tx
+            .send(json!({"jsonrpc": "2.0", "method": method, "params": params}))
+            .await;
+    }
+
+    /// Sends a request to the client and waits for its answer (the `result`), or an error text.
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, String> {
+        let Some(session) = &self.session else {
+            return Err("this client cannot be asked anything during a call".into());
+        };
+        let (id, rx) = session.expect_answer();
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        if self.tx.send(message).await.is_err() {
+            session.forget_answer(&id);
+            return Err("the client closed the call's stream".into());
+        }
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(mut answer)) => match answer.get_mut("result") {
+                Some(result) => Ok(result.take()),
+                None => Err(format!(
+                    "the client answered {method} with an error: {}",
+                    answer.get("error").map(Value::to_string).unwrap_or_default()
+                )),
+            },
+            Ok(Err(_)) => Err("the session ended before the client answered".into()),
+            Err(_) => {
+                session.forget_answer(&id);
+                Err(format!("the client did not answer {method} within {} s", self.timeout.as_secs()))
+            }
+        }
+    }
+}
+
+/// What a tool call may use besides its arguments.
+#[derive(Clone, Default)]
+pub struct CallContext {
+    pub progress_token: Option<Value>,
+    pub channel: Option<ClientChannel>,
+    pub session: Option<Arc<Session>>,
+    /// Capabilities the client declared (in `initialize`, or in this request's `_meta`).
+    pub client_capabilities: Value,
+    pub stateless: bool,
+}
+
+async fn tools_call(
+    server: &Arc<McpServer>,
+    ctx: RequestCtx,
+    accept: Accept,
+    id: Id,
+    mut params: Map<String, Value>,
+) -> Response {
+    let era = ctx.era;
+    let Some(Value::String(name)) = params.remove("name") else {
+        return respond(era, &id, Outcome::error(jsonrpc::INVALID_PARAMS, "Invalid params: tools/call needs \"name\" (a string)"));
+    };
+    let arguments = match params.remove("arguments") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(v @ Value::Object(_)) => v,
+        Some(_) => {
+            return respond(era, &id, Outcome::error(jsonrpc::INVALID_PARAMS, "Invalid params: \"arguments\" must be an object"));
+        }
+    };
+    if server.toolbox.kind(&name).is_none() {
+        return respond(era, &id, Outcome::error(jsonrpc::INVALID_PARAMS, format!("Unknown tool: {name}")));
+    }
+    let progress_token = params
+        .get("_meta")
+        .and_then(|m| m.get("progressToken"))
+        .filter(|t| t.is_string() || t.is_number())
+        .cloned();
+    let client_capabilities = match (&ctx.session, era) {
+        (Some(s), Era::Handshake) => s.client_capabilities.clone(),
+        _ => ctx.client_capabilities.clone(),
+    };
+    // Stream (SSE) when the client accepts it and the call has something to say before its
+    // result: progress, or a question to the person behind the client.
+    let streams = accept.sse
+        && (progress_token.is_some() || server.toolbox.may_talk(&name, era == Era::Handshake));
+    let session = ctx.session.clone();
+    let call_ctx_base = CallContext {
+        progress_token,
+        channel: None,
+        session: session.clone(),
+        client_capabilities,
+        stateless: era == Era::Stateless,
+    };
+    let timeout = server.settings.request_timeout;
+    if !streams {
+        let server2 = server.clone();
+        let task = tokio::spawn(async move {
+            server2.toolbox.call(&server2.profile, &name, arguments, &call_ctx_base).await
+        });
+        if let Some(s) = &session {
+            s.track(&id, task.abort_handle());
+        }
+        let outcome = finish_call(task, timeout).await;
+        if let Some(s) = &session {
+            s.untrack(&id);
+        }
+        return respond(era, &id, outcome);
+    }
+
+    let (tx, rx) = mpsc::channel::<Value>(32);
+    let mut call_ctx = call_ctx_base;
+    call_ctx.channel = Some(ClientChannel {
+        tx: tx.clone(),
+        session: if era == Era::Handshake { session.clone() } else { None },
+        timeout: server.settings.client_request_timeout,
+    });
+    let server2 = server.clone();
+    let id2 = id.clone();
+    tokio::spawn(async move {
+        let server3 = server2.clone();
+        let task = tokio::spawn(async move {
+            server3.toolbox.call(&server3.profile, &name, arguments, &call_ctx).await
+        });
+        if let Some(s) = &session {
+            s.track(&id2, task.abort_handle());
+        }
+        let outcome = finish_call(task, timeout).await;
+        if let Some(s) = &session {
+            s.untrack(&id2);
+        }
+        let message = match outcome {
+            Outcome::Result(r) => jsonrpc::result_response(&id2, finish_result(era, r)),
+            Outcome::Error { code, message, data } => jsonrpc::error_response(&id2, code, &message, data),
+        };
+        let _ = tx.send(message).await;
+    });
+    let stream = ReceiverStream::new(rx)
+        .map(|message| Ok::<Event, Infallible>(Event::default().data(message.to_string())));
+    let mut r = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    r.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}
+
+/// Waits for a spawned tool call, bounded; a panic or a cancellation becomes an error, never a
+/// crash or a hang.
+async fn finish_call(task: tokio::task::JoinHandle<CallOutcome>, timeout: Duration) -> Outcome {
+    let abort = task.abort_handle();
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(CallOutcome::Result(r))) => Outcome::Result(r),
+        Ok(Ok(CallOutcome::UnknownTool)) => Outcome::error(jsonrpc::INVALID_PARAMS, "Unknown tool"),
+        Ok(Ok(CallOutcome::Protocol { code, message, data })) => Outcome::Error { code, message, data },
+        Ok(Err(e)) if e.is_cancelled() => Outcome::error(-32800, "Request cancelled"),
+        Ok(Err(_)) => {
+            tracing::error!("tool call panicked");
+            Outcome::error(jsonrpc::INTERNAL_ERROR, "Internal error: the tool call failed unexpectedly")
+        }
+        Err(_) => {
+            abort.abort();
+            Outcome::error(
+                jsonrpc::INTERNAL_ERROR,
+                format!("the tool call did not finish within {} s and was stopped", timeout.as_secs()),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_parsing() {
+        let mut h = HeaderMap::new();
+        let a = Accept::parse(&h);
+        assert!(a.json && a.sse);
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+        let a = Accept::parse(&h);
+        assert!(a.json && a.sse);
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json;q=0.9"));
+        let a = Accept::parse(&h);
+        assert!(a.json && !a.sse);
+        h.insert(header::ACCEPT, HeaderValue::from_static("text/html"));
+        let a = Accept::parse(&h);
+        assert!(!a.json && !a.sse);
+    }
+
+    #[test]
+    fn mcp_name_may_be_base64() {
+        assert_eq!(decode_header_value("plain").as_deref(), Some("plain"));
+        assert_eq!(decode_header_value("=?base64?w6lsw6k=?=").as_deref(), Some("élé"));
+        assert_eq!(decode_header_value("=?base64?%%%?="), None);
+    }
+}

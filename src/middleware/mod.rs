@@ -1,0 +1,4 @@
+//! Tower layers of the HTTP stack (see `app::mcp_stack` for their order).
+
+pub mod origin;
+pub mod request_id;
