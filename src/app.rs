@@ -22,7 +22,10 @@ use tower_http::trace::TraceLayer;
 pub fn explain_odoo_error(profile: &Profile, config: &Config, e: &OdooError) -> String {
     let hint = match e.kind {
         ErrorKind::Transport | ErrorKind::Timeout => {
-            format!("check [odoo] url = \"{}\" and that Odoo is running", config.odoo.url)
+            format!(
+                "check [odoo] url = \"{}\" and that Odoo is running",
+                config.odoo.url
+            )
         }
         ErrorKind::NotFound => format!(
             "check [odoo] database = \"{}\" (the databases are listed on Odoo's /web/database/selector page)",
@@ -44,7 +47,11 @@ pub struct ReadyProfile {
 }
 
 /// Logs a profile in and reads who it is.
-pub async fn connect_profile(client: &OdooClient, config: &Config, profile: &Profile) -> anyhow::Result<ReadyProfile> {
+pub async fn connect_profile(
+    client: &OdooClient,
+    config: &Config,
+    profile: &Profile,
+) -> anyhow::Result<ReadyProfile> {
     let user = client
         .login(&profile.credentials)
         .await
@@ -52,13 +59,18 @@ pub async fn connect_profile(client: &OdooClient, config: &Config, profile: &Pro
     let state = ProfileState::new(profile.name.clone(), user, default_models())
         .await
         .map_err(|e| anyhow::anyhow!(explain_odoo_error(profile, config, &e)))?;
-    Ok(ReadyProfile { state: Arc::new(state) })
+    Ok(ReadyProfile {
+        state: Arc::new(state),
+    })
 }
 
 /// Whether an identity is an Odoo administrator.
 pub fn privileged(identity: &Identity) -> Option<String> {
     if identity.uid == 1 || identity.uid == 2 {
-        return Some(format!("uid {} is Odoo's superuser/administrator account", identity.uid));
+        return Some(format!(
+            "uid {} is Odoo's superuser/administrator account",
+            identity.uid
+        ));
     }
     let groups = identity.groups.as_ref()?;
     for g in ["base.group_system", "base.group_erp_manager"] {
@@ -80,7 +92,9 @@ fn mcp_stack(config: &Config, server: Arc<McpServer>) -> Router {
             http::HeaderName::from_static(request_id::HEADER),
             request_id::Counter::default(),
         ))
-        .layer(PropagateRequestIdLayer::new(http::HeaderName::from_static(request_id::HEADER)))
+        .layer(PropagateRequestIdLayer::new(http::HeaderName::from_static(
+            request_id::HEADER,
+        )))
         // Traces every request, refusals included.
         .layer(TraceLayer::new_for_http())
         // DNS-rebinding and cross-site protection before any work is done.
@@ -106,11 +120,15 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, ServerInfo)> {
             config.profiles.len()
         );
     }
-    let client = OdooClient::new(config.odoo.clone()).map_err(|e| anyhow::anyhow!("[odoo]: {e}"))?;
+    let client =
+        OdooClient::new(config.odoo.clone()).map_err(|e| anyhow::anyhow!("[odoo]: {e}"))?;
     let Some(profile) = config.profiles.values().next() else {
         bail!("no profile is configured");
     };
-    let info = client.server_info().await.map_err(|e| anyhow::anyhow!(explain_odoo_error(profile, config, &e)))?;
+    let info = client
+        .server_info()
+        .await
+        .map_err(|e| anyhow::anyhow!(explain_odoo_error(profile, config, &e)))?;
     let ready = connect_profile(&client, config, profile).await?;
     tracing::info!(
         profile = %profile.name,
@@ -135,18 +153,29 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, ServerInfo)> {
 }
 
 /// Runs the MCP listener until `shutdown` completes, then drains in-flight requests.
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (app, _) = build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
-        .with_context(|| format!("cannot listen on {} ([server] listen)", config.server.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} ([server] listen)",
+                config.server.listen
+            )
+        })?;
     let local: SocketAddr = listener.local_addr()?;
     tracing::info!(address = %local, "odoo-warden listening; MCP endpoint at /mcp");
     // One line on stdout for people and scripts that wait for readiness.
     println!("odoo-warden listening on http://{local}/mcp");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the MCP listener failed")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("the MCP listener failed")?;
     Ok(())
 }

@@ -4,10 +4,11 @@
 //! `store`) never import `mcp`, `middleware`, `admin` or `app`.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod auth;
 pub mod config;
+pub mod confirm;
 pub mod mcp;
+pub mod middleware;
 pub mod odoo;
 pub mod secret;
-pub mod auth;
-pub mod middleware;
-pub mod app;

@@ -15,12 +15,19 @@ pub const SUPPORTED_VERSIONS: [&str; 3] = [V2026_07_28, V2025_11_25, V2025_06_18
 /// negotiated at a later revision; it changes nothing we answer.
 pub const HANDSHAKE_HEADER_VERSIONS: [&str; 3] = [V2025_11_25, V2025_06_18, "2025-03-26"];
 /// Header values that mean "a handshake-era client", supported or not.
-const LEGACY_VERSIONS: [&str; 5] = ["2024-11-05", "2025-03-26", V2025_06_18, V2025_11_25, "2024-10-07"];
+const LEGACY_VERSIONS: [&str; 5] = [
+    "2024-11-05",
+    "2025-03-26",
+    V2025_06_18,
+    V2025_11_25,
+    "2024-10-07",
+];
 
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 
 /// Which era a request belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use super::protocol::{self, Era};
 use super::session::{Session, SessionStore};
 use super::tools::{CallOutcome, ProfileState, Toolbox};
 use crate::auth::Principal;
+use crate::confirm::state::Sealer;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -47,6 +48,7 @@ pub struct McpServer {
     profile: Arc<ProfileState>,
     pub sessions: SessionStore,
     settings: McpSettings,
+    sealer: Arc<Sealer>,
 }
 
 impl McpServer {
@@ -56,6 +58,7 @@ impl McpServer {
             profile,
             sessions: SessionStore::new(10_000, Duration::from_secs(3600)),
             settings,
+            sealer: Arc::new(Sealer::new(None, Duration::from_secs(600))),
         }
     }
 }
@@ -63,8 +66,19 @@ impl McpServer {
 /// The `/mcp` route: POST for messages, GET (no standalone stream: 405), DELETE to end a session.
 pub fn router(server: Arc<McpServer>) -> Router {
     Router::new()
-        .route("/mcp", post(handle_post).get(handle_get).delete(handle_delete))
+        .route(
+            "/mcp",
+            post(handle_post).get(handle_get).delete(handle_delete),
+        )
         .with_state(server)
+}
+
+/// Server capabilities: tools only (the conformance build adds logging for its fixtures).
+fn server_capabilities() -> Value {
+    #[cfg(feature = "conformance-fixtures")]
+    return json!({"tools": {"listChanged": false}, "logging": {}});
+    #[cfg(not(feature = "conformance-fixtures"))]
+    json!({"tools": {"listChanged": false}})
 }
 
 fn server_info() -> Value {
@@ -74,12 +88,20 @@ fn server_info() -> Value {
 /// A JSON response with a status.
 fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut r = (status, body.to_string()).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
-fn rpc_error(status: StatusCode, id: &Id, code: i64, message: &str, data: Option<Value>) -> Response {
+fn rpc_error(
+    status: StatusCode,
+    id: &Id,
+    code: i64,
+    message: &str,
+    data: Option<Value>,
+) -> Response {
     json_response(status, &jsonrpc::error_response(id, code, message, data))
 }
 
@@ -95,7 +117,10 @@ struct Accept {
 
 impl Accept {
     fn parse(headers: &HeaderMap) -> Self {
-        let mut out = Accept { json: false, sse: false };
+        let mut out = Accept {
+            json: false,
+            sse: false,
+        };
         let values: Vec<&str> = headers
             .get_all(header::ACCEPT)
             .iter()
@@ -103,10 +128,18 @@ impl Accept {
             .collect();
         if values.is_empty() {
             // No Accept header: anything goes.
-            return Accept { json: true, sse: true };
+            return Accept {
+                json: true,
+                sse: true,
+            };
         }
         for part in values.iter().flat_map(|v| v.split(',')) {
-            let media = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let media = part
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             match media.as_str() {
                 "application/json" | "application/*" => out.json = true,
                 "text/event-stream" | "text/*" => out.sse = true,
@@ -122,12 +155,21 @@ impl Accept {
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
     header_str(headers, header::CONTENT_TYPE.as_str())
-        .map(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
         .unwrap_or(false)
 }
 
@@ -167,9 +209,7 @@ async fn handle_post(
     };
     let version_header = header_str(&headers, VERSION_HEADER);
     match protocol::era(version_header, params) {
-        Era::Handshake => {
-            handle_handshake(&server, principal, &headers, accept, message).await
-        }
+        Era::Handshake => handle_handshake(&server, principal, &headers, accept, message).await,
         Era::Stateless => handle_stateless(&server, &headers, accept, message).await,
     }
 }
@@ -196,9 +236,18 @@ async fn handle_delete(
         }
     }
     let Some(id) = header_str(&headers, SESSION_HEADER) else {
-        return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, jsonrpc::INVALID_REQUEST, "Mcp-Session-Id header required", None);
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &Value::Null,
+            jsonrpc::INVALID_REQUEST,
+            "Mcp-Session-Id header required",
+            None,
+        );
     };
-    match server.sessions.get(id, principal.as_ref().map(|p| p.key_id.as_str())) {
+    match server
+        .sessions
+        .get(id, principal.as_ref().map(|p| p.key_id.as_str()))
+    {
         Ok(session) => {
             server.sessions.remove(&session.id);
             StatusCode::NO_CONTENT.into_response()
@@ -278,6 +327,7 @@ async fn handle_handshake(
         Message::Request { id, method, params } => {
             let ctx = RequestCtx {
                 era: Era::Handshake,
+                principal: key_id.clone().unwrap_or_default(),
                 session: Some(session),
                 client_capabilities: Value::Null,
             };
@@ -286,7 +336,12 @@ async fn handle_handshake(
     }
 }
 
-fn initialize(server: &Arc<McpServer>, key_id: Option<String>, id: &Id, params: &Map<String, Value>) -> Response {
+fn initialize(
+    server: &Arc<McpServer>,
+    key_id: Option<String>,
+    id: &Id,
+    params: &Map<String, Value>,
+) -> Response {
     let Some(requested) = params.get("protocolVersion").and_then(Value::as_str) else {
         return rpc_error(
             StatusCode::OK,
@@ -297,12 +352,20 @@ fn initialize(server: &Arc<McpServer>, key_id: Option<String>, id: &Id, params: 
         );
     };
     let version = protocol::negotiate(Some(requested));
-    let capabilities = params.get("capabilities").cloned().unwrap_or_else(|| json!({}));
-    let client_info = params.get("clientInfo").cloned().unwrap_or_else(|| json!({}));
-    let session = server.sessions.create(key_id, version, capabilities, client_info);
+    let capabilities = params
+        .get("capabilities")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let client_info = params
+        .get("clientInfo")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let session = server
+        .sessions
+        .create(key_id, version, capabilities, client_info);
     let result = json!({
         "protocolVersion": version,
-        "capabilities": {"tools": {"listChanged": false}},
+        "capabilities": server_capabilities(),
         "serverInfo": server_info(),
         "instructions": INSTRUCTIONS,
     });
@@ -313,7 +376,12 @@ fn initialize(server: &Arc<McpServer>, key_id: Option<String>, id: &Id, params: 
     r
 }
 
-async fn handle_stateless(server: &Arc<McpServer>, headers: &HeaderMap, accept: Accept, message: Message) -> Response {
+async fn handle_stateless(
+    server: &Arc<McpServer>,
+    headers: &HeaderMap,
+    accept: Accept,
+    message: Message,
+) -> Response {
     let (id, method, params) = match message {
         Message::Request { id, method, params } => (id, method, params),
         // No client-to-server notifications are defined over HTTP in this revision.
@@ -332,7 +400,9 @@ async fn handle_stateless(server: &Arc<McpServer>, headers: &HeaderMap, accept: 
     let meta = params.get("_meta").and_then(Value::as_object);
     let body_version = meta.and_then(|m| m.get(protocol::META_PROTOCOL_VERSION));
     let capabilities = meta.and_then(|m| m.get(protocol::META_CLIENT_CAPABILITIES));
-    let (Some(body_version), Some(capabilities)) = (body_version, capabilities.filter(|c| c.is_object())) else {
+    let (Some(body_version), Some(capabilities)) =
+        (body_version, capabilities.filter(|c| c.is_object()))
+    else {
         return rpc_error(
             StatusCode::BAD_REQUEST,
             &id,
@@ -347,7 +417,13 @@ async fn handle_stateless(server: &Arc<McpServer>, headers: &HeaderMap, accept: 
     };
     // 2. Headers must repeat the body.
     if let Err(message) = check_routing_headers(headers, body_version, &method, &params) {
-        return rpc_error(StatusCode::BAD_REQUEST, &id, jsonrpc::HEADER_MISMATCH, &message, None);
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &id,
+            jsonrpc::HEADER_MISMATCH,
+            &message,
+            None,
+        );
     }
     // 3. The version.
     let Some(version) = body_version.as_str() else {
@@ -370,6 +446,7 @@ async fn handle_stateless(server: &Arc<McpServer>, headers: &HeaderMap, accept: 
     }
     let ctx = RequestCtx {
         era: Era::Stateless,
+        principal: String::new(),
         session: None,
         client_capabilities: capabilities.clone(),
     };
@@ -391,10 +468,9 @@ fn check_routing_headers(
         }
         match first {
             None => Ok(None),
-            Some(v) => v
-                .to_str()
-                .map(|s| Some(s.trim().to_string()))
-                .map_err(|_| format!("Header mismatch: {name} holds characters that are not visible ASCII")),
+            Some(v) => v.to_str().map(|s| Some(s.trim().to_string())).map_err(|_| {
+                format!("Header mismatch: {name} holds characters that are not visible ASCII")
+            }),
         }
     };
     let version = single(VERSION_HEADER)?;
@@ -437,7 +513,10 @@ fn check_routing_headers(
 /// Header values may be `=?base64?<base64 of UTF-8>?=`.
 fn decode_header_value(v: &str) -> Option<String> {
     use base64::Engine;
-    match v.strip_prefix("=?base64?").and_then(|r| r.strip_suffix("?=")) {
+    match v
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
         Some(b64) => base64::engine::general_purpose::STANDARD
             .decode(b64)
             .ok()
@@ -449,6 +528,7 @@ fn decode_header_value(v: &str) -> Option<String> {
 /// Per-request context handed to method handlers.
 pub struct RequestCtx {
     pub era: Era,
+    pub principal: String,
     pub session: Option<Arc<Session>>,
     /// Stateless era: the capabilities declared in this request's `_meta`.
     pub client_capabilities: Value,
@@ -457,12 +537,20 @@ pub struct RequestCtx {
 /// The result or error of one method, before it becomes an HTTP response.
 enum Outcome {
     Result(Value),
-    Error { code: i64, message: String, data: Option<Value> },
+    Error {
+        code: i64,
+        message: String,
+        data: Option<Value>,
+    },
 }
 
 impl Outcome {
     fn error(code: i64, message: impl Into<String>) -> Self {
-        Outcome::Error { code, message: message.into(), data: None }
+        Outcome::Error {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 }
 
@@ -482,6 +570,8 @@ async fn dispatch(
     }
     let outcome = match (era, method) {
         (Era::Handshake, "ping") => Outcome::Result(json!({})),
+        #[cfg(feature = "conformance-fixtures")]
+        (Era::Handshake, "logging/setLevel") => Outcome::Result(json!({})),
         (_, "tools/list") => {
             let mut r = json!({"tools": server.toolbox.listing()});
             if era == Era::Stateless {
@@ -492,7 +582,7 @@ async fn dispatch(
         }
         (Era::Stateless, "server/discover") => Outcome::Result(json!({
             "supportedVersions": protocol::SUPPORTED_VERSIONS,
-            "capabilities": {"tools": {"listChanged": false}},
+            "capabilities": server_capabilities(),
             "instructions": INSTRUCTIONS,
             "ttlMs": 0,
             "cacheScope": "private",
@@ -509,10 +599,15 @@ async fn dispatch(
 /// Turns an outcome into the HTTP answer of its era.
 fn respond(era: Era, id: &Id, outcome: Outcome) -> Response {
     match outcome {
-        Outcome::Result(result) => {
-            json_response(StatusCode::OK, &jsonrpc::result_response(id, finish_result(era, result)))
-        }
-        Outcome::Error { code, message, data } => {
+        Outcome::Result(result) => json_response(
+            StatusCode::OK,
+            &jsonrpc::result_response(id, finish_result(era, result)),
+        ),
+        Outcome::Error {
+            code,
+            message,
+            data,
+        } => {
             let status = match era {
                 Era::Handshake => StatusCode::OK,
                 Era::Stateless => stateless_status(code),
@@ -583,20 +678,26 @@ impl ClientChannel {
                 Some(result) => Ok(result.take()),
                 None => Err(format!(
                     "the client answered {method} with an error: {}",
-                    answer.get("error").map(Value::to_string).unwrap_or_default()
+                    answer
+                        .get("error")
+                        .map(Value::to_string)
+                        .unwrap_or_default()
                 )),
             },
             Ok(Err(_)) => Err("the session ended before the client answered".into()),
             Err(_) => {
                 session.forget_answer(&id);
-                Err(format!("the client did not answer {method} within {} s", self.timeout.as_secs()))
+                Err(format!(
+                    "the client did not answer {method} within {} s",
+                    self.timeout.as_secs()
+                ))
             }
         }
     }
 }
 
 /// What a tool call may use besides its arguments.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct CallContext {
     pub progress_token: Option<Value>,
     pub channel: Option<ClientChannel>,
@@ -604,6 +705,23 @@ pub struct CallContext {
     /// Capabilities the client declared (in `initialize`, or in this request's `_meta`).
     pub client_capabilities: Value,
     pub stateless: bool,
+    /// The caller's key id (empty before keys exist), for binding state to it.
+    pub principal: String,
+    /// 2026-07-28 multi-round-trip requests: the client's answers and the state it echoes.
+    pub input_responses: Option<Value>,
+    pub request_state: Option<String>,
+    /// 2026-07-28: `_meta["io.modelcontextprotocol/logLevel"]`.
+    pub log_level: Option<String>,
+    pub sealer: Arc<Sealer>,
+}
+
+impl CallContext {
+    /// Whether the client declared a capability (`"elicitation"`, `"sampling"`, `"roots"`).
+    pub fn client_supports(&self, capability: &str) -> bool {
+        self.client_capabilities
+            .get(capability)
+            .is_some_and(|c| !c.is_null())
+    }
 }
 
 async fn tools_call(
@@ -615,23 +733,60 @@ async fn tools_call(
 ) -> Response {
     let era = ctx.era;
     let Some(Value::String(name)) = params.remove("name") else {
-        return respond(era, &id, Outcome::error(jsonrpc::INVALID_PARAMS, "Invalid params: tools/call needs \"name\" (a string)"));
+        return respond(
+            era,
+            &id,
+            Outcome::error(
+                jsonrpc::INVALID_PARAMS,
+                "Invalid params: tools/call needs \"name\" (a string)",
+            ),
+        );
     };
     let arguments = match params.remove("arguments") {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(v @ Value::Object(_)) => v,
         Some(_) => {
-            return respond(era, &id, Outcome::error(jsonrpc::INVALID_PARAMS, "Invalid params: \"arguments\" must be an object"));
+            return respond(
+                era,
+                &id,
+                Outcome::error(
+                    jsonrpc::INVALID_PARAMS,
+                    "Invalid params: \"arguments\" must be an object",
+                ),
+            );
         }
     };
     if server.toolbox.kind(&name).is_none() {
-        return respond(era, &id, Outcome::error(jsonrpc::INVALID_PARAMS, format!("Unknown tool: {name}")));
+        return respond(
+            era,
+            &id,
+            Outcome::error(jsonrpc::INVALID_PARAMS, format!("Unknown tool: {name}")),
+        );
     }
-    let progress_token = params
-        .get("_meta")
+    let meta = params.get("_meta");
+    let progress_token = meta
         .and_then(|m| m.get("progressToken"))
         .filter(|t| t.is_string() || t.is_number())
         .cloned();
+    let log_level = meta
+        .and_then(|m| m.get(protocol::META_LOG_LEVEL))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let input_responses = params.remove("inputResponses");
+    let request_state = match params.remove("requestState") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            return respond(
+                era,
+                &id,
+                Outcome::error(
+                    jsonrpc::INVALID_PARAMS,
+                    "Invalid params: \"requestState\" must be a string",
+                ),
+            );
+        }
+    };
     let client_capabilities = match (&ctx.session, era) {
         (Some(s), Era::Handshake) => s.client_capabilities.clone(),
         _ => ctx.client_capabilities.clone(),
@@ -647,12 +802,20 @@ async fn tools_call(
         session: session.clone(),
         client_capabilities,
         stateless: era == Era::Stateless,
+        principal: ctx.principal.clone(),
+        input_responses,
+        request_state,
+        log_level,
+        sealer: server.sealer.clone(),
     };
     let timeout = server.settings.request_timeout;
     if !streams {
         let server2 = server.clone();
         let task = tokio::spawn(async move {
-            server2.toolbox.call(&server2.profile, &name, arguments, &call_ctx_base).await
+            server2
+                .toolbox
+                .call(&server2.profile, &name, arguments, &call_ctx_base)
+                .await
         });
         if let Some(s) = &session {
             s.track(&id, task.abort_handle());
@@ -668,7 +831,11 @@ async fn tools_call(
     let mut call_ctx = call_ctx_base;
     call_ctx.channel = Some(ClientChannel {
         tx: tx.clone(),
-        session: if era == Era::Handshake { session.clone() } else { None },
+        session: if era == Era::Handshake {
+            session.clone()
+        } else {
+            None
+        },
         timeout: server.settings.client_request_timeout,
     });
     let server2 = server.clone();
@@ -676,7 +843,10 @@ async fn tools_call(
     tokio::spawn(async move {
         let server3 = server2.clone();
         let task = tokio::spawn(async move {
-            server3.toolbox.call(&server3.profile, &name, arguments, &call_ctx).await
+            server3
+                .toolbox
+                .call(&server3.profile, &name, arguments, &call_ctx)
+                .await
         });
         if let Some(s) = &session {
             s.track(&id2, task.abort_handle());
@@ -687,7 +857,11 @@ async fn tools_call(
         }
         let message = match outcome {
             Outcome::Result(r) => jsonrpc::result_response(&id2, finish_result(era, r)),
-            Outcome::Error { code, message, data } => jsonrpc::error_response(&id2, code, &message, data),
+            Outcome::Error {
+                code,
+                message,
+                data,
+            } => jsonrpc::error_response(&id2, code, &message, data),
         };
         let _ = tx.send(message).await;
     });
@@ -708,17 +882,31 @@ async fn finish_call(task: tokio::task::JoinHandle<CallOutcome>, timeout: Durati
     match tokio::time::timeout(timeout, task).await {
         Ok(Ok(CallOutcome::Result(r))) => Outcome::Result(r),
         Ok(Ok(CallOutcome::UnknownTool)) => Outcome::error(jsonrpc::INVALID_PARAMS, "Unknown tool"),
-        Ok(Ok(CallOutcome::Protocol { code, message, data })) => Outcome::Error { code, message, data },
+        Ok(Ok(CallOutcome::Protocol {
+            code,
+            message,
+            data,
+        })) => Outcome::Error {
+            code,
+            message,
+            data,
+        },
         Ok(Err(e)) if e.is_cancelled() => Outcome::error(-32800, "Request cancelled"),
         Ok(Err(_)) => {
             tracing::error!("tool call panicked");
-            Outcome::error(jsonrpc::INTERNAL_ERROR, "Internal error: the tool call failed unexpectedly")
+            Outcome::error(
+                jsonrpc::INTERNAL_ERROR,
+                "Internal error: the tool call failed unexpectedly",
+            )
         }
         Err(_) => {
             abort.abort();
             Outcome::error(
                 jsonrpc::INTERNAL_ERROR,
-                format!("the tool call did not finish within {} s and was stopped", timeout.as_secs()),
+                format!(
+                    "the tool call did not finish within {} s and was stopped",
+                    timeout.as_secs()
+                ),
             )
         }
     }
@@ -733,10 +921,16 @@ mod tests {
         let mut h = HeaderMap::new();
         let a = Accept::parse(&h);
         assert!(a.json && a.sse);
-        h.insert(header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
         let a = Accept::parse(&h);
         assert!(a.json && a.sse);
-        h.insert(header::ACCEPT, HeaderValue::from_static("application/json;q=0.9"));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json;q=0.9"),
+        );
         let a = Accept::parse(&h);
         assert!(a.json && !a.sse);
         h.insert(header::ACCEPT, HeaderValue::from_static("text/html"));
@@ -747,7 +941,10 @@ mod tests {
     #[test]
     fn mcp_name_may_be_base64() {
         assert_eq!(decode_header_value("plain").as_deref(), Some("plain"));
-        assert_eq!(decode_header_value("=?base64?w6lsw6k=?=").as_deref(), Some("élé"));
+        assert_eq!(
+            decode_header_value("=?base64?w6lsw6k=?=").as_deref(),
+            Some("élé")
+        );
         assert_eq!(decode_header_value("=?base64?%%%?="), None);
     }
 }

@@ -43,12 +43,17 @@ impl Session {
 
     /// Whether the client declared a capability in `initialize` (`"elicitation"`).
     pub fn client_supports(&self, capability: &str) -> bool {
-        self.client_capabilities.get(capability).is_some_and(|c| !c.is_null())
+        self.client_capabilities
+            .get(capability)
+            .is_some_and(|c| !c.is_null())
     }
 
     /// Registers a server-to-client request; returns its id and the receiver of the answer.
     pub fn expect_answer(&self) -> (String, oneshot::Receiver<Value>) {
-        let id = format!("ow-{}", self.next_request_id.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "ow-{}",
+            self.next_request_id.fetch_add(1, Ordering::Relaxed)
+        );
         let (tx, rx) = oneshot::channel();
         if let Ok(mut p) = self.pending.lock() {
             p.insert(id.clone(), tx);
@@ -90,7 +95,11 @@ impl Session {
 
     /// `notifications/cancelled`: stops the request if it is still running.
     pub fn cancel(&self, id: &Value) -> bool {
-        let handle = self.inflight.lock().ok().and_then(|mut m| m.remove(&id.to_string()));
+        let handle = self
+            .inflight
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&id.to_string()));
         match handle {
             Some(h) => {
                 h.abort();
@@ -212,7 +221,10 @@ mod tests {
         assert!(store.get(&s.id, Some("key-a")).is_ok());
         assert_eq!(store.get(&s.id, Some("key-b")).err(), Some(Lookup::Unknown));
         assert_eq!(store.get(&s.id, None).err(), Some(Lookup::Unknown));
-        assert_eq!(store.get("nope", Some("key-a")).err(), Some(Lookup::Unknown));
+        assert_eq!(
+            store.get("nope", Some("key-a")).err(),
+            Some(Lookup::Unknown)
+        );
         store.remove(&s.id);
         assert_eq!(store.get(&s.id, Some("key-a")).err(), Some(Lookup::Unknown));
     }

@@ -132,8 +132,10 @@ fn refuse(refusal: OriginRefusal) -> Response<Body> {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": message}});
     let mut r = Response::new(Body::from(body.to_string()));
     *r.status_mut() = StatusCode::FORBIDDEN;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r.extensions_mut().insert(refusal);
     r
 }
@@ -211,7 +213,10 @@ mod tests {
     fn allowed() -> Allowed {
         Allowed {
             origins: vec!["http://127.0.0.1:8808".into(), "https://claude.ai".into()],
-            hosts: allowed_hosts(&"http://127.0.0.1:8808".parse().unwrap(), "127.0.0.1:8808".parse().unwrap()),
+            hosts: allowed_hosts(
+                &"http://127.0.0.1:8808".parse().unwrap(),
+                "127.0.0.1:8808".parse().unwrap(),
+            ),
         }
     }
 
@@ -231,13 +236,25 @@ mod tests {
         let a = allowed();
         assert!(check(&a, &req(Some("127.0.0.1:8808"), None)).is_ok());
         assert!(check(&a, &req(Some("localhost:8808"), Some("https://claude.ai"))).is_ok());
-        assert!(check(&a, &req(Some("LOCALHOST:8808"), Some("http://127.0.0.1:8808"))).is_ok());
+        assert!(
+            check(
+                &a,
+                &req(Some("LOCALHOST:8808"), Some("http://127.0.0.1:8808"))
+            )
+            .is_ok()
+        );
         assert!(matches!(
-            check(&a, &req(Some("evil.example.com"), Some("http://evil.example.com"))),
+            check(
+                &a,
+                &req(Some("evil.example.com"), Some("http://evil.example.com"))
+            ),
             Err(OriginRefusal::ForeignHost(_))
         ));
         assert!(matches!(
-            check(&a, &req(Some("127.0.0.1:8808"), Some("http://evil.example.com"))),
+            check(
+                &a,
+                &req(Some("127.0.0.1:8808"), Some("http://evil.example.com"))
+            ),
             Err(OriginRefusal::ForeignOrigin(_))
         ));
         assert!(matches!(
@@ -249,7 +266,10 @@ mod tests {
 
     #[test]
     fn public_url_without_port() {
-        let h = allowed_hosts(&"https://mcp.example.com".parse().unwrap(), "10.0.0.5:8808".parse().unwrap());
+        let h = allowed_hosts(
+            &"https://mcp.example.com".parse().unwrap(),
+            "10.0.0.5:8808".parse().unwrap(),
+        );
         assert!(h.contains(&"mcp.example.com".to_string()));
         assert!(h.contains(&"mcp.example.com:443".to_string()));
         assert!(h.contains(&"10.0.0.5:8808".to_string()));

@@ -8,8 +8,24 @@ use serde_json::Value;
 
 /// Operators Odoo 16-20 accept in a leaf.
 pub const OPERATORS: [&str; 18] = [
-    "=", "!=", "<>", "<", ">", "<=", ">=", "=?", "in", "not in", "like", "not like", "ilike",
-    "not ilike", "=like", "=ilike", "child_of", "parent_of",
+    "=",
+    "!=",
+    "<>",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "=?",
+    "in",
+    "not in",
+    "like",
+    "not like",
+    "ilike",
+    "not ilike",
+    "=like",
+    "=ilike",
+    "child_of",
+    "parent_of",
 ];
 
 /// Checks a domain's structure; on success returns the field paths its leaves name
@@ -61,7 +77,9 @@ pub fn validate(domain: &Value) -> Result<Vec<String>, String> {
 
 fn check_leaf(i: usize, leaf: &[Value]) -> Result<String, String> {
     if leaf.len() != 3 {
-        return Err(format!("domain term {i} must have three parts [field, operator, value]"));
+        return Err(format!(
+            "domain term {i} must have three parts [field, operator, value]"
+        ));
     }
     // Odoo's constant leaves (1, '=', 1) and (0, '=', 1).
     if leaf[0].is_number() && leaf[1] == "=" && leaf[2].is_number() {
@@ -117,7 +135,10 @@ pub fn validate_order(order: &str) -> Result<Vec<String>, String> {
         let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
         let ok = matches!(
             rest.as_slice(),
-            [] | ["asc"] | ["desc"] | ["asc" | "desc", "nulls", "first" | "last"] | ["nulls", "first" | "last"]
+            [] | ["asc"]
+                | ["desc"]
+                | ["asc" | "desc", "nulls", "first" | "last"]
+                | ["nulls", "first" | "last"]
         );
         if !ok {
             return Err(format!(
@@ -142,7 +163,14 @@ mod tests {
             json!([["name", "ilike", "acme"]]),
             json!([["name", "ilike", "a"], ["id", ">", 3]]),
             json!(["|", ["name", "=", "a"], ["name", "=", "b"]]),
-            json!(["&", "!", ["active", "=", false], "|", ["a", "=", 1], ["b", "in", [1, 2]]]),
+            json!([
+                "&",
+                "!",
+                ["active", "=", false],
+                "|",
+                ["a", "=", 1],
+                ["b", "in", [1, 2]]
+            ]),
             json!([["partner_id.country_id.code", "=", "BE"]]),
             json!([[1, "=", 1]]),
             json!(["!", ["a", "=", 1]]),

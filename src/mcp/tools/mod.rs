@@ -93,12 +93,23 @@ impl From<OdooError> for ToolOutput {
     fn from(e: OdooError) -> Self {
         let hint = match e.kind {
             ErrorKind::Access => " (Odoo's access rights for this profile's user refused it)",
-            ErrorKind::Credentials => " (odoo-warden's Odoo credentials were refused: tell the operator)",
-            ErrorKind::Timeout | ErrorKind::Transport => " (Odoo is unreachable or slow: try again later)",
+            ErrorKind::Credentials => {
+                " (odoo-warden's Odoo credentials were refused: tell the operator)"
+            }
+            ErrorKind::Timeout | ErrorKind::Transport => {
+                " (Odoo is unreachable or slow: try again later)"
+            }
             _ => "",
         };
-        let class = e.class.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
-        ToolOutput::Error(format!("Odoo error ({}){class}: {}{hint}", e.kind, e.message))
+        let class = e
+            .class
+            .as_deref()
+            .map(|c| format!(" [{c}]"))
+            .unwrap_or_default();
+        ToolOutput::Error(format!(
+            "Odoo error ({}){class}: {}{hint}",
+            e.kind, e.message
+        ))
     }
 }
 
@@ -179,7 +190,11 @@ pub struct ModelAccess {
 
 impl ProfileState {
     /// Logs in is the caller's job; this reads the identity once.
-    pub async fn new(name: String, user: OdooUser, models: Vec<ExposedModel>) -> Result<Self, OdooError> {
+    pub async fn new(
+        name: String,
+        user: OdooUser,
+        models: Vec<ExposedModel>,
+    ) -> Result<Self, OdooError> {
         let server = user.server_info().await?;
         let identity = user.whoami().await?;
         Ok(Self {
@@ -331,7 +346,9 @@ impl Toolbox {
             return CallOutcome::Result(ToolOutput::Error(message).into_result());
         }
         let Value::Object(args) = arguments else {
-            return CallOutcome::Result(ToolOutput::Error("arguments must be an object".into()).into_result());
+            return CallOutcome::Result(
+                ToolOutput::Error("arguments must be an object".into()).into_result(),
+            );
         };
         let out = match name {
             "get_context" => get_context::call(profile).await,
@@ -340,7 +357,9 @@ impl Toolbox {
             "search_records" => search_records::call(profile, &args).await,
             "read_group" => read_group::call(profile, &args).await,
             #[cfg(feature = "conformance-fixtures")]
-            other if conformance::is_fixture(other) => return conformance::call(other, &args, ctx).await,
+            other if conformance::is_fixture(other) => {
+                return conformance::call(other, &args, ctx).await;
+            }
             _ => return CallOutcome::UnknownTool,
         };
         let _ = ctx;
@@ -378,7 +397,9 @@ fn opt_strings(args: &Map<String, Value>, key: &str) -> Option<Vec<String>> {
 
 /// The `model` argument (required by the schema of every tool that takes one).
 fn model_arg(args: &Map<String, Value>) -> &str {
-    args.get("model").and_then(Value::as_str).unwrap_or_default()
+    args.get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// JSON Schema for a model name argument.
@@ -408,11 +429,20 @@ mod tests {
         assert_eq!(tools.len(), 5);
         for t in tools {
             let a = &t["annotations"];
-            for k in ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"] {
+            for k in [
+                "readOnlyHint",
+                "destructiveHint",
+                "idempotentHint",
+                "openWorldHint",
+            ] {
                 assert!(a[k].is_boolean(), "{} lacks {k}", t["name"]);
             }
             assert_eq!(t["inputSchema"]["type"], "object");
-            assert!(t["outputSchema"]["type"] == "object", "{} lacks outputSchema", t["name"]);
+            assert!(
+                t["outputSchema"]["type"] == "object",
+                "{} lacks outputSchema",
+                t["name"]
+            );
         }
     }
 
@@ -420,7 +450,8 @@ mod tests {
     fn validation_names_the_field_without_its_value() {
         let tb = Toolbox::new().unwrap();
         let v = &tb.validators["search_records"];
-        let m = first_validation_error(v, &json!({"model": "res.partner", "limit": "secret-ish"})).unwrap();
+        let m = first_validation_error(v, &json!({"model": "res.partner", "limit": "secret-ish"}))
+            .unwrap();
         assert!(m.contains("\"limit\""), "{m}");
         assert!(!m.contains("secret-ish"), "{m}");
         let m = first_validation_error(v, &json!({"limit": 3})).unwrap();

@@ -1,13 +1,22 @@
 //! `read_group`: grouped aggregates for simple analytics, one shape on every Odoo version.
 
 use super::{
-    ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema, opt_strings,
-    opt_u64,
+    ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema,
+    opt_strings, opt_u64,
 };
 use crate::odoo::{GroupedRead, domain};
 use serde_json::{Map, Value, json};
 
-const AGGREGATORS: [&str; 8] = ["sum", "avg", "min", "max", "count", "count_distinct", "bool_and", "bool_or"];
+const AGGREGATORS: [&str; 8] = [
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "count",
+    "count_distinct",
+    "bool_and",
+    "bool_or",
+];
 const GRANULARITIES: [&str; 5] = ["day", "week", "month", "quarter", "year"];
 
 pub fn spec() -> ToolSpec {
@@ -74,7 +83,10 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
             }
         }
     }
-    let order = args.get("order").and_then(Value::as_str).map(str::to_string);
+    let order = args
+        .get("order")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Some(order) = &order {
         if let Err(e) = domain::validate_order(order) {
             return ToolOutput::Error(format!("invalid argument \"order\": {e}"));
@@ -87,7 +99,11 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         domain: domain_value,
         groupby,
         aggregates,
-        limit: Some(opt_u64(args, "limit").unwrap_or(p.max_records).min(p.max_records)),
+        limit: Some(
+            opt_u64(args, "limit")
+                .unwrap_or(p.max_records)
+                .min(p.max_records),
+        ),
         offset: None,
         order,
     };

@@ -1,8 +1,8 @@
 //! `search_records`: records matching a domain, and how many match in all.
 
 use super::{
-    ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema, opt_strings,
-    opt_u64,
+    ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema,
+    opt_strings, opt_u64,
 };
 use crate::odoo::{SearchRead, domain};
 use serde_json::{Map, Value, json};
@@ -48,7 +48,10 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     if let Err(e) = domain::validate(&domain_value) {
         return ToolOutput::Error(format!("invalid argument \"domain\": {e}"));
     }
-    let order = args.get("order").and_then(Value::as_str).map(str::to_string);
+    let order = args
+        .get("order")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Some(order) = &order {
         if let Err(e) = domain::validate_order(order) {
             return ToolOutput::Error(format!("invalid argument \"order\": {e}"));
@@ -62,7 +65,9 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         .unwrap_or_else(|| DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect());
     let limit = opt_u64(args, "limit").unwrap_or(80).min(p.max_records);
     let offset = opt_u64(args, "offset").unwrap_or(0);
-    let mut q = SearchRead::new(domain_value.clone(), fields).limit(limit).offset(offset);
+    let mut q = SearchRead::new(domain_value.clone(), fields)
+        .limit(limit)
+        .offset(offset);
     q.order = order;
     let records = match p.user.search_read(model, &q).await {
         Ok(r) => r,
