@@ -107,13 +107,13 @@ fn check<B>(allowed: &Allowed, req: &Request<B>) -> Result<(), OriginRefusal> {
         .or_else(|| req.uri().authority().map(|a| a.to_string()));
     if let Some(host) = host {
         let host = host.trim().to_ascii_lowercase();
-        if !allowed.hosts.iter().any(|h| *h == host) {
+        if !allowed.hosts.contains(&host) {
             return Err(OriginRefusal::ForeignHost(host));
         }
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("").trim().to_ascii_lowercase();
-        if !allowed.origins.iter().any(|o| *o == origin) {
+        if !allowed.origins.contains(&origin) {
             return Err(OriginRefusal::ForeignOrigin(origin));
         }
     }

@@ -127,6 +127,9 @@ pub enum CallOutcome {
     },
 }
 
+/// A model's `fields_get` answer and when it was read.
+type CachedFields = (Instant, Arc<Map<String, Value>>);
+
 /// Everything a tool needs to act for one profile: its logged-in Odoo user and caches.
 pub struct ProfileState {
     pub name: String,
@@ -136,7 +139,7 @@ pub struct ProfileState {
     pub max_records: u64,
     models: Vec<ExposedModel>,
     access: tokio::sync::Mutex<Option<(Instant, Arc<Vec<ModelAccess>>)>>,
-    fields: RwLock<HashMap<String, (Instant, Arc<Map<String, Value>>)>>,
+    fields: RwLock<HashMap<String, CachedFields>>,
 }
 
 /// A model the profile exposes, with a human name (`ir.model` is unreadable to most users, so
