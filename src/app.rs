@@ -83,9 +83,9 @@ pub fn privileged(identity: &Identity) -> Option<String> {
 
 /// The HTTP stack in front of `/mcp`, outermost first.
 fn mcp_stack(config: &Config, server: Arc<McpServer>) -> Router {
-    let mut origins = config.server.allowed_origins.clone();
+    let mut origins = config.server.origins();
     origins.extend(loopback_origins(config.server.listen));
-    let hosts = allowed_hosts(&config.server.public_url, config.server.listen);
+    let hosts = allowed_hosts(&config.server.public_url(), config.server.listen);
     let middleware = ServiceBuilder::new()
         // A request id first, so every later log line and refusal can carry it.
         .layer(SetRequestIdLayer::new(
@@ -106,14 +106,21 @@ fn mcp_stack(config: &Config, server: Arc<McpServer>) -> Router {
         .layer(middleware)
 }
 
-/// Builds everything `serve` runs: checks the configuration, reaches Odoo, logs the profile in.
-pub async fn build(config: &Config) -> anyhow::Result<(Router, ServerInfo)> {
+/// Refuses what this version cannot serve safely.
+fn check_serveable(config: &Config) -> anyhow::Result<()> {
     let listen = config.server.listen;
     if !listen.ip().is_loopback() {
         bail!(
             "[server] listen = \"{listen}\" is not a loopback address. Until API keys protect /mcp, odoo-warden only listens on 127.0.0.1 or ::1; put a reverse proxy with authentication in front if clients are remote."
         );
     }
+    Ok(())
+}
+
+/// Builds everything `serve` runs: checks the configuration, reaches Odoo, logs the profile in.
+/// `config.server.listen` must be the bound address (not port 0).
+pub async fn build(config: &Config) -> anyhow::Result<(Router, ServerInfo)> {
+    check_serveable(config)?;
     if config.profiles.len() != 1 {
         bail!(
             "{} profiles are configured; until API keys choose a profile per key, configure exactly one [profiles.NAME]",

@@ -142,12 +142,41 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
-    pub public_url: Url,
-    /// Origins accepted on `/mcp` (scheme://host[:port], lower case): the public URL's and the
-    /// configured ones.
+    /// As configured; see [`ServerConfig::public_url`].
+    pub configured_public_url: Option<Url>,
+    /// Further origins accepted on `/mcp` (scheme://host[:port], lower case), besides the public
+    /// URL's.
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// The URL clients use: as configured, else derived from the listen address (call after
+    /// binding when the port is 0).
+    pub fn public_url(&self) -> Url {
+        if let Some(u) = &self.configured_public_url {
+            return u.clone();
+        }
+        let ip = self.listen.ip();
+        let host = if ip.is_unspecified() {
+            "127.0.0.1".to_string()
+        } else if ip.is_ipv6() {
+            format!("[{ip}]")
+        } else {
+            ip.to_string()
+        };
+        // A host and a port always make a valid URL; fall back to loopback defensively.
+        Url::parse(&format!("http://{host}:{}", self.listen.port()))
+            .unwrap_or_else(|_| Url::parse("http://127.0.0.1").expect("static URL parses"))
+    }
+
+    /// Every origin accepted on `/mcp`: the public URL's and the configured ones.
+    pub fn origins(&self) -> Vec<String> {
+        let mut out = vec![origin_of(&self.public_url())];
+        out.extend(self.allowed_origins.iter().cloned());
+        out
+    }
 }
 
 /// What a key acts as: an Odoo user and (later) a policy and rate limits.
@@ -255,27 +284,13 @@ fn compile(
         ))
     })?;
     let public_url = match &raw.server.public_url {
-        Some(u) => Url::parse(u)
-            .map_err(|e| err(format!("[server] public_url = \"{u}\" is not a URL: {e}")))?,
-        None => {
-            let host = if listen.ip().is_unspecified() {
-                "127.0.0.1".to_string()
-            } else {
-                listen.ip().to_string()
-            };
-            let host = if listen.is_ipv6() && !listen.ip().is_unspecified() {
-                format!("[{host}]")
-            } else {
-                host
-            };
-            Url::parse(&format!("http://{host}:{}", listen.port())).map_err(|e| {
-                err(format!(
-                    "cannot derive a public URL from [server] listen: {e}"
-                ))
-            })?
-        }
+        Some(u) => Some(
+            Url::parse(u)
+                .map_err(|e| err(format!("[server] public_url = \"{u}\" is not a URL: {e}")))?,
+        ),
+        None => None,
     };
-    let mut allowed_origins = vec![origin_of(&public_url)];
+    let mut allowed_origins = Vec::new();
     for o in &raw.server.allowed_origins {
         let url = Url::parse(o).map_err(|e| {
             err(format!("[server] allowed_origins: \"{o}\" is not an origin such as \"https://claude.ai\": {e}"))
@@ -354,7 +369,7 @@ fn compile(
         server: ServerConfig {
             listen,
             admin_listen,
-            public_url,
+            configured_public_url: public_url,
             allowed_origins,
             max_body_bytes: raw.server.max_body_bytes,
             request_timeout: Duration::from_secs(raw.server.request_timeout_secs),
@@ -440,7 +455,7 @@ odoo_api_key_env = "OW_TEST_KEY"
         let c = Config::parse_with_env(BASE, None, &env).unwrap();
         assert_eq!(c.server.listen.port(), 8808);
         assert_eq!(
-            c.server.allowed_origins,
+            c.server.origins(),
             vec!["http://127.0.0.1:8808", "https://claude.ai"]
         );
         assert_eq!(c.profiles["sales"].credentials.api_key.expose(), "k3y");
