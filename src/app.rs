@@ -161,10 +161,10 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, ServerInfo)> {
 
 /// Runs the MCP listener until `shutdown` completes, then drains in-flight requests.
 pub async fn serve(
-    config: Config,
+    mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (app, _) = build(&config).await?;
+    check_serveable(&config)?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| {
@@ -174,6 +174,9 @@ pub async fn serve(
             )
         })?;
     let local: SocketAddr = listener.local_addr()?;
+    // With port 0 the public URL, and so the accepted Host values, follow the bound port.
+    config.server.listen = local;
+    let (app, _) = build(&config).await?;
     tracing::info!(address = %local, "odoo-warden listening; MCP endpoint at /mcp");
     // One line on stdout for people and scripts that wait for readiness.
     println!("odoo-warden listening on http://{local}/mcp");

@@ -425,6 +425,17 @@ async fn handle_stateless(
             None,
         );
     }
+    if method == "tools/call" {
+        if let Err(message) = check_param_headers(&server.toolbox, headers, &params) {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                &id,
+                jsonrpc::HEADER_MISMATCH,
+                &message,
+                None,
+            );
+        }
+    }
     // 3. The version.
     let Some(version) = body_version.as_str() else {
         return rpc_error(
@@ -508,6 +519,53 @@ fn check_routing_headers(
             b.unwrap_or("")
         )),
     }
+}
+
+/// Arguments a tool declares with `x-mcp-header` must be mirrored, exactly, in their
+/// `Mcp-Param-{Header}` header when present in the body.
+fn check_param_headers(
+    toolbox: &Toolbox,
+    headers: &HeaderMap,
+    params: &Map<String, Value>,
+) -> Result<(), String> {
+    let Some(name) = params.get("name").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let arguments = params.get("arguments").and_then(Value::as_object);
+    for (arg, header) in toolbox.param_headers(name) {
+        let Some(value) = arguments.and_then(|a| a.get(arg)).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let expected = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let header_name = format!("mcp-param-{}", header.to_ascii_lowercase());
+        let Some(raw) = headers.get(&header_name) else {
+            return Err(format!(
+                "Header mismatch: Mcp-Param-{header} header is required when \"{arg}\" is sent"
+            ));
+        };
+        let raw = raw.to_str().map_err(|_| {
+            format!(
+                "Header mismatch: Mcp-Param-{header} holds characters that are not visible ASCII"
+            )
+        })?;
+        match decode_header_value(raw.trim()) {
+            Some(v) if v == expected => {}
+            Some(_) => {
+                return Err(format!(
+                    "Header mismatch: Mcp-Param-{header} header value does not match body value of \"{arg}\""
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "Header mismatch: Mcp-Param-{header} header is not valid base64"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Header values may be `=?base64?<base64 of UTF-8>?=`.

@@ -41,7 +41,11 @@ const NO_ARGS: [&str; 22] = [
 ];
 
 pub fn is_fixture(name: &str) -> bool {
-    NO_ARGS.contains(&name) || name == "test_elicitation" || name == "test_sampling"
+    NO_ARGS.contains(&name)
+        || matches!(
+            name,
+            "test_elicitation" | "test_sampling" | "test_custom_header"
+        )
 }
 
 /// Fixtures that send something on the call's stream before their result.
@@ -83,9 +87,20 @@ pub fn specs() -> Vec<ToolSpec> {
     out.push(spec(
         "json_schema_2020_12_tool",
         json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
-               "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
-               "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+               "$defs": {"address": {"$anchor": "addressDef", "type": "object",
+                                     "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+               "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"},
+                              "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                              "phone": {"type": "string"}, "email": {"type": "string"}},
+               "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+               "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+               "then": {"required": ["phone"]},
+               "else": {"required": ["email"]},
                "additionalProperties": false}),
+    ));
+    out.push(spec(
+        "test_custom_header",
+        json!({"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}, "required": ["region"]}),
     ));
     out
 }
@@ -120,6 +135,10 @@ pub async fn call(name: &str, args: &Map<String, Value>, ctx: &CallContext) -> C
         ]})),
         "test_error_handling" => error_result("This tool intentionally returns an error for testing"),
         "json_schema_2020_12_tool" => text("ok"),
+        "test_custom_header" => text(format!(
+            "region={}",
+            args.get("region").and_then(Value::as_str).unwrap_or("")
+        )),
         "test_tool_with_progress" => {
             if let (Some(token), Some(ch)) = (&ctx.progress_token, &ctx.channel) {
                 for (i, p) in [0, 50, 100].into_iter().enumerate() {
@@ -324,8 +343,16 @@ fn mrtr(
     }
     let args_value = Value::Object(args.clone());
     let responses = ctx.input_responses.as_ref().and_then(Value::as_object);
+    let complete = |round: usize, asked: &[String]| {
+        responses.is_some_and(|r| asked.iter().all(|k| r.get(k).is_some_and(Value::is_object)))
+            && round < rounds.len()
+    };
     let next = match &ctx.request_state {
-        None => 0,
+        // Answers without a state: acceptable for a first round that needed none.
+        None => {
+            let first: Vec<String> = rounds[0].iter().map(|(k, _)| (*k).to_string()).collect();
+            if complete(0, &first) { 1 } else { 0 }
+        }
         Some(token) => match ctx.sealer.open(token, &ctx.principal, tool, &args_value) {
             Err(e) => return invalid_params(format!("Invalid params: {e}")),
             Ok(claims) => {

@@ -277,6 +277,8 @@ impl ProfileState {
 pub struct Toolbox {
     specs: Vec<ToolSpec>,
     validators: HashMap<&'static str, jsonschema::Validator>,
+    /// Per tool, the arguments mirrored into `Mcp-Param-{Header}` (2026-07-28 `x-mcp-header`).
+    param_headers: HashMap<&'static str, Vec<(String, String)>>,
     listing: Value,
 }
 
@@ -293,7 +295,25 @@ impl Toolbox {
         #[cfg(feature = "conformance-fixtures")]
         specs.extend(conformance::specs());
         let mut validators = HashMap::new();
+        let mut param_headers = HashMap::new();
         for s in &specs {
+            let headers: Vec<(String, String)> = s
+                .input_schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|props| {
+                    props
+                        .iter()
+                        .filter_map(|(name, p)| {
+                            let h = p.get("x-mcp-header")?.as_str()?;
+                            Some((name.clone(), h.to_string()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !headers.is_empty() {
+                param_headers.insert(s.name, headers);
+            }
             let v = jsonschema::validator_for(&s.input_schema)
                 .map_err(|e| format!("tool {}: invalid input schema: {e}", s.name))?;
             validators.insert(s.name, v);
@@ -306,6 +326,7 @@ impl Toolbox {
         Ok(Self {
             specs,
             validators,
+            param_headers,
             listing,
         })
     }
@@ -313,6 +334,15 @@ impl Toolbox {
     /// The `tools` array of `tools/list`.
     pub fn listing(&self) -> &Value {
         &self.listing
+    }
+
+    /// Arguments of `name` that clients mirror into `Mcp-Param-{Header}` headers:
+    /// `(argument, Header)`.
+    pub fn param_headers(&self, name: &str) -> &[(String, String)] {
+        self.param_headers
+            .get(name)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     pub fn kind(&self, name: &str) -> Option<ToolKind> {
