@@ -1,0 +1,186 @@
+//! tools/call `search_records` through odoo-warden against the Odoo emulator, next to the same
+//! query sent to the emulator directly (JSON-2, as odoo-warden sends it).
+//!
+//! `cargo bench --bench throughput [-- --seconds N --concurrency C]`
+//!
+//! Reports, for each path: sequential latency (median, p99) with one client, and throughput with
+//! C concurrent clients. The difference of the medians is what odoo-warden adds per call
+//! (budget: under 1 ms, DESIGN.md section 11).
+
+#[path = "../tests/emulator/mod.rs"]
+mod emulator;
+
+use emulator::{Emulator, EmulatorConfig, api_key};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+struct Args {
+    seconds: f64,
+    concurrency: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        seconds: 5.0,
+        concurrency: 16,
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < argv.len() {
+        match argv[i].as_str() {
+            "--seconds" => {
+                a.seconds = argv
+                    .get(i + 1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(a.seconds);
+                i += 1;
+            }
+            "--concurrency" => {
+                a.concurrency = argv
+                    .get(i + 1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(a.concurrency);
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    a
+}
+
+/// One way of issuing the query.
+#[derive(Clone)]
+enum Path {
+    Direct { url: String, key: String },
+    Warden { url: String },
+}
+
+impl Path {
+    fn request(&self, http: &reqwest::Client) -> reqwest::RequestBuilder {
+        match self {
+            Path::Direct { url, key } => http
+                .post(format!("{url}/json/2/res.partner/search_read"))
+                .header("authorization", format!("bearer {key}"))
+                .header("x-odoo-database", "lab")
+                .json(&json!({"domain": [["is_company", "=", true]], "fields": ["name", "email"], "limit": 5,
+                              "context": {"lang": "en_US", "tz": "Europe/Brussels"}})),
+            Path::Warden { url } => http
+                .post(url)
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", "search_records")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                              "io.modelcontextprotocol/clientCapabilities": {}},
+                    "name": "search_records",
+                    "arguments": {"model": "res.partner", "domain": [["is_company", "=", true]], "fields": ["name", "email"], "limit": 5}}})),
+        }
+    }
+
+    async fn once(&self, http: &reqwest::Client) -> bool {
+        match self.request(http).send().await {
+            Ok(r) if r.status().is_success() => match r.json::<Value>().await {
+                Ok(v) => v.get("error").is_none() && v["result"]["isError"] != json!(true),
+                Err(_) => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+async fn latency(path: &Path, seconds: f64) -> (Duration, Duration, usize) {
+    let http = reqwest::Client::new();
+    for _ in 0..50 {
+        path.once(&http).await;
+    }
+    let mut samples = Vec::new();
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    while Instant::now() < end {
+        let t = Instant::now();
+        assert!(path.once(&http).await, "a benchmark request failed");
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    (
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples.len(),
+    )
+}
+
+async fn throughput(path: &Path, seconds: f64, concurrency: usize) -> (f64, u64) {
+    let http = reqwest::Client::new();
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, path, ok, failed) = (http.clone(), path.clone(), ok.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < end {
+                if path.once(&http).await {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let n = ok.load(Ordering::Relaxed);
+    (
+        n as f64 / start.elapsed().as_secs_f64(),
+        failed.load(Ordering::Relaxed),
+    )
+}
+
+fn main() {
+    let a = args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let emu = Emulator::start(EmulatorConfig::odoo19()).await;
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[odoo]\nurl = \"{}\"\ndatabase = \"lab\"\n[profiles.bench]\nodoo_login = \"mcp_writer\"\nodoo_api_key_env = \"KEY\"\n",
+            emu.url()
+        );
+        let key = api_key("mcp_writer");
+        let k2 = key.clone();
+        let mut config = odoo_warden::config::Config::parse_with_env(&text, None, &move |v| (v == "KEY").then(|| k2.clone()))
+            .expect("config");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        config.server.listen = listener.local_addr().expect("addr");
+        let (app, _) = odoo_warden::app::build(&config).await.expect("odoo-warden starts");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let direct = Path::Direct { url: emu.url(), key };
+        let warden = Path::Warden { url: format!("http://{}/mcp", config.server.listen) };
+        println!("search_records (res.partner, 5 records), {} s per measure, Odoo emulator 19.0 in-process", a.seconds);
+        let (d50, d99, dn) = latency(&direct, a.seconds).await;
+        let (w50, w99, wn) = latency(&warden, a.seconds).await;
+        println!("sequential latency   direct: median {:>7.1} µs  p99 {:>7.1} µs  ({dn} calls)", d50.as_secs_f64() * 1e6, d99.as_secs_f64() * 1e6);
+        println!("sequential latency   warden: median {:>7.1} µs  p99 {:>7.1} µs  ({wn} calls)", w50.as_secs_f64() * 1e6, w99.as_secs_f64() * 1e6);
+        println!("added by odoo-warden: median {:.1} µs (budget 1000 µs)", (w50.as_secs_f64() - d50.as_secs_f64()) * 1e6);
+        let (dt, df) = throughput(&direct, a.seconds, a.concurrency).await;
+        let (wt, wf) = throughput(&warden, a.seconds, a.concurrency).await;
+        println!("throughput ({} clients)  direct: {dt:>8.0} calls/s  ({df} failed)", a.concurrency);
+        println!("throughput ({} clients)  warden: {wt:>8.0} tools/call/s  ({wf} failed)", a.concurrency);
+    });
+}

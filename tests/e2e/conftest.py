@@ -1,0 +1,118 @@
+"""Shared fixtures: start the Odoo emulator and odoo-warden as real processes.
+
+Binaries come from `cargo build --bins --examples` (scripts/test builds them first). Every process
+is started with a deadline for its readiness line and killed at teardown, so a broken build fails
+the test instead of hanging it.
+"""
+
+import os
+import pathlib
+import queue
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+WARDEN = pathlib.Path(os.environ.get("ODOO_WARDEN_BIN", TARGET / "debug" / "odoo-warden"))
+EMULATOR = pathlib.Path(os.environ.get("ODOO_EMULATOR_BIN", TARGET / "debug" / "examples" / "odoo-emulator"))
+
+# The emulator's users (the uids of the recordings it reproduces).
+UIDS = {"18.0": {"mcp_reader": 8, "mcp_writer": 9}, "19.0": {"mcp_reader": 7, "mcp_writer": 8}}
+
+
+class Process:
+    """A child process whose stdout is read on a thread (no blocking reads in the test)."""
+
+    def __init__(self, argv, env=None, name="process"):
+        self.name = name
+        self.lines = queue.Queue()
+        self.output = []
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, prefix, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+        self.stop()
+        raise RuntimeError(f"{self.name} did not print {prefix!r}; output:\n{''.join(self.output)}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+
+def start_emulator(version):
+    p = Process([str(EMULATOR), "--odoo-version", version, "--listen", "127.0.0.1:0"], name="odoo emulator")
+    url = p.wait_for("listening on ")
+    return p, url
+
+
+def start_warden(tmp_path, odoo_url, login="mcp_reader", extra_server=""):
+    config = tmp_path / "odoo-warden.toml"
+    config.write_text(
+        f"""
+[server]
+listen = "127.0.0.1:0"
+{extra_server}
+
+[odoo]
+url = "{odoo_url}"
+database = "lab"
+
+[profiles.assistant]
+odoo_login = "{login}"
+odoo_api_key_env = "E2E_ODOO_KEY"
+"""
+    )
+    env = dict(os.environ, E2E_ODOO_KEY=f"<apikey:{login}>", RUST_LOG="info")
+    p = Process([str(WARDEN), "--config", str(config), "serve"], env=env, name="odoo-warden")
+    url = p.wait_for("odoo-warden listening on ")
+    return p, url
+
+
+@pytest.fixture(scope="module", params=["18.0", "19.0"])
+def stack(request, tmp_path_factory):
+    """An emulator of one Odoo version and odoo-warden in front of it, as the restricted reader."""
+    version = request.param
+    emu, odoo_url = start_emulator(version)
+    try:
+        warden, mcp_url = start_warden(tmp_path_factory.mktemp("warden"), odoo_url)
+    except Exception:
+        emu.stop()
+        raise
+    yield {"version": version, "odoo_url": odoo_url, "mcp_url": mcp_url, "warden": warden}
+    warden.stop()
+    emu.stop()

@@ -1,0 +1,835 @@
+//! Replays every recorded exchange with a real Odoo (`../shared/odoo-fixtures/odoo18`, `odoo19`)
+//! against the emulator of the same version and compares the answers: HTTP status, the headers
+//! the recordings keep, success or error, error class, code and message, and the result,
+//! value for value except where a path is listed in `RELAXED` (shape only there).
+//!
+//! Each folder runs in `_index.json` order against one emulator, because later cases depend on
+//! earlier writes (create, write, read back, unlink, read the deleted record). Mismatches are
+//! collected and reported all at once.
+
+mod emulator;
+
+use std::path::{Path, PathBuf};
+
+use emulator::{Emulator, EmulatorConfig};
+use serde_json::{Value, json};
+
+/// Recorded cases the emulator deliberately does not reproduce, with the reason.
+const SKIPPED: &[(&str, &str)] = &[];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relax {
+    /// Compare JSON types and keys, not values.
+    Shape,
+    /// A list whose length may differ; its items are compared by shape with the first
+    /// recorded item.
+    AnyLength,
+}
+
+/// Places where the emulator's data differs from the recording on purpose: (case, path, how).
+/// Paths are `/`-separated; `*` matches one segment, a trailing `*` a prefix, `**` the rest.
+const RELAXED: &[(&str, &str, Relax)] = &[
+    // 430 models in the real database; the emulator registers the few it implements.
+    ("ir_model_search_read_admin", "result", Relax::AnyLength),
+    // Images are cut down to a 1x1 PNG in the embedded copy of the record.
+    (
+        "search_read_no_fields_writer",
+        "result/*/image_*",
+        Relax::Shape,
+    ),
+    (
+        "search_read_no_fields_writer",
+        "result/*/avatar_*",
+        Relax::Shape,
+    ),
+    ("j2_search_read_no_fields_admin", "*/image_*", Relax::Shape),
+    ("j2_search_read_no_fields_admin", "*/avatar_*", Relax::Shape),
+];
+
+const HEADERS: &[&str] = &[
+    "Content-Type",
+    "Set-Cookie",
+    "WWW-Authenticate",
+    "Location",
+    "Allow",
+];
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/odoo-fixtures")
+}
+
+fn load(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn segment_matches(pattern: &str, segment: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        _ if pattern == "*" => true,
+        Some(prefix) => segment.starts_with(prefix),
+        None => pattern == segment,
+    }
+}
+
+fn path_matches(pattern: &str, path: &[String]) -> bool {
+    let parts: Vec<&str> = pattern.split('/').collect();
+    for (i, p) in parts.iter().enumerate() {
+        if *p == "**" {
+            return true;
+        }
+        match path.get(i) {
+            Some(seg) if segment_matches(p, seg) => {}
+            _ => return false,
+        }
+    }
+    parts.len() == path.len()
+}
+
+struct Comparer<'a> {
+    relax: Vec<(&'a str, Relax)>,
+    out: Vec<String>,
+}
+
+impl Comparer<'_> {
+    fn relaxed(&self, path: &[String], how: Relax) -> bool {
+        self.relax
+            .iter()
+            .any(|(p, r)| *r == how && path_matches(p, path))
+    }
+
+    fn at(path: &[String]) -> String {
+        if path.is_empty() {
+            "<body>".to_string()
+        } else {
+            path.join("/")
+        }
+    }
+
+    /// Compares `got` with `want`; `shape_only` is set below a relaxed path.
+    fn compare(&mut self, path: &mut Vec<String>, want: &Value, got: &Value, shape_only: bool) {
+        let shape_only = shape_only || self.relaxed(path, Relax::Shape);
+        if type_name(want) != type_name(got) {
+            self.out.push(format!(
+                "{}: expected {} {}, got {} {}",
+                Self::at(path),
+                type_name(want),
+                short(want),
+                type_name(got),
+                short(got)
+            ));
+            return;
+        }
+        match (want, got) {
+            (Value::Object(a), Value::Object(b)) => {
+                for k in a.keys().filter(|k| !b.contains_key(*k)) {
+                    self.out
+                        .push(format!("{}: missing key {k:?}", Self::at(path)));
+                }
+                for k in b.keys().filter(|k| !a.contains_key(*k)) {
+                    self.out
+                        .push(format!("{}: unexpected key {k:?}", Self::at(path)));
+                }
+                for (k, v) in a {
+                    if let Some(g) = b.get(k) {
+                        path.push(k.clone());
+                        self.compare(path, v, g, shape_only);
+                        path.pop();
+                    }
+                }
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                if self.relaxed(path, Relax::AnyLength) {
+                    if a.is_empty() != b.is_empty() {
+                        self.out.push(format!(
+                            "{}: expected {} items, got {}",
+                            Self::at(path),
+                            a.len(),
+                            b.len()
+                        ));
+                    }
+                    if let Some(first) = a.first() {
+                        for (i, item) in b.iter().enumerate() {
+                            path.push(i.to_string());
+                            self.compare(path, first, item, true);
+                            path.pop();
+                        }
+                    }
+                    return;
+                }
+                if a.len() != b.len() {
+                    self.out.push(format!(
+                        "{}: expected {} items, got {}: {}",
+                        Self::at(path),
+                        a.len(),
+                        b.len(),
+                        short(got)
+                    ));
+                    return;
+                }
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    path.push(i.to_string());
+                    self.compare(path, x, y, shape_only);
+                    path.pop();
+                }
+            }
+            (Value::String(a), Value::String(b)) if !shape_only && a != b && a.len() > 60 => {
+                // Point at the first difference of long texts (messages, pages).
+                let at = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+                let from = at.saturating_sub(30);
+                let piece = |s: &str| s.chars().skip(from).take(80).collect::<String>();
+                self.out.push(format!(
+                    "{}: differs at char {at}: expected ...{:?}..., got ...{:?}...",
+                    Self::at(path),
+                    piece(a),
+                    piece(b)
+                ));
+            }
+            _ => {
+                if !shape_only && want != got {
+                    self.out.push(format!(
+                        "{}: expected {}, got {}",
+                        Self::at(path),
+                        short(want),
+                        short(got)
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 160 {
+        format!("{}...", s.chars().take(160).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// `session_id=abc; Expires=...; ...` with the session and date blanked out.
+fn normalize_cookie(c: &str) -> String {
+    c.split("; ")
+        .map(|part| {
+            if part.starts_with("session_id=") {
+                "session_id=<session>".to_string()
+            } else if part.starts_with("Expires=") {
+                "Expires=<date>".to_string()
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The credentials a recorded request carries: bearer token, RPC password or key, web password.
+fn request_secrets(request: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(auth) = request["headers"]["Authorization"].as_str()
+        && let Some((_, token)) = auth.split_once(' ')
+    {
+        out.push(token.to_string());
+    }
+    let params = &request["body"]["params"];
+    if matches!(params["service"].as_str(), Some("common" | "object"))
+        && let Some(secret) = params["args"][2].as_str()
+    {
+        out.push(secret.to_string());
+    }
+    if let Some(secret) = params["password"].as_str() {
+        out.push(secret.to_string());
+    }
+    // Short strings ("x", "bad") would match by chance.
+    out.retain(|s| s.len() >= 8);
+    out
+}
+
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    request: &Value,
+    session: Option<&str>,
+) -> Answer {
+    let method = request["method"].as_str().unwrap_or("GET");
+    let path = request["path"].as_str().unwrap_or("/");
+    let mut req = client.request(
+        reqwest::Method::from_bytes(method.as_bytes()).expect("recorded HTTP method"),
+        format!("{base}{path}"),
+    );
+    if let Some(headers) = request["headers"].as_object() {
+        for (k, v) in headers {
+            let mut v = v.as_str().unwrap_or("").to_string();
+            if let Some(sid) = session {
+                v = v.replace("<session>", sid);
+            }
+            req = req.header(k.as_str(), v);
+        }
+    }
+    match &request["body"] {
+        Value::Null => {}
+        Value::String(raw) => req = req.body(raw.clone()),
+        other => req = req.body(serde_json::to_vec(other).expect("serializable body")),
+    }
+    let resp = req.send().await.expect("the emulator answers");
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = resp.text().await.expect("a readable body");
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Everything that differs between the recorded exchange and the emulator's answer.
+fn compare_case(name: &str, recorded: &Value, answer: &Answer) -> Vec<String> {
+    let mut out = Vec::new();
+    let want_status = recorded["status"].as_u64().unwrap_or(0);
+    if u64::from(answer.status) != want_status {
+        out.push(format!(
+            "status: expected {want_status}, got {}",
+            answer.status
+        ));
+    }
+    let want_headers = recorded["response_headers"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for h in HEADERS {
+        // HTTP clients drop the whitespace around a header value (Odoo sends "Bearer ").
+        let want = want_headers.get(*h).and_then(Value::as_str).map(str::trim);
+        let got = answer.header(h).map(str::trim);
+        let differs = |w: &str, g: &str| {
+            if *h == "Set-Cookie" {
+                normalize_cookie(w) != normalize_cookie(g)
+            } else {
+                w != g
+            }
+        };
+        match (want, got) {
+            (Some(w), Some(g)) if differs(w, g) => {
+                out.push(format!("header {h}: expected {w:?}, got {g:?}"))
+            }
+            (Some(w), None) => out.push(format!("header {h}: expected {w:?}, got none")),
+            (None, Some(g)) => out.push(format!("header {h}: not sent by Odoo, got {g:?}")),
+            _ => {}
+        }
+    }
+    // Never leak what Odoo would not: no credential of the request comes back.
+    let mut secrets: Vec<String> = vec!["<apikey:".into(), "<password:".into()];
+    secrets.extend(request_secrets(&recorded["request"]));
+    for secret in &secrets {
+        if answer.body.contains(secret.as_str()) {
+            out.push(format!("body contains a credential ({secret:?})"));
+        }
+    }
+    let response = &recorded["response"];
+    if let Some(text) = response.get("_non_json_body").and_then(Value::as_str) {
+        let length = response["_body_length"].as_u64().unwrap_or(0);
+        let got: String = answer.body.chars().take(4000).collect();
+        if got != text {
+            out.push(format!("body: expected {text:?}, got {got:?}"));
+        }
+        if answer.body.len() as u64 != length {
+            out.push(format!(
+                "body length: expected {length}, got {}",
+                answer.body.len()
+            ));
+        }
+        return out;
+    }
+    let got: Value = match serde_json::from_str(&answer.body) {
+        Ok(v) => v,
+        Err(e) => {
+            out.push(format!("body is not JSON ({e}): {:?}", answer.body));
+            return out;
+        }
+    };
+    let mut cmp = Comparer {
+        relax: RELAXED
+            .iter()
+            .filter(|(c, _, _)| *c == name)
+            .map(|(_, p, r)| (*p, *r))
+            .collect(),
+        out: Vec::new(),
+    };
+    cmp.compare(&mut Vec::new(), response, &got, false);
+    out.extend(cmp.out);
+    out
+}
+
+/// Replays one folder in index order; returns the mismatches and the number of cases replayed.
+async fn replay(folder: &str, version: &str) -> (Vec<String>, usize) {
+    let dir = fixtures().join(folder);
+    assert!(
+        dir.is_dir(),
+        "the recordings are missing: {} (shared/ must sit beside the repository)",
+        dir.display()
+    );
+    let index = load(&dir.join("_index.json"));
+    let cases = index["cases"].as_array().cloned().unwrap_or_default();
+    assert!(!cases.is_empty(), "{folder}/_index.json lists no case");
+    let emu = Emulator::start(EmulatorConfig::with_version(version)).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let mut session: Option<String> = None;
+    let mut problems = Vec::new();
+    let mut replayed = 0;
+    for case in &cases {
+        let name = case["case"].as_str().unwrap_or("");
+        if SKIPPED.iter().any(|(c, _)| *c == name) {
+            continue;
+        }
+        let recorded = load(&dir.join(format!("{name}.json")));
+        let answer = send(
+            &client,
+            &emu.url(),
+            &recorded["request"],
+            session.as_deref(),
+        )
+        .await;
+        if recorded["request"]["path"] == "/web/session/authenticate"
+            && let Some(cookie) = answer.header("Set-Cookie")
+        {
+            session = cookie
+                .split(';')
+                .next()
+                .and_then(|c| c.strip_prefix("session_id="))
+                .map(str::to_string);
+        }
+        for p in compare_case(name, &recorded, &answer) {
+            problems.push(format!("{folder}/{name}: {p}"));
+        }
+        replayed += 1;
+    }
+    assert_eq!(
+        emu.requests(),
+        replayed as u64,
+        "{folder}: the emulator should have served one request per case"
+    );
+    (problems, replayed)
+}
+
+fn report(folder: &str, problems: Vec<String>, replayed: usize) {
+    assert!(replayed > 0, "{folder}: nothing replayed");
+    if !problems.is_empty() {
+        panic!(
+            "{folder}: {} mismatch(es) in {replayed} replayed cases:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
+    }
+}
+
+#[tokio::test]
+async fn replay_odoo18() {
+    let (problems, replayed) = replay("odoo18", "18.0").await;
+    report("odoo18", problems, replayed);
+}
+
+#[tokio::test]
+async fn replay_odoo19() {
+    let (problems, replayed) = replay("odoo19", "19.0").await;
+    report("odoo19", problems, replayed);
+}
+
+#[test]
+fn skip_list_is_short_and_real() {
+    let mut total = 0;
+    for folder in ["odoo18", "odoo19"] {
+        let index = load(&fixtures().join(folder).join("_index.json"));
+        total += index["cases"].as_array().map_or(0, Vec::len);
+    }
+    for (case, reason) in SKIPPED {
+        assert!(!reason.is_empty(), "{case}: a skipped case needs a reason");
+        let exists = ["odoo18", "odoo19"]
+            .iter()
+            .any(|f| fixtures().join(f).join(format!("{case}.json")).is_file());
+        assert!(exists, "skipped case {case} is not a recording");
+    }
+    assert!(
+        SKIPPED.len() * 100 < total * 15,
+        "{} of {total} cases skipped: keep it under 15%",
+        SKIPPED.len()
+    );
+    for (case, _, _) in RELAXED {
+        let exists = ["odoo18", "odoo19"]
+            .iter()
+            .any(|f| fixtures().join(f).join(format!("{case}.json")).is_file());
+        assert!(exists, "relaxed case {case} is not a recording");
+    }
+}
+
+/// The comparison must be able to fail: a changed value, a missing key, another type, another
+/// status are all reported.
+#[test]
+fn comparison_catches_differences() {
+    let recorded = load(&fixtures().join("odoo18/read_group_sale_order_by_state.json"));
+    let body = recorded["response"].to_string();
+    let same = Answer {
+        status: 200,
+        headers: vec![(
+            "content-type".into(),
+            "application/json; charset=utf-8".into(),
+        )],
+        body: body.clone(),
+    };
+    assert!(compare_case("x", &recorded, &same).is_empty());
+
+    let mut changed: Value = serde_json::from_str(&body).unwrap();
+    changed["result"][1]["state_count"] = json!(18);
+    changed["result"][0]["amount_total"] = json!(5470);
+    changed["result"][2]
+        .as_object_mut()
+        .unwrap()
+        .remove("__domain");
+    changed["result"][2]["extra"] = json!(1);
+    let answer = Answer {
+        status: 500,
+        headers: vec![
+            ("content-type".into(), "text/html".into()),
+            ("set-cookie".into(), "session_id=x".into()),
+        ],
+        body: changed.to_string(),
+    };
+    let problems = compare_case("x", &recorded, &answer);
+    let text = problems.join("\n");
+    for expected in [
+        "status: expected 200, got 500",
+        "header Content-Type",
+        "header Set-Cookie: not sent by Odoo",
+        "result/1/state_count: expected 19, got 18",
+        "result/0/amount_total: expected float 5470.0, got int 5470",
+        "result/2: missing key \"__domain\"",
+        "result/2: unexpected key \"extra\"",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} not reported in:\n{text}"
+        );
+    }
+}
+
+// Behaviour the recordings do not cover, by version.
+
+async fn jsonrpc(emu: &Emulator, service: &str, method: &str, args: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/jsonrpc", emu.url()))
+        .json(&json!({"jsonrpc": "2.0", "method": "call", "id": 1,
+                      "params": {"service": service, "method": method, "args": args}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn execute_kw(
+    emu: &Emulator,
+    login: &str,
+    model: &str,
+    method: &str,
+    args: Value,
+    kwargs: Value,
+) -> Value {
+    let uid = emu.uid(login);
+    jsonrpc(
+        emu,
+        "object",
+        "execute_kw",
+        json!([
+            "lab",
+            uid,
+            emulator::api_key(login),
+            model,
+            method,
+            args,
+            kwargs
+        ]),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn saas_versions_report_their_series() {
+    let emu = Emulator::start(EmulatorConfig::with_version("saas~19.2")).await;
+    let version: Value = reqwest::get(format!("{}/web/version", emu.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        version,
+        json!({"version_info": ["saas~19", 2, 0, "final", 0, ""], "version": "saas~19.2"})
+    );
+    let common = jsonrpc(&emu, "common", "version", json!([])).await;
+    assert_eq!(common["result"]["server_serie"], "saas~19.2");
+    assert_eq!(emu.uid("mcp_reader"), 7);
+}
+
+#[tokio::test]
+async fn odoo17_has_check_access_rights_but_not_has_access_nor_json2() {
+    let emu = Emulator::start(EmulatorConfig::with_version("17.0")).await;
+    let r = execute_kw(
+        &emu,
+        "mcp_reader",
+        "res.partner",
+        "check_access_rights",
+        json!(["create"]),
+        json!({"raise_exception": false}),
+    )
+    .await;
+    assert_eq!(r["result"], json!(false));
+    let r = execute_kw(
+        &emu,
+        "mcp_reader",
+        "res.partner",
+        "has_access",
+        json!([[], "read"]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r["error"]["data"]["name"], "builtins.AttributeError");
+    assert_eq!(r["error"]["code"], 200);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/json/2/res.partner/search", emu.url()))
+        .json(&json!({"domain": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let resp = reqwest::get(format!("{}/web/version", emu.url()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn odoo19_has_access_and_no_check_access_rights() {
+    let emu = Emulator::start(EmulatorConfig::odoo19()).await;
+    let client = reqwest::Client::new();
+    let call = |method: &str, body: Value| {
+        client
+            .post(format!("{}/json/2/res.partner/{method}", emu.url()))
+            .bearer_auth(emulator::api_key("mcp_reader"))
+            .json(&body)
+            .send()
+    };
+    let r = call("has_access", json!({"operation": "create"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!(false));
+    let r = call("has_access", json!({"operation": "read"}))
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!(true));
+    let r = call("check_access_rights", json!({"operation": "read"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = call(
+        "search_read",
+        json!({"domain": [], "fields": ["name"], "bogus": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 500);
+    let r = call("search", json!({"domain": [], "bogus": 1}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["message"],
+        "got an unexpected keyword argument 'bogus'"
+    );
+}
+
+#[tokio::test]
+async fn orders_confirm_and_rules_hold_on_write() {
+    let emu = Emulator::start(EmulatorConfig::odoo18()).await;
+    // The reader may confirm their own quotation, not somebody else's order.
+    let r = execute_kw(
+        &emu,
+        "mcp_reader",
+        "sale.order",
+        "action_confirm",
+        json!([[1]]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r["result"], json!(true));
+    let r = execute_kw(
+        &emu,
+        "mcp_reader",
+        "sale.order",
+        "read",
+        json!([[1], ["state"]]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r["result"][0]["state"], "sale");
+    let r = execute_kw(
+        &emu,
+        "mcp_reader",
+        "sale.order",
+        "action_confirm",
+        json!([[1]]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r["error"]["data"]["name"], "odoo.exceptions.UserError");
+    let r = execute_kw(
+        &emu,
+        "mcp_reader",
+        "sale.order",
+        "write",
+        json!([[24], {"note": "x"}]),
+        json!({}),
+    )
+    .await;
+    assert!(
+        r["error"]["data"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Uh-oh!")
+    );
+    // A new quotation with a line gets its totals.
+    let r = execute_kw(
+        &emu,
+        "mcp_writer",
+        "sale.order",
+        "create",
+        json!([{"partner_id": 10, "order_line": [[0, 0, {"product_id": 2, "product_uom_qty": 2}]]}]),
+        json!({}),
+    )
+    .await;
+    let id = r["result"].as_i64().unwrap();
+    let r = execute_kw(
+        &emu,
+        "mcp_writer",
+        "sale.order",
+        "read",
+        json!([[id], ["amount_total", "order_line", "user_id"]]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r["result"][0]["amount_total"], json!(900.0));
+    assert_eq!(r["result"][0]["user_id"], json!([9, "MCP Writer"]));
+    // Domains: operators, dotted paths, child_of, ordering, paging.
+    let r = execute_kw(
+        &emu,
+        "mcp_writer",
+        "res.partner",
+        "search",
+        json!([[["id", "child_of", 12]]]),
+        json!({"order": "id"}),
+    )
+    .await;
+    assert_eq!(r["result"], json!([12, 22, 25, 26, 31, 37, 38, 39]));
+    let r = execute_kw(
+        &emu,
+        "mcp_writer",
+        "res.partner",
+        "search_count",
+        json!([[
+            "|",
+            ["country_id.code", "=", "BE"],
+            ["name", "=ilike", "mcp%"]
+        ]]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r["result"], json!(3));
+    let r = execute_kw(
+        &emu,
+        "mcp_writer",
+        "sale.order",
+        "read_group",
+        json!([
+            [["state", "!=", "sale"]],
+            ["amount_total:sum"],
+            ["user_id", "state"]
+        ]),
+        json!({"lazy": false}),
+    )
+    .await;
+    let groups = r["result"].as_array().unwrap();
+    assert!(groups.iter().all(|g| g.get("__count").is_some()));
+}
+
+#[tokio::test]
+async fn odoo16_keeps_name_get_and_the_count_argument() {
+    let emu = Emulator::start(EmulatorConfig::with_version("16.0")).await;
+    let r = execute_kw(
+        &emu,
+        "mcp_writer",
+        "res.partner",
+        "name_get",
+        json!([[10]]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r["result"], json!([[10, "Deco Addict"]]));
+    let r = execute_kw(
+        &emu,
+        "mcp_writer",
+        "res.partner",
+        "search",
+        json!([[["is_company", "=", true]]]),
+        json!({"count": true}),
+    )
+    .await;
+    assert_eq!(r["result"], json!(9));
+    let emu = Emulator::start(EmulatorConfig::odoo18()).await;
+    let r = execute_kw(
+        &emu,
+        "mcp_writer",
+        "res.partner",
+        "name_get",
+        json!([[10]]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        r["error"]["data"]["message"],
+        "The method 'name_get' does not exist on the model 'res.partner'"
+    );
+}
