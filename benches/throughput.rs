@@ -9,6 +9,8 @@
 
 #[path = "../tests/emulator/mod.rs"]
 mod emulator;
+#[path = "../tests/support/warden.rs"]
+mod warden;
 
 use emulator::{Emulator, EmulatorConfig, api_key};
 use serde_json::{Value, json};
@@ -61,7 +63,7 @@ fn args() -> Args {
 #[derive(Clone)]
 enum Path {
     Direct { url: String, key: String },
-    Warden { url: String },
+    Warden { url: String, token: String },
 }
 
 impl Path {
@@ -73,8 +75,9 @@ impl Path {
                 .header("x-odoo-database", "lab")
                 .json(&json!({"domain": [["is_company", "=", true]], "fields": ["name", "email"], "limit": 5,
                               "context": {"lang": "en_US", "tz": "Europe/Brussels"}})),
-            Path::Warden { url } => http
+            Path::Warden { url, token } => http
                 .post(url)
+                .bearer_auth(token)
                 .header("accept", "application/json, text/event-stream")
                 .header("mcp-protocol-version", "2026-07-28")
                 .header("mcp-method", "tools/call")
@@ -163,21 +166,30 @@ fn main() {
         .expect("runtime");
     rt.block_on(async move {
         let emu = Emulator::start(EmulatorConfig::odoo19()).await;
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[odoo]\nurl = \"{}\"\ndatabase = \"lab\"\n[profiles.bench]\nodoo_login = \"mcp_writer\"\nodoo_api_key_env = \"KEY\"\n",
-            emu.url()
-        );
+        let text = warden::config_text(&emu.url(), "sqlite::memory:", &[("bench", "mcp_writer")], "");
+        let w = warden::start(&text, warden::env_for(&["mcp_writer"])).await.expect("odoo-warden starts");
+        let (_, token) = w.key(&["mcp"], Some("bench"), None).await;
         let key = api_key("mcp_writer");
-        let k2 = key.clone();
-        let mut config = odoo_warden::config::Config::parse_with_env(&text, None, &move |v| (v == "KEY").then(|| k2.clone()))
-            .expect("config");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        config.server.listen = listener.local_addr().expect("addr");
-        let (app, _) = odoo_warden::app::build(&config).await.expect("odoo-warden starts");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        // Key verification: cached (the common case) and a cache miss (one argon2id check).
+        assert!(w.rt.verifier.verify(&token).await.is_ok());
+        let n = 100_000;
+        let t = Instant::now();
+        for _ in 0..n {
+            let _ = w.rt.verifier.verify(&token).await;
+        }
+        let cached = t.elapsed() / n;
+        let parsed = odoo_warden::auth::key::parse_token(&token).expect("token parses");
+        let record = w.rt.store.get_key(&parsed.id).await.expect("store").expect("key");
+        let t = Instant::now();
+        for _ in 0..10 {
+            assert!(odoo_warden::auth::key::verify_secret(parsed.secret.expose(), &record.secret_hash));
+        }
+        let miss = t.elapsed() / 10;
+        println!("key verification     cached: {:.2} µs (budget 20 µs)   cache miss (argon2id): {:.1} ms", cached.as_secs_f64() * 1e6, miss.as_secs_f64() * 1e3);
 
         let direct = Path::Direct { url: emu.url(), key };
-        let warden = Path::Warden { url: format!("http://{}/mcp", config.server.listen) };
+        let warden = Path::Warden { url: w.mcp_url.clone(), token };
         println!("search_records (res.partner, 5 records), {} s per measure, Odoo emulator 19.0 in-process", a.seconds);
         let (d50, d99, dn) = latency(&direct, a.seconds).await;
         let (w50, w99, wn) = latency(&warden, a.seconds).await;

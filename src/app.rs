@@ -1,15 +1,20 @@
-//! Composition root: builds the state from the configuration, assembles the HTTP stack in one
-//! place, and runs the listener until shutdown.
+//! Composition root: builds the runtime from the configuration, assembles both HTTP stacks (MCP
+//! and admin) each in one commented function, and runs the listeners until shutdown.
 
+use crate::admin;
+use crate::auth::{Scope, Verifier};
 use crate::config::{Config, Profile};
 use crate::mcp::server::{McpServer, McpSettings, router};
 use crate::mcp::tools::{ProfileState, Toolbox, default_models};
+use crate::middleware::auth::AuthLayer;
 use crate::middleware::origin::{OriginLayer, allowed_hosts, loopback_origins};
 use crate::middleware::request_id;
-use crate::odoo::{ErrorKind, Identity, OdooClient, OdooError, ServerInfo};
+use crate::odoo::{ErrorKind, Identity, OdooClient, OdooError, OdooUser, ServerInfo};
+use crate::store::Store;
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +22,11 @@ use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+
+/// How long a successful key verification is reused before argon2 runs again.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+/// How often the store is polled for keys revoked elsewhere.
+pub const REVOCATION_POLL: Duration = Duration::from_secs(1);
 
 /// Explains an Odoo error met at start-up in terms of the configuration to fix.
 pub fn explain_odoo_error(profile: &Profile, config: &Config, e: &OdooError) -> String {
@@ -41,48 +51,143 @@ pub fn explain_odoo_error(profile: &Profile, config: &Config, e: &OdooError) -> 
     format!("profile \"{}\": {}\n  hint: {hint}", profile.name, e)
 }
 
-/// A profile, logged in and checked.
-pub struct ReadyProfile {
-    pub state: Arc<ProfileState>,
+/// Why an Odoo user counts as an administrator, if it does: uid 1 or 2, or membership of
+/// `base.group_system` / `base.group_erp_manager` (read from its groups, or asked with
+/// `has_group` when the user cannot read group names).
+pub async fn privileged(user: &OdooUser, identity: &Identity) -> Result<Option<String>, OdooError> {
+    if identity.uid == 1 || identity.uid == 2 {
+        return Ok(Some(format!(
+            "uid {} is Odoo's superuser/administrator account",
+            identity.uid
+        )));
+    }
+    for g in ["base.group_system", "base.group_erp_manager"] {
+        let member = match &identity.groups {
+            Some(groups) => groups.iter().any(|x| x == g),
+            None => user.has_group(g).await?,
+        };
+        if member {
+            return Ok(Some(format!("the user is in {g}")));
+        }
+    }
+    Ok(None)
 }
 
-/// Logs a profile in and reads who it is.
+/// A profile, logged in, identified and checked for privileges.
+pub struct ReadyProfile {
+    pub state: Arc<ProfileState>,
+    /// Why its user is an administrator, when it is (and the profile allows it).
+    pub privileged: Option<String>,
+}
+
+/// Logs a profile in, reads who it is, and refuses an administrator unless the profile says
+/// `allow_privileged_user = true`.
 pub async fn connect_profile(
     client: &OdooClient,
     config: &Config,
     profile: &Profile,
 ) -> anyhow::Result<ReadyProfile> {
-    let user = client
-        .login(&profile.credentials)
-        .await
-        .map_err(|e| anyhow::anyhow!(explain_odoo_error(profile, config, &e)))?;
+    let explain = |e: OdooError| anyhow::anyhow!(explain_odoo_error(profile, config, &e));
+    let user = client.login(&profile.credentials).await.map_err(explain)?;
     let state = ProfileState::new(profile.name.clone(), user, default_models())
         .await
-        .map_err(|e| anyhow::anyhow!(explain_odoo_error(profile, config, &e)))?;
+        .map_err(explain)?;
+    let why = privileged(&state.user, &state.identity).await.map_err(|e| {
+        anyhow::anyhow!(
+            "profile \"{}\": cannot tell whether Odoo user \"{}\" is an administrator ({e}); refusing to start",
+            profile.name,
+            profile.credentials.login
+        )
+    })?;
+    if let Some(why) = &why {
+        if !profile.allow_privileged_user {
+            bail!(
+                "profile \"{}\": Odoo user \"{}\" is an administrator ({why}). odoo-warden calls Odoo as a least-privilege user: create a dedicated Odoo user with only the rights the assistant needs (e.g. Sales / User) and an API key for it. To accept an administrator anyway, set allow_privileged_user = true in [profiles.{}].",
+                profile.name,
+                profile.credentials.login,
+                profile.name
+            );
+        }
+        tracing::warn!(
+            profile = %profile.name,
+            odoo.login = %profile.credentials.login,
+            reason = %why,
+            "this profile acts as an Odoo administrator (allow_privileged_user = true)"
+        );
+    }
     Ok(ReadyProfile {
         state: Arc::new(state),
+        privileged: why,
     })
 }
 
-/// Whether an identity is an Odoo administrator.
-pub fn privileged(identity: &Identity) -> Option<String> {
-    if identity.uid == 1 || identity.uid == 2 {
-        return Some(format!(
-            "uid {} is Odoo's superuser/administrator account",
-            identity.uid
-        ));
-    }
-    let groups = identity.groups.as_ref()?;
-    for g in ["base.group_system", "base.group_erp_manager"] {
-        if groups.iter().any(|x| x == g) {
-            return Some(format!("the user is in {g}"));
-        }
-    }
-    None
+/// Opens the store named by `[store] url`, applying migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
+    let store = Store::connect(&config.store_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("[store] url: {e}"))?;
+    Ok(Arc::new(store))
 }
 
-/// The HTTP stack in front of `/mcp`, outermost first.
-fn mcp_stack(config: &Config, server: Arc<McpServer>) -> Router {
+/// Everything the listeners serve.
+pub struct Runtime {
+    pub store: Arc<Store>,
+    pub verifier: Arc<Verifier>,
+    pub mcp: Arc<McpServer>,
+    pub server: ServerInfo,
+    pub profile_names: Vec<String>,
+}
+
+/// Builds the runtime: opens the store, reaches Odoo, logs every profile in and checks it.
+/// Any failure stops start-up with an error naming what to fix.
+pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
+    let store = open_store(config).await?;
+    let verifier = Verifier::new(store.clone(), KEY_CACHE_TTL)
+        .await
+        .map_err(|e| anyhow::anyhow!("key verification: {e}"))?;
+    verifier.watch_revocations(REVOCATION_POLL);
+    let client =
+        OdooClient::new(config.odoo.clone()).map_err(|e| anyhow::anyhow!("[odoo]: {e}"))?;
+    let Some(first) = config.profiles.values().next() else {
+        bail!("no profile is configured");
+    };
+    let server = client
+        .server_info()
+        .await
+        .map_err(|e| anyhow::anyhow!(explain_odoo_error(first, config, &e)))?;
+    let mut profiles = HashMap::new();
+    for profile in config.profiles.values() {
+        let ready = connect_profile(&client, config, profile).await?;
+        tracing::info!(
+            profile = %profile.name,
+            odoo.version = %server.version,
+            odoo.protocol = server.protocol.as_str(),
+            odoo.uid = ready.state.identity.uid,
+            "profile ready"
+        );
+        profiles.insert(profile.name.clone(), ready.state);
+    }
+    let toolbox = Toolbox::new().map_err(|e| anyhow::anyhow!(e))?;
+    let mcp = Arc::new(McpServer::new(
+        toolbox,
+        profiles,
+        McpSettings {
+            request_timeout: config.server.request_timeout,
+            client_request_timeout: Duration::from_secs(300),
+        },
+    ));
+    Ok(Runtime {
+        store,
+        verifier,
+        mcp,
+        server,
+        profile_names: config.profiles.keys().cloned().collect(),
+    })
+}
+
+/// The HTTP stack in front of `/mcp`, outermost first. `config.server.listen` must be the bound
+/// address (it decides the accepted Host values).
+pub fn mcp_stack(config: &Config, rt: &Runtime) -> Router {
     let mut origins = config.server.origins();
     origins.extend(loopback_origins(config.server.listen));
     let hosts = allowed_hosts(&config.server.public_url(), config.server.listen);
@@ -97,95 +202,85 @@ fn mcp_stack(config: &Config, server: Arc<McpServer>) -> Router {
         )))
         // Traces every request, refusals included.
         .layer(TraceLayer::new_for_http())
-        // DNS-rebinding and cross-site protection before any work is done.
-        .layer(OriginLayer::new(origins, hosts));
-    router(server)
-        // Bounded bodies: 413 once the body passes the limit, while it is read (Content-Length
-        // or not).
+        // DNS-rebinding and cross-site protection before any work is done (and before argon2).
+        .layer(OriginLayer::new(origins, hosts))
+        // Only keys with the mcp scope; the Principal travels on in the request extensions.
+        .layer(AuthLayer::new(rt.verifier.clone(), Scope::Mcp));
+    router(rt.mcp.clone())
+        // Bounded bodies: 413 once the body passes the limit, while it is read.
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
         .layer(middleware)
 }
 
-/// Refuses what this version cannot serve safely.
-fn check_serveable(config: &Config) -> anyhow::Result<()> {
-    let listen = config.server.listen;
-    if !listen.ip().is_loopback() {
-        bail!(
-            "[server] listen = \"{listen}\" is not a loopback address. Until API keys protect /mcp, odoo-warden only listens on 127.0.0.1 or ::1; put a reverse proxy with authentication in front if clients are remote."
-        );
-    }
-    Ok(())
+/// The admin listener: health and readiness (no key), and the admin API (scoped keys).
+pub fn admin_stack(rt: &Runtime) -> Router {
+    admin::router(admin::AdminState {
+        store: rt.store.clone(),
+        verifier: rt.verifier.clone(),
+        profiles: rt.profile_names.clone(),
+    })
+    .layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(
+                http::HeaderName::from_static(request_id::HEADER),
+                request_id::Counter::default(),
+            ))
+            .layer(PropagateRequestIdLayer::new(http::HeaderName::from_static(
+                request_id::HEADER,
+            )))
+            .layer(TraceLayer::new_for_http()),
+    )
 }
 
-/// Builds everything `serve` runs: checks the configuration, reaches Odoo, logs the profile in.
-/// `config.server.listen` must be the bound address (not port 0).
-pub async fn build(config: &Config) -> anyhow::Result<(Router, ServerInfo)> {
-    check_serveable(config)?;
-    if config.profiles.len() != 1 {
-        bail!(
-            "{} profiles are configured; until API keys choose a profile per key, configure exactly one [profiles.NAME]",
-            config.profiles.len()
-        );
-    }
-    let client =
-        OdooClient::new(config.odoo.clone()).map_err(|e| anyhow::anyhow!("[odoo]: {e}"))?;
-    let Some(profile) = config.profiles.values().next() else {
-        bail!("no profile is configured");
-    };
-    let info = client
-        .server_info()
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!(explain_odoo_error(profile, config, &e)))?;
-    let ready = connect_profile(&client, config, profile).await?;
-    tracing::info!(
-        profile = %profile.name,
-        odoo.version = %info.version,
-        odoo.protocol = info.protocol.as_str(),
-        odoo.uid = ready.state.identity.uid,
-        "profile ready"
-    );
-    if let Some(why) = privileged(&ready.state.identity) {
-        tracing::warn!(profile = %profile.name, reason = %why, "this profile's Odoo user is an administrator; give it a least-privilege user");
-    }
-    let toolbox = Toolbox::new().map_err(|e| anyhow::anyhow!(e))?;
-    let server = Arc::new(McpServer::new(
-        toolbox,
-        ready.state,
-        McpSettings {
-            request_timeout: config.server.request_timeout,
-            client_request_timeout: Duration::from_secs(300),
-        },
-    ));
-    Ok((mcp_stack(config, server), info))
+        .with_context(|| format!("cannot listen on {addr} ([server] {what})"))
 }
 
-/// Runs the MCP listener until `shutdown` completes, then drains in-flight requests.
+/// Runs the MCP and admin listeners until `shutdown` completes, then drains in-flight requests.
 pub async fn serve(
     mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    check_serveable(&config)?;
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} ([server] listen)",
-                config.server.listen
-            )
-        })?;
-    let local: SocketAddr = listener.local_addr()?;
+    let mcp_listener = bind(config.server.listen, "listen").await?;
+    let admin_listener = bind(config.server.admin_listen, "admin_listen").await?;
     // With port 0 the public URL, and so the accepted Host values, follow the bound port.
-    config.server.listen = local;
-    let (app, _) = build(&config).await?;
-    tracing::info!(address = %local, "odoo-warden listening; MCP endpoint at /mcp");
-    // One line on stdout for people and scripts that wait for readiness.
-    println!("odoo-warden listening on http://{local}/mcp");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+    config.server.listen = mcp_listener.local_addr()?;
+    config.server.admin_listen = admin_listener.local_addr()?;
+    let rt = build(&config).await?;
+    let mcp = mcp_stack(&config, &rt);
+    let admin = admin_stack(&rt);
+    tracing::info!(address = %config.server.listen, admin = %config.server.admin_listen, "odoo-warden listening; MCP endpoint at /mcp");
+    // One line each on stdout for people and scripts that wait for readiness.
+    println!(
+        "odoo-warden admin listening on http://{}",
+        config.server.admin_listen
+    );
+    println!(
+        "odoo-warden listening on http://{}/mcp",
+        config.server.listen
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let mcp_server = axum::serve(
+        mcp_listener,
+        mcp.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("the MCP listener failed")?;
+    .with_graceful_shutdown(wait(stop_rx.clone()));
+    let admin_server = axum::serve(
+        admin_listener,
+        admin.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(wait(stop_rx));
+    let (a, b) = tokio::join!(mcp_server, admin_server);
+    a.context("the MCP listener failed")?;
+    b.context("the admin listener failed")?;
     Ok(())
 }

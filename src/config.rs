@@ -118,6 +118,9 @@ struct RawProfile {
     odoo_api_key_file: Option<PathBuf>,
     policy: Option<PathBuf>,
     rate_limit: Option<RawRateLimit>,
+    /// Accept an Odoo administrator as this profile's user (logged as a warning at every start).
+    #[serde(default)]
+    allow_privileged_user: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +189,7 @@ pub struct Profile {
     pub credentials: Credentials,
     pub policy: Option<PathBuf>,
     pub rate_limit: Option<RawRateLimit>,
+    pub allow_privileged_user: bool,
 }
 
 impl Config {
@@ -204,6 +208,23 @@ impl Config {
             ))
         })?;
         Self::parse(&text, Some(path))
+    }
+
+    /// Loads the file for commands that never call Odoo (`keys`): the profiles' Odoo API keys need
+    /// not be available, and are not read.
+    pub fn load_without_secrets(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            err(format!(
+                "cannot read the config file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let mut config =
+            Self::parse_with_env(&text, Some(path), &|_| Some("not-read".to_string()))?;
+        for p in config.profiles.values_mut() {
+            p.credentials.api_key = Secret::new("");
+        }
+        Ok(config)
     }
 
     pub fn parse(text: &str, source: Option<&Path>) -> Result<Self, ConfigError> {
@@ -241,6 +262,7 @@ impl Config {
                 odoo_api_key_file: None,
                 policy: None,
                 rate_limit: None,
+                allow_privileged_user: false,
             },
         );
         let mut server = RawServer::default();
@@ -261,6 +283,10 @@ impl Config {
         compile(raw, None, None, &|var| std::env::var(var).ok())
     }
 }
+
+/// A variable name no environment holds (it contains NUL): answered only when secrets are not to
+/// be read at all.
+const NO_SECRETS_PROBE: &str = "\0odoo-warden-no-secrets";
 
 /// How configuration reads environment variables (injectable for tests).
 pub type Env = dyn Fn(&str) -> Option<String>;
@@ -361,6 +387,7 @@ fn compile(
                 credentials: Credentials::new(p.odoo_login, api_key),
                 policy,
                 rate_limit: p.rate_limit,
+                allow_privileged_user: p.allow_privileged_user,
             },
         );
     }
@@ -409,6 +436,9 @@ fn read_secret(
                 "[profiles.{name}] odoo_api_key_env = \"{var}\", but the environment variable {var} is not set"
             ))
         })?,
+        // `load_without_secrets` answers this probe (no real variable can be named so): the key
+        // file is then not read either.
+        (None, Some(_)) if env(NO_SECRETS_PROBE).is_some() => "not-read".to_string(),
         (None, Some(file)) => {
             let path = resolve(base_dir, file.clone());
             std::fs::read_to_string(&path).map_err(|e| {

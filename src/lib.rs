@@ -4,6 +4,7 @@
 //! `store`) never import `mcp`, `middleware`, `admin` or `app`.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -12,3 +13,4 @@ pub mod mcp;
 pub mod middleware;
 pub mod odoo;
 pub mod secret;
+pub mod store;

@@ -3,7 +3,9 @@
 
 use clap::{Parser, Subcommand};
 use odoo_warden::app;
+use odoo_warden::auth::keys::{KeyRequest, KeyView, create_key};
 use odoo_warden::config::Config;
+use odoo_warden::mcp::tools::{ProfileState, default_models};
 use odoo_warden::odoo::OdooClient;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,9 +29,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the MCP endpoint
+    /// Run the MCP endpoint and the admin listener
     Serve {
-        /// Odoo URL; with --odoo-database and --odoo-login, runs without a config file
+        /// Odoo URL; with --odoo-database and --odoo-login, runs without a config file (one
+        /// profile "default", store sqlite://odoo-warden.db; the first start prints an MCP key)
         #[arg(long, requires_all = ["odoo_database", "odoo_login"])]
         odoo_url: Option<String>,
         #[arg(long)]
@@ -43,11 +46,63 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Check the configuration, Odoo and each profile's Odoo user
+    /// Write a starter config and print the first admin and MCP keys
+    Init {
+        #[arg(long)]
+        odoo_url: String,
+        #[arg(long)]
+        odoo_database: String,
+        #[arg(long)]
+        odoo_login: String,
+        /// Environment variable the config names for the Odoo API key
+        #[arg(long, default_value = "ODOO_API_KEY")]
+        odoo_api_key_env: String,
+        /// Where to write the config
+        #[arg(long, default_value = "odoo-warden.toml")]
+        output: PathBuf,
+        /// Overwrite an existing config file
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the configuration, the store, Odoo and each profile's Odoo user
     Doctor {
         #[arg(long)]
         json: bool,
     },
+    /// Manage API keys (directly in the store named by the config)
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (the only time it is shown)
+    Create {
+        #[arg(long)]
+        name: String,
+        /// mcp, audit, approve or admin (repeat or comma-separate; mcp stands alone)
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// The profile an mcp key acts as
+        #[arg(long)]
+        profile: Option<String>,
+        /// e.g. 90d, 12h; default: never expires
+        #[arg(long)]
+        expires_in: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their secrets)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id
+    Revoke { id: String },
 }
 
 fn init_logs(format: &str) {
@@ -63,9 +118,9 @@ fn init_logs(format: &str) {
     }
 }
 
-fn load_config(cli_path: Option<PathBuf>) -> Result<Config, String> {
+fn load_config(cli_path: Option<PathBuf>) -> anyhow::Result<Config> {
     let path = cli_path.unwrap_or_else(Config::default_path);
-    Config::load(&path).map_err(|e| e.to_string())
+    Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[tokio::main]
@@ -90,23 +145,76 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             odoo_api_key_env,
             listen,
         } => {
+            let quick_start = odoo_url.is_some();
             let mut config = match (odoo_url, odoo_database, odoo_login) {
                 (Some(url), Some(db), Some(login)) => {
                     Config::from_flags(&url, &db, &login, &odoo_api_key_env, listen.as_deref())
                         .map_err(|e| anyhow::anyhow!("{e}"))?
                 }
-                _ => load_config(cli.config).map_err(|e| anyhow::anyhow!(e))?,
+                _ => load_config(cli.config)?,
             };
             if let Some(listen) = listen {
                 config.server.listen = listen
                     .parse()
                     .map_err(|_| anyhow::anyhow!("--listen \"{listen}\" is not an address:port"))?;
             }
+            if quick_start {
+                first_key(&config).await?;
+            }
             app::serve(config, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Init {
+            odoo_url,
+            odoo_database,
+            odoo_login,
+            odoo_api_key_env,
+            output,
+            force,
+            json,
+        } => {
+            init(
+                &odoo_url,
+                &odoo_database,
+                &odoo_login,
+                &odoo_api_key_env,
+                &output,
+                force,
+                json,
+            )
+            .await
+        }
         Command::Doctor { json } => doctor(cli.config, json).await,
+        Command::Keys { command } => keys(cli.config, command).await,
     }
+}
+
+/// Quick start: an empty store gets one MCP key for the flags' profile, printed once.
+async fn first_key(config: &Config) -> anyhow::Result<()> {
+    let store = app::open_store(config).await?;
+    if !store
+        .list_keys()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let profiles: Vec<String> = config.profiles.keys().cloned().collect();
+    let req = KeyRequest {
+        name: "first MCP key",
+        scopes: &["mcp".to_string()],
+        profile: profiles.first().map(String::as_str),
+        expires_in: None,
+    };
+    let created = create_key(&store, &req, &profiles)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "first MCP key (shown once; give it to your MCP client as \"Authorization: Bearer ...\"):\n  {}",
+        created.token.expose()
+    );
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -131,6 +239,195 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+async fn keys(path: Option<PathBuf>, command: KeysCommand) -> anyhow::Result<ExitCode> {
+    let path = path.unwrap_or_else(Config::default_path);
+    let config = Config::load_without_secrets(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = app::open_store(&config).await?;
+    match command {
+        KeysCommand::Create {
+            name,
+            scopes,
+            profile,
+            expires_in,
+            json,
+        } => {
+            let profiles: Vec<String> = config.profiles.keys().cloned().collect();
+            let req = KeyRequest {
+                name: &name,
+                scopes: &scopes,
+                profile: profile.as_deref(),
+                expires_in: expires_in.as_deref(),
+            };
+            let created = create_key(&store, &req, &profiles)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            if json {
+                let mut v = serde_json::to_value(&created.view)?;
+                v["token"] = serde_json::json!(created.token.expose());
+                println!("{v}");
+            } else {
+                println!(
+                    "key {} ({}) created; it is shown this once:",
+                    created.view.id,
+                    created.view.scopes.join(",")
+                );
+                println!("{}", created.token.expose());
+            }
+        }
+        KeysCommand::List { json } => {
+            let keys: Vec<KeyView> = store
+                .list_keys()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .iter()
+                .map(KeyView::of)
+                .collect();
+            if json {
+                println!("{}", serde_json::json!({"keys": keys}));
+            } else {
+                println!(
+                    "{:<16}  {:<8}  {:<14}  {:<12}  {:<20}  name",
+                    "id", "status", "scopes", "profile", "last used"
+                );
+                for k in keys {
+                    println!(
+                        "{:<16}  {:<8}  {:<14}  {:<12}  {:<20}  {}",
+                        k.id,
+                        k.status,
+                        k.scopes.join(","),
+                        k.profile.as_deref().unwrap_or("-"),
+                        k.last_used_at
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| "never".into())
+                            .chars()
+                            .take(19)
+                            .collect::<String>(),
+                        k.name
+                    );
+                }
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            let done = store
+                .revoke_key(&id, time::OffsetDateTime::now_utc())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !done {
+                anyhow::bail!("no active key with id {id}");
+            }
+            println!(
+                "key {id} revoked (running instances stop accepting it within about a second)"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn init(
+    url: &str,
+    database: &str,
+    login: &str,
+    key_env: &str,
+    output: &std::path::Path,
+    force: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if output.exists() && !force {
+        anyhow::bail!("{} exists; pass --force to overwrite it", output.display());
+    }
+    url::Url::parse(url).map_err(|e| anyhow::anyhow!("--odoo-url \"{url}\": {e}"))?;
+    let text = format!(
+        r#"# odoo-warden configuration (written by `odoo-warden init`). See README.md.
+[server]
+listen = "127.0.0.1:8808"
+admin_listen = "127.0.0.1:8809"
+
+[store]
+url = "sqlite://odoo-warden.db"
+
+[odoo]
+url = "{url}"
+database = "{database}"
+protocol = "auto"
+
+# What MCP keys act as. The Odoo API key is read from the environment, never from this file.
+[profiles.assistant]
+odoo_login = "{login}"
+odoo_api_key_env = "{key_env}"
+"#
+    );
+    // Parse what we are about to write, so init never leaves a config serve would refuse (the
+    // API key variable need not be set yet).
+    let config = Config::parse_with_env(&text, Some(output), &|_| Some("placeholder".to_string()))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::write(output, &text)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+    let store = app::open_store(&config).await?;
+    let profiles = vec!["assistant".to_string()];
+    let admin = create_key(
+        &store,
+        &KeyRequest {
+            name: "first admin key",
+            scopes: &["admin".to_string()],
+            profile: None,
+            expires_in: None,
+        },
+        &profiles,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let mcp = create_key(
+        &store,
+        &KeyRequest {
+            name: "first MCP key",
+            scopes: &["mcp".to_string()],
+            profile: Some("assistant"),
+            expires_in: None,
+        },
+        &profiles,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"config": output, "admin_key": admin.token.expose(), "mcp_key": mcp.token.expose()})
+        );
+    } else {
+        println!(
+            "wrote {} and created two keys; they are shown this once:",
+            output.display()
+        );
+        println!(
+            "  admin key (keys, kill switch; never give it to an assistant): {}",
+            admin.token.expose()
+        );
+        println!(
+            "  MCP key (for your MCP client, profile \"assistant\"):          {}",
+            mcp.token.expose()
+        );
+        println!(
+            "next: export {key_env}=<the Odoo user's API key>; odoo-warden doctor; odoo-warden serve"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One profile in the doctor's report.
+#[derive(serde::Serialize)]
+struct ProfileReport {
+    profile: String,
+    ok: bool,
+    odoo_version: Option<String>,
+    protocol: Option<String>,
+    uid: Option<i64>,
+    login: Option<String>,
+    groups: Option<Vec<String>>,
+    privileged: Option<bool>,
+    allow_privileged_user: bool,
+    detail: String,
+}
+
 /// One line of the doctor's report.
 #[derive(serde::Serialize)]
 struct Check {
@@ -141,16 +438,18 @@ struct Check {
 
 async fn doctor(path: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let mut checks = Vec::new();
+    let mut profiles = Vec::new();
     let config = match load_config(path) {
         Ok(c) => {
+            let detail = c
+                .source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             checks.push(Check {
                 check: "config".into(),
                 ok: true,
-                detail: c
-                    .source
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
+                detail,
             });
             Some(c)
         }
@@ -158,12 +457,24 @@ async fn doctor(path: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
             checks.push(Check {
                 check: "config".into(),
                 ok: false,
-                detail: e,
+                detail: format!("{e:#}"),
             });
             None
         }
     };
     if let Some(config) = &config {
+        match app::open_store(config).await {
+            Ok(store) => checks.push(Check {
+                check: "store".into(),
+                ok: true,
+                detail: store.backend().to_string(),
+            }),
+            Err(e) => checks.push(Check {
+                check: "store".into(),
+                ok: false,
+                detail: format!("{e:#}"),
+            }),
+        }
         match OdooClient::new(config.odoo.clone()) {
             Err(e) => checks.push(Check {
                 check: "odoo".into(),
@@ -191,42 +502,18 @@ async fn doctor(path: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
                         ),
                     });
                     for profile in config.profiles.values() {
-                        let name = format!("profile {}", profile.name);
-                        match app::connect_profile(&client, config, profile).await {
-                            Err(e) => checks.push(Check {
-                                check: name,
-                                ok: false,
-                                detail: format!("{e:#}"),
-                            }),
-                            Ok(ready) => {
-                                let id = &ready.state.identity;
-                                match app::privileged(id) {
-                                    Some(why) => checks.push(Check {
-                                        check: name,
-                                        ok: false,
-                                        detail: format!("logged in as {} (uid {}), but {why}: use a least-privilege Odoo user", id.login, id.uid),
-                                    }),
-                                    None => checks.push(Check {
-                                        check: name,
-                                        ok: true,
-                                        detail: format!(
-                                            "logged in as {} (uid {}); groups: {}",
-                                            id.login,
-                                            id.uid,
-                                            id.groups.as_ref().map(|g| g.join(", ")).unwrap_or_else(|| "not readable by this user".into())
-                                        ),
-                                    }),
-                                }
-                            }
-                        }
+                        profiles.push(check_profile(&client, config, profile, &info).await);
                     }
                 }
             },
         }
     }
-    let ok = checks.iter().all(|c| c.ok);
+    let ok = checks.iter().all(|c| c.ok) && profiles.iter().all(|p| p.ok);
     if json {
-        println!("{}", serde_json::json!({"ok": ok, "checks": checks}));
+        println!(
+            "{}",
+            serde_json::json!({"ok": ok, "checks": checks, "profiles": profiles})
+        );
     } else {
         for c in &checks {
             println!(
@@ -236,10 +523,87 @@ async fn doctor(path: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
                 c.detail
             );
         }
+        for p in &profiles {
+            println!(
+                "{} profile {}: {}",
+                if p.ok { "ok  " } else { "FAIL" },
+                p.profile,
+                p.detail
+            );
+        }
     }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn check_profile(
+    client: &OdooClient,
+    config: &Config,
+    profile: &odoo_warden::config::Profile,
+    info: &odoo_warden::odoo::ServerInfo,
+) -> ProfileReport {
+    let mut r = ProfileReport {
+        profile: profile.name.clone(),
+        ok: false,
+        odoo_version: Some(info.version.raw.clone()),
+        protocol: Some(info.protocol.as_str().to_string()),
+        uid: None,
+        login: Some(profile.credentials.login.clone()),
+        groups: None,
+        privileged: None,
+        allow_privileged_user: profile.allow_privileged_user,
+        detail: String::new(),
+    };
+    let user = match client.login(&profile.credentials).await {
+        Ok(u) => u,
+        Err(e) => {
+            r.detail = app::explain_odoo_error(profile, config, &e);
+            return r;
+        }
+    };
+    let state = match ProfileState::new(profile.name.clone(), user, default_models()).await {
+        Ok(s) => s,
+        Err(e) => {
+            r.detail = app::explain_odoo_error(profile, config, &e);
+            return r;
+        }
+    };
+    let id = &state.identity;
+    r.uid = Some(id.uid);
+    r.groups = id.groups.clone();
+    match app::privileged(&state.user, id).await {
+        Err(e) => r.detail = format!("cannot tell whether the user is an administrator: {e}"),
+        Ok(Some(why)) => {
+            r.privileged = Some(true);
+            r.ok = profile.allow_privileged_user;
+            r.detail = if r.ok {
+                format!(
+                    "logged in as {} (uid {}); ADMINISTRATOR ({why}), accepted by allow_privileged_user = true",
+                    id.login, id.uid
+                )
+            } else {
+                format!(
+                    "logged in as {} (uid {}), but {why}: use a least-privilege Odoo user (or set allow_privileged_user = true)",
+                    id.login, id.uid
+                )
+            };
+        }
+        Ok(None) => {
+            r.privileged = Some(false);
+            r.ok = true;
+            r.detail = format!(
+                "logged in as {} (uid {}); groups: {}",
+                id.login,
+                id.uid,
+                id.groups
+                    .as_ref()
+                    .map(|g| g.join(", "))
+                    .unwrap_or_else(|| "not readable by this user".into())
+            );
+        }
+    }
+    r
 }

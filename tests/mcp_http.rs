@@ -3,43 +3,38 @@
 
 mod emulator;
 
-use emulator::{Emulator, EmulatorConfig, api_key};
-use odoo_warden::config::Config;
+use emulator::{Emulator, EmulatorConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+#[path = "support/warden.rs"]
+mod warden;
 
 struct Harness {
     url: String,
     http: reqwest::Client,
+    token: String,
+    _warden: warden::Warden,
     _emulator: Emulator,
 }
 
 async fn start(version: EmulatorConfig) -> Harness {
     let emulator = Emulator::start(version).await;
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-max_body_bytes = 65536
-[odoo]
-url = "{}"
-database = "lab"
-[profiles.assistant]
-odoo_login = "mcp_reader"
-odoo_api_key_env = "KEY"
-"#,
-        emulator.url()
+    let text = warden::config_text(
+        &emulator.url(),
+        "sqlite::memory:",
+        &[("assistant", "mcp_reader")],
+        "",
     );
-    let key = api_key("mcp_reader");
-    let mut config =
-        Config::parse_with_env(&text, None, &move |v| (v == "KEY").then(|| key.clone())).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    config.server.listen = listener.local_addr().unwrap();
-    let (app, _) = odoo_warden::app::build(&config).await.unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let w = warden::start(&text, warden::env_for(&["mcp_reader"]))
+        .await
+        .unwrap();
+    let (_, token) = w.key(&["mcp"], Some("assistant"), None).await;
     Harness {
-        url: format!("http://{}/mcp", config.server.listen),
+        url: w.mcp_url.clone(),
         http: reqwest::Client::new(),
+        token,
+        _warden: w,
         _emulator: emulator,
     }
 }
@@ -50,6 +45,7 @@ impl Harness {
     fn post(&self) -> reqwest::RequestBuilder {
         self.http
             .post(&self.url)
+            .bearer_auth(&self.token)
             .header("content-type", "application/json")
             .header("accept", ACCEPT)
     }
@@ -186,6 +182,7 @@ async fn handshake_session_lifecycle() {
     let r = h
         .http
         .get(&h.url)
+        .bearer_auth(&h.token)
         .header("accept", "text/event-stream")
         .header("mcp-session-id", &sid)
         .send()
@@ -195,6 +192,7 @@ async fn handshake_session_lifecycle() {
     let r = h
         .http
         .delete(&h.url)
+        .bearer_auth(&h.token)
         .header("mcp-session-id", &sid)
         .send()
         .await
@@ -256,6 +254,7 @@ async fn malformed_requests_get_precise_errors() {
     let r = h
         .http
         .post(&h.url)
+        .bearer_auth(&h.token)
         .header("content-type", "text/plain")
         .header("accept", ACCEPT)
         .body("{}")
@@ -266,6 +265,7 @@ async fn malformed_requests_get_precise_errors() {
     let r = h
         .http
         .post(&h.url)
+        .bearer_auth(&h.token)
         .header("content-type", "application/json")
         .header("accept", "text/html")
         .body("{}")
@@ -486,6 +486,7 @@ async fn stateless_2026_requests() {
     let r = h
         .http
         .get(&h.url)
+        .bearer_auth(&h.token)
         .header("mcp-protocol-version", "2026-07-28")
         .send()
         .await

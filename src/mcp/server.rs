@@ -19,6 +19,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,17 +46,22 @@ pub struct McpSettings {
 /// State shared by every request to `/mcp`.
 pub struct McpServer {
     toolbox: Toolbox,
-    profile: Arc<ProfileState>,
+    /// Logged-in profiles by name; each call runs as its key's profile.
+    profiles: HashMap<String, Arc<ProfileState>>,
     pub sessions: SessionStore,
     settings: McpSettings,
     sealer: Arc<Sealer>,
 }
 
 impl McpServer {
-    pub fn new(toolbox: Toolbox, profile: Arc<ProfileState>, settings: McpSettings) -> Self {
+    pub fn new(
+        toolbox: Toolbox,
+        profiles: HashMap<String, Arc<ProfileState>>,
+        settings: McpSettings,
+    ) -> Self {
         Self {
             toolbox,
-            profile,
+            profiles,
             sessions: SessionStore::new(10_000, Duration::from_secs(3600)),
             settings,
             sealer: Arc::new(Sealer::new(None, Duration::from_secs(600))),
@@ -179,7 +185,11 @@ async fn handle_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let principal = principal.map(|p| p.0);
+    // The authentication layer puts a Principal here; without one, refuse (fail closed).
+    let caller = match caller(&server, principal) {
+        Ok(c) => c,
+        Err(refusal) => return refusal.into_response(),
+    };
     if !is_json_content_type(&headers) {
         return rpc_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -209,8 +219,68 @@ async fn handle_post(
     };
     let version_header = header_str(&headers, VERSION_HEADER);
     match protocol::era(version_header, params) {
-        Era::Handshake => handle_handshake(&server, principal, &headers, accept, message).await,
-        Era::Stateless => handle_stateless(&server, &headers, accept, message).await,
+        Era::Handshake => handle_handshake(&server, caller, &headers, accept, message).await,
+        Era::Stateless => handle_stateless(&server, caller, &headers, accept, message).await,
+    }
+}
+
+/// The verified caller of a request and the profile its key acts as.
+struct Caller {
+    key_id: String,
+    profile: Arc<ProfileState>,
+}
+
+/// Why a request has no usable caller.
+enum NoCaller {
+    /// No verified key (the authentication layer did not run): refuse, fail closed.
+    Unauthenticated,
+    /// The key acts as a profile this server does not configure.
+    UnknownProfile(String),
+}
+
+impl NoCaller {
+    fn into_response(self) -> Response {
+        match self {
+            NoCaller::Unauthenticated => rpc_error(
+                StatusCode::UNAUTHORIZED,
+                &Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                "a valid odoo-warden API key is required",
+                None,
+            ),
+            NoCaller::UnknownProfile(name) => rpc_error(
+                StatusCode::FORBIDDEN,
+                &Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                &format!(
+                    "this key acts as profile \"{name}\", which this server does not configure; ask the operator"
+                ),
+                None,
+            ),
+        }
+    }
+}
+
+fn caller(
+    server: &McpServer,
+    principal: Option<axum::Extension<Principal>>,
+) -> Result<Caller, NoCaller> {
+    let Some(axum::Extension(principal)) = principal else {
+        return Err(NoCaller::Unauthenticated);
+    };
+    let profile = principal
+        .profile
+        .as_ref()
+        .and_then(|name| server.profiles.get(name))
+        .cloned();
+    match profile {
+        Some(profile) => Ok(Caller {
+            key_id: principal.key_id,
+            profile,
+        }),
+        None => Err(NoCaller::UnknownProfile(
+            principal.profile.unwrap_or_default(),
+        )),
     }
 }
 
@@ -228,7 +298,10 @@ async fn handle_delete(
     principal: Option<axum::Extension<Principal>>,
     headers: HeaderMap,
 ) -> Response {
-    let principal = principal.map(|p| p.0);
+    let caller = match caller(&server, principal) {
+        Ok(c) => c,
+        Err(refusal) => return refusal.into_response(),
+    };
     if let Some(v) = header_str(&headers, VERSION_HEADER) {
         if protocol::era(Some(v), None) == Era::Stateless {
             // Stateless revisions have no sessions to end.
@@ -244,10 +317,7 @@ async fn handle_delete(
             None,
         );
     };
-    match server
-        .sessions
-        .get(id, principal.as_ref().map(|p| p.key_id.as_str()))
-    {
+    match server.sessions.get(id, Some(caller.key_id.as_str())) {
         Ok(session) => {
             server.sessions.remove(&session.id);
             StatusCode::NO_CONTENT.into_response()
@@ -268,12 +338,12 @@ fn session_not_found(id: &Id) -> Response {
 
 async fn handle_handshake(
     server: &Arc<McpServer>,
-    principal: Option<Principal>,
+    caller: Caller,
     headers: &HeaderMap,
     accept: Accept,
     message: Message,
 ) -> Response {
-    let key_id = principal.as_ref().map(|p| p.key_id.clone());
+    let key_id = Some(caller.key_id.clone());
     if let Message::Request { id, method, params } = &message {
         if method == "initialize" {
             return initialize(server, key_id, id, params);
@@ -327,7 +397,8 @@ async fn handle_handshake(
         Message::Request { id, method, params } => {
             let ctx = RequestCtx {
                 era: Era::Handshake,
-                principal: key_id.clone().unwrap_or_default(),
+                principal: caller.key_id.clone(),
+                profile: caller.profile.clone(),
                 session: Some(session),
                 client_capabilities: Value::Null,
             };
@@ -378,6 +449,7 @@ fn initialize(
 
 async fn handle_stateless(
     server: &Arc<McpServer>,
+    caller: Caller,
     headers: &HeaderMap,
     accept: Accept,
     message: Message,
@@ -457,7 +529,8 @@ async fn handle_stateless(
     }
     let ctx = RequestCtx {
         era: Era::Stateless,
-        principal: String::new(),
+        principal: caller.key_id.clone(),
+        profile: caller.profile.clone(),
         session: None,
         client_capabilities: capabilities.clone(),
     };
@@ -587,6 +660,7 @@ fn decode_header_value(v: &str) -> Option<String> {
 pub struct RequestCtx {
     pub era: Era,
     pub principal: String,
+    pub profile: Arc<ProfileState>,
     pub session: Option<Arc<Session>>,
     /// Stateless era: the capabilities declared in this request's `_meta`.
     pub client_capabilities: Value,
@@ -869,10 +943,11 @@ async fn tools_call(
     let timeout = server.settings.request_timeout;
     if !streams {
         let server2 = server.clone();
+        let profile = ctx.profile.clone();
         let task = tokio::spawn(async move {
             server2
                 .toolbox
-                .call(&server2.profile, &name, arguments, &call_ctx_base)
+                .call(&profile, &name, arguments, &call_ctx_base)
                 .await
         });
         if let Some(s) = &session {
@@ -897,13 +972,15 @@ async fn tools_call(
         timeout: server.settings.client_request_timeout,
     });
     let server2 = server.clone();
+    let profile = ctx.profile.clone();
     let id2 = id.clone();
     tokio::spawn(async move {
         let server3 = server2.clone();
+        let profile = profile.clone();
         let task = tokio::spawn(async move {
             server3
                 .toolbox
-                .call(&server3.profile, &name, arguments, &call_ctx)
+                .call(&profile, &name, arguments, &call_ctx)
                 .await
         });
         if let Some(s) = &session {

@@ -1,4 +1,5 @@
 //! Tower layers of the HTTP stack (see `app::mcp_stack` for their order).
 
+pub mod auth;
 pub mod origin;
 pub mod request_id;

@@ -98,6 +98,18 @@ impl Dialect {
         }
     }
 
+    /// `res.users.has_group(group_ext_id)`: a model method answering for the caller on 16, a
+    /// method on a user record from 17 on.
+    pub fn has_group(&self, uid: i64, xml_id: &str) -> MethodCall {
+        let mut kwargs = Map::new();
+        kwargs.insert("group_ext_id".into(), json!(xml_id));
+        MethodCall {
+            method: "has_group",
+            ids: (self.version.major >= 17).then(|| vec![uid]),
+            kwargs,
+        }
+    }
+
     /// The field on `res.users` holding the user's groups: `groups_id` before 19, `group_ids` after.
     pub fn user_groups_field(&self) -> &'static str {
         if self.version.major >= 19 {

@@ -583,14 +583,14 @@ impl OdooUser {
     /// Whether this user belongs to the group with this XML id (`base.group_system`).
     /// Works for users who cannot read `ir.model.data`.
     pub async fn has_group(&self, xml_id: &str) -> Result<bool, OdooError> {
-        let mut kwargs = Map::new();
-        kwargs.insert("group_ext_id".into(), json!(xml_id));
+        let (_, dialect) = self.client.server().await?;
+        let call = dialect.has_group(self.uid, xml_id);
         let answer = self
             .execute_positional(
                 "res.users",
-                "has_group",
-                Some(&[self.uid]),
-                kwargs,
+                call.method,
+                call.ids.as_deref(),
+                call.kwargs,
                 &["group_ext_id"],
             )
             .await?;

@@ -34,9 +34,19 @@ wait_line() {
 pids+=($!)
 odoo_url=$(wait_line "$work/emulator.log" "listening on ")
 
+# The suites cannot send a key: a proxy in front adds it, and is odoo-warden's public URL.
+"$node" "$here/auth-proxy.mjs" "$work/target" "$work/token" >"$work/proxy.log" 2>&1 &
+pids+=($!)
+proxy_url=$(wait_line "$work/proxy.log" "listening on ")
+proxy_origin=${proxy_url%/mcp}
+
 cat >"$work/odoo-warden.toml" <<TOML
 [server]
 listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+public_url = "$proxy_origin"
+[store]
+url = "sqlite://$work/store.db"
 [odoo]
 url = "$odoo_url"
 database = "lab"
@@ -44,10 +54,15 @@ database = "lab"
 odoo_login = "mcp_reader"
 odoo_api_key_env = "CONFORMANCE_ODOO_KEY"
 TOML
-CONFORMANCE_ODOO_KEY='<apikey:mcp_reader>' "$warden" --config "$work/odoo-warden.toml" serve >"$work/warden.log" 2>&1 &
+export CONFORMANCE_ODOO_KEY='<apikey:mcp_reader>'
+(umask 077; "$warden" --config "$work/odoo-warden.toml" keys create --name conformance --scope mcp \
+  --profile assistant --json | sed -n 's/.*"token":"\([^"]*\)".*/\1/p' >"$work/token")
+[ -s "$work/token" ] || { echo "conformance: could not create a key" >&2; exit 1; }
+"$warden" --config "$work/odoo-warden.toml" serve >"$work/warden.log" 2>&1 &
 pids+=($!)
-mcp_url=$(wait_line "$work/warden.log" "odoo-warden listening on ")
-echo "conformance: odoo-warden at $mcp_url (Odoo emulator 19.0 at $odoo_url)"
+wait_line "$work/warden.log" "odoo-warden listening on " >"$work/target"
+mcp_url=$proxy_url
+echo "conformance: odoo-warden at $(cat "$work/target") behind $mcp_url (Odoo emulator 19.0 at $odoo_url)"
 
 status=0
 echo "=== conformance 0.1.16, protocol 2025-11-25 ==="

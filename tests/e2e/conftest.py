@@ -5,6 +5,7 @@ is started with a deadline for its readiness line and killed at teardown, so a b
 the test instead of hanging it.
 """
 
+import json
 import os
 import pathlib
 import queue
@@ -81,12 +82,19 @@ def start_emulator(version):
 
 
 def start_warden(tmp_path, odoo_url, login="mcp_reader", extra_server=""):
+    """odoo-warden with a SQLite store in tmp_path; returns (process, MCP URL, MCP key).
+
+    The key is made with the real CLI (`keys create --json`), as an operator would."""
     config = tmp_path / "odoo-warden.toml"
     config.write_text(
         f"""
 [server]
 listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
 {extra_server}
+
+[store]
+url = "sqlite://{tmp_path / 'store.db'}"
 
 [odoo]
 url = "{odoo_url}"
@@ -98,9 +106,15 @@ odoo_api_key_env = "E2E_ODOO_KEY"
 """
     )
     env = dict(os.environ, E2E_ODOO_KEY=f"<apikey:{login}>", RUST_LOG="info")
+    made = subprocess.run(
+        [str(WARDEN), "--config", str(config), "keys", "create", "--name", "e2e", "--scope", "mcp",
+         "--profile", "assistant", "--json"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )
+    token = json.loads(made.stdout)["token"]
     p = Process([str(WARDEN), "--config", str(config), "serve"], env=env, name="odoo-warden")
     url = p.wait_for("odoo-warden listening on ")
-    return p, url
+    return p, url, token
 
 
 @pytest.fixture(scope="module", params=["18.0", "19.0"])
@@ -109,10 +123,10 @@ def stack(request, tmp_path_factory):
     version = request.param
     emu, odoo_url = start_emulator(version)
     try:
-        warden, mcp_url = start_warden(tmp_path_factory.mktemp("warden"), odoo_url)
+        warden, mcp_url, token = start_warden(tmp_path_factory.mktemp("warden"), odoo_url)
     except Exception:
         emu.stop()
         raise
-    yield {"version": version, "odoo_url": odoo_url, "mcp_url": mcp_url, "warden": warden}
+    yield {"version": version, "odoo_url": odoo_url, "mcp_url": mcp_url, "token": token, "warden": warden}
     warden.stop()
     emu.stop()

@@ -17,14 +17,14 @@ from conftest import UIDS
 READ_TOOLS = {"get_context", "list_models", "get_fields", "search_records", "read_group"}
 
 
-async def session_run(url, mode, body):
-    async with httpx2.AsyncClient() as http:
+async def session_run(url, token, mode, body):
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
         async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
             return await body(client)
 
 
-def run(url, mode, body):
-    return asyncio.run(session_run(url, mode, body))
+def run(url, token, mode, body):
+    return asyncio.run(session_run(url, token, mode, body))
 
 
 def structured(result):
@@ -99,4 +99,32 @@ def test_read_tools_end_to_end(stack, mode, version):
             "search_records", {"model": "res.partner", "domain": ["|", ["name", "=", "x"]]}))
         assert '"domain"' in bad_domain
 
-    run(stack["mcp_url"], mode, body)
+    run(stack["mcp_url"], stack["token"], mode, body)
+
+
+WRONG_KEY = "owk_" + "A" * 16 + "_" + "b" * 32
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_a_wrong_key_is_refused(stack, mode):
+    reached = []
+
+    async def body(client):
+        reached.append(client.protocol_version)
+
+    with pytest.raises(BaseException):
+        run(stack["mcp_url"], WRONG_KEY, mode, body)
+    assert reached == [], "the SDK must not get a session with a wrong key"
+
+    async def raw():
+        async with httpx2.AsyncClient() as http:
+            return await http.post(
+                stack["mcp_url"],
+                headers={"Authorization": f"Bearer {WRONG_KEY}", "Accept": "application/json, text/event-stream"},
+                json={"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                      "params": {"protocolVersion": "2025-11-25", "capabilities": {}}},
+            )
+
+    r = asyncio.run(raw())
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith("Bearer")

@@ -175,6 +175,11 @@ fn lookup(shared: &Shared, m: &ModelDef, name: &str) -> Option<Sig> {
         }
         "has_access" if major >= 18 => sig("has_access", &[("operation", None)], false, false),
         "check_access" if major >= 18 => sig("check_access", &[("operation", None)], false, false),
+        // 16: @api.model, for the calling user; 17+: on a user record.
+        "has_group" if m.kind == ModelKind::Users => Sig {
+            qual: if major >= 19 { "ResUsers" } else { "Users" },
+            ..sig("has_group", &[("group_ext_id", None)], major <= 16, false)
+        },
         "context_get" if m.kind == ModelKind::Users => Sig {
             qual: if major >= 19 { "ResUsers" } else { "Users" },
             ..sig("context_get", &[], true, false)
@@ -602,6 +607,11 @@ fn run_read(
                 cx.check_rules(db, m, ids, op)?;
             }
             Ok(Value::Null)
+        }
+        "has_group" => {
+            // The emulator answers for the calling user (the only one a profile asks about).
+            let group = get("group_ext_id").as_str().unwrap_or("");
+            Ok(json!(cx.has_group(group)))
         }
         "context_get" => {
             let user = db.row("res.users", uid);

@@ -1,0 +1,223 @@
+//! API keys: `owk_<key id>_<secret>`.
+//!
+//! - `owk_` lets secret scanners find leaked keys;
+//! - the key id (16 characters of `[A-Za-z0-9]`, about 95 bits) is public and finds the key in O(1);
+//! - the secret (32 characters of `[A-Za-z0-9]`, about 190 bits) is shown once and only its
+//!   argon2id hash is stored.
+//!
+//! Only `[A-Za-z0-9]` inside the parts, so a token splits cleanly on `_` and survives copy-paste.
+
+use crate::secret::Secret;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::Rng;
+use std::fmt;
+
+pub const PREFIX: &str = "owk_";
+pub const ID_LEN: usize = 16;
+pub const SECRET_LEN: usize = 32;
+
+const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// What a key may do. A key with [`Scope::Mcp`] holds no other scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Call tools on `/mcp`.
+    Mcp,
+    /// Read the audit trail.
+    Audit,
+    /// Decide pending approvals.
+    Approve,
+    /// Keys, kill switch, policy reload.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [Scope::Mcp, Scope::Audit, Scope::Approve, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Mcp => "mcp",
+            Scope::Audit => "audit",
+            Scope::Approve => "approve",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|x| x.as_str() == s.trim())
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Checks a set of scopes: not empty, known, and `mcp` alone.
+pub fn parse_scopes<S: AsRef<str>>(scopes: &[S]) -> Result<Vec<Scope>, String> {
+    let mut out = Vec::new();
+    for s in scopes {
+        for part in s.as_ref().split(',').filter(|p| !p.trim().is_empty()) {
+            let scope = Scope::parse(part).ok_or_else(|| {
+                format!(
+                    "unknown scope \"{}\" (use mcp, audit, approve or admin)",
+                    part.trim()
+                )
+            })?;
+            if !out.contains(&scope) {
+                out.push(scope);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("a key needs a scope: mcp, audit, approve or admin".into());
+    }
+    if out.contains(&Scope::Mcp) && out.len() > 1 {
+        return Err(
+            "a key with the mcp scope holds no other scope: an assistant's key must never approve, audit or administer".into(),
+        );
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A token split into its parts. The secret stays a [`Secret`].
+#[derive(Debug, Clone)]
+pub struct ParsedToken {
+    pub id: String,
+    pub secret: Secret,
+}
+
+/// Splits `owk_<id>_<secret>`; `None` for anything else.
+pub fn parse_token(token: &str) -> Option<ParsedToken> {
+    let rest = token.strip_prefix(PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    let alnum = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !alnum(id, ID_LEN) || !alnum(secret, SECRET_LEN) {
+        return None;
+    }
+    Some(ParsedToken {
+        id: id.to_string(),
+        secret: Secret::new(secret),
+    })
+}
+
+fn random_string(n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// A freshly generated key: the token (shown once) and what the store keeps.
+pub struct GeneratedKey {
+    pub id: String,
+    pub token: Secret,
+    pub secret_hash: String,
+}
+
+/// argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
+fn hasher() -> Result<Argon2<'static>, String> {
+    let params =
+        Params::new(19 * 1024, 2, 1, None).map_err(|e| format!("argon2 parameters: {e}"))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// The argon2id PHC string of a secret.
+pub fn hash_secret(secret: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| format!("salt: {e}"))?;
+    hasher()?
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("argon2: {e}"))
+}
+
+/// Checks a secret against a PHC string (constant time in the secret; parameters from the hash).
+pub fn verify_secret(secret: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Generates a new key. The only moment its secret exists in clear.
+pub fn generate() -> Result<GeneratedKey, String> {
+    let id = random_string(ID_LEN);
+    let secret = random_string(SECRET_LEN);
+    let secret_hash = hash_secret(&secret)?;
+    Ok(GeneratedKey {
+        token: Secret::new(format!("{PREFIX}{id}_{secret}")),
+        id,
+        secret_hash,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_verify() {
+        let k = generate().unwrap();
+        let p = parse_token(k.token.expose()).unwrap();
+        assert_eq!(p.id, k.id);
+        assert!(k.secret_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_secret(p.secret.expose(), &k.secret_hash));
+        assert!(!verify_secret("x", &k.secret_hash));
+        assert!(!verify_secret(p.secret.expose(), "not a phc string"));
+        let other = generate().unwrap();
+        assert_ne!(other.id, k.id);
+        assert_ne!(other.token, k.token);
+    }
+
+    #[test]
+    fn malformed_tokens() {
+        let id = "A".repeat(ID_LEN);
+        let secret = "b".repeat(SECRET_LEN);
+        assert!(parse_token(&format!("owk_{id}_{secret}")).is_some());
+        for bad in [
+            String::new(),
+            format!("owk_{id}{secret}"),
+            format!("owk_{id}_{secret}x"),
+            format!("owk_{id}_{}", "b".repeat(SECRET_LEN - 1)),
+            format!("OWK_{id}_{secret}"),
+            format!("owk_{}_{secret}", "A-".repeat(ID_LEN / 2)),
+            format!("owk_{id}_{}", "é".repeat(SECRET_LEN / 2)),
+            format!("owk_{id}_{secret}_extra"),
+            "Bearer something".into(),
+        ] {
+            assert!(parse_token(&bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scopes() {
+        assert_eq!(parse_scopes(&["mcp"]).unwrap(), vec![Scope::Mcp]);
+        assert_eq!(
+            parse_scopes(&["admin,audit"]).unwrap(),
+            vec![Scope::Audit, Scope::Admin]
+        );
+        assert_eq!(
+            parse_scopes(&["approve", "approve"]).unwrap(),
+            vec![Scope::Approve]
+        );
+        assert!(
+            parse_scopes(&["mcp", "audit"])
+                .unwrap_err()
+                .contains("no other scope")
+        );
+        assert!(parse_scopes(&["mcp,admin"]).is_err());
+        assert!(
+            parse_scopes(&["root"])
+                .unwrap_err()
+                .contains("unknown scope")
+        );
+        assert!(parse_scopes::<&str>(&[]).is_err());
+    }
+}

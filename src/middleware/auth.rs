@@ -1,0 +1,173 @@
+//! API-key authentication: `Authorization: Bearer owk_...`, verified by [`Verifier`], checked
+//! against the scope a route needs. On success the [`Principal`] goes into the request extensions.
+//!
+//! A missing, malformed, unknown, expired or revoked key, or a wrong secret, is one and the same
+//! `401` with `WWW-Authenticate: Bearer`: no hint which. A valid key without the route's scope is
+//! `403`. An unreachable key store is `503` (fail closed). The precise reason is put into the
+//! response extensions ([`AuthRefusal`]) for logging and the audit trail, never into the answer.
+
+use crate::auth::{Principal, Refusal, Scope, Verifier};
+use axum::body::Body;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+/// Why authentication refused a request (in the refusal's response extensions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthRefusal {
+    Key(Refusal),
+    /// A valid key without the scope: which key, which scope was needed.
+    Scope {
+        key_id: String,
+        needed: Scope,
+    },
+}
+
+#[derive(Clone)]
+pub struct AuthLayer {
+    verifier: Arc<Verifier>,
+    scope: Scope,
+}
+
+impl AuthLayer {
+    /// Requires a key holding `scope`.
+    pub fn new(verifier: Arc<Verifier>, scope: Scope) -> Self {
+        Self { verifier, scope }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Auth {
+            inner,
+            verifier: self.verifier.clone(),
+            scope: self.scope,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Auth<S> {
+    inner: S,
+    verifier: Arc<Verifier>,
+    scope: Scope,
+}
+
+/// The bearer token of a request, if it has one.
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl<S> Service<Request<Body>> for Auth<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        // The clone that was made ready serves this request; a fresh clone stays for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let verifier = self.verifier.clone();
+        let scope = self.scope;
+        Box::pin(async move {
+            let Some(token) = bearer(req.headers()).map(str::to_string) else {
+                return Ok(refuse(AuthRefusal::Key(Refusal::Missing)));
+            };
+            let principal = match verifier.verify(&token).await {
+                Ok(p) => p,
+                Err(r) => return Ok(refuse(AuthRefusal::Key(r))),
+            };
+            if !principal.has(scope) {
+                return Ok(refuse(AuthRefusal::Scope {
+                    key_id: principal.key_id.clone(),
+                    needed: scope,
+                }));
+            }
+            req.extensions_mut().insert(Principal::clone(&principal));
+            inner.call(req).await
+        })
+    }
+}
+
+fn refuse(refusal: AuthRefusal) -> Response<Body> {
+    let (status, error, message) = match &refusal {
+        AuthRefusal::Key(Refusal::StoreUnavailable) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "keys cannot be checked right now (the key store is unavailable); try again later"
+                .to_string(),
+        ),
+        AuthRefusal::Key(_) => (
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid odoo-warden API key is required: Authorization: Bearer owk_...".to_string(),
+        ),
+        AuthRefusal::Scope { needed, .. } => (
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this key does not hold the {needed} scope this endpoint requires"),
+        ),
+    };
+    match &refusal {
+        AuthRefusal::Key(r) => tracing::info!(reason = r.as_str(), "authentication refused"),
+        AuthRefusal::Scope { key_id, needed } => {
+            tracing::info!(key.id = %key_id, needed = %needed, "key lacks the scope")
+        }
+    }
+    let body = serde_json::json!({"error": error, "message": message});
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"odoo-warden\""),
+        );
+    }
+    r.extensions_mut().insert(refusal);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer owk_a_b"),
+        );
+        assert_eq!(bearer(&h), Some("owk_a_b"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer   owk_a_b "),
+        );
+        assert_eq!(bearer(&h), Some("owk_a_b"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer"));
+        assert_eq!(bearer(&h), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! Schema migrations: an ordered list of steps, each with its SQL for both backends, applied once
+//! each, in order, every one inside its own transaction, and recorded in `schema_migrations`.
+//!
+//! Adding a table later (audit log, approvals, kill switch) means appending a [`Migration`] with
+//! the next version; never edit or reorder one that has shipped. Each step's name is recorded and
+//! checked, so a database migrated by a different build with the same version numbers is refused
+//! rather than silently trusted, and so is one migrated by a newer odoo-warden.
+//!
+//! Concurrency: several instances may start at once against one database.
+//! - PostgreSQL: the whole run holds a session-level advisory lock on a dedicated connection, so
+//!   one instance migrates while the others wait, then find nothing left to do. The connection is
+//!   closed afterwards (on error too, by being dropped), which releases the lock.
+//! - SQLite: each step runs in a `BEGIN IMMEDIATE` transaction (the write lock, waited for up to
+//!   `busy_timeout`) and re-checks inside it whether another process applied it meanwhile.
+
+use sqlx::{Connection, Executor, PgConnection, Row, SqlitePool};
+
+use super::StoreError;
+
+/// One step of the schema.
+pub(super) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// The schema version this build brings a database to.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+/// Key for `pg_advisory_lock`: the bytes of "odoowrdn".
+const PG_LOCK_KEY: i64 = 0x6f64_6f6f_7772_646e;
+
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "api_keys",
+    // Times are Unix microseconds (UTC); scopes a JSON array of strings.
+    sqlite: "
+        CREATE TABLE api_keys (
+            id           TEXT    NOT NULL PRIMARY KEY,
+            name         TEXT    NOT NULL,
+            secret_hash  TEXT    NOT NULL,
+            scopes       TEXT    NOT NULL,
+            profile      TEXT,
+            created_at   INTEGER NOT NULL,
+            expires_at   INTEGER,
+            revoked_at   INTEGER,
+            last_used_at INTEGER
+        ) STRICT;
+        CREATE INDEX api_keys_by_created ON api_keys (created_at DESC, id DESC);
+        CREATE INDEX api_keys_by_revoked ON api_keys (revoked_at) WHERE revoked_at IS NOT NULL;
+    ",
+    postgres: "
+        CREATE TABLE api_keys (
+            id           TEXT        NOT NULL PRIMARY KEY,
+            name         TEXT        NOT NULL,
+            secret_hash  TEXT        NOT NULL,
+            scopes       TEXT[]      NOT NULL,
+            profile      TEXT,
+            created_at   TIMESTAMPTZ NOT NULL,
+            expires_at   TIMESTAMPTZ,
+            revoked_at   TIMESTAMPTZ,
+            last_used_at TIMESTAMPTZ
+        );
+        CREATE INDEX api_keys_by_created ON api_keys (created_at DESC, id DESC);
+        CREATE INDEX api_keys_by_revoked ON api_keys (revoked_at) WHERE revoked_at IS NOT NULL;
+    ",
+}];
+
+const SQLITE_BOOKKEEPING: &str = "
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    INTEGER NOT NULL PRIMARY KEY,
+        name       TEXT    NOT NULL,
+        applied_at INTEGER NOT NULL
+    ) STRICT";
+
+const POSTGRES_BOOKKEEPING: &str = "
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    BIGINT      NOT NULL PRIMARY KEY,
+        name       TEXT        NOT NULL,
+        applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )";
+
+fn failed(store: &str, what: &str, e: &sqlx::Error) -> StoreError {
+    let cause = match e.as_database_error() {
+        Some(db) => db.message().to_owned(),
+        None => e.to_string(),
+    };
+    StoreError::Migrate(format!(
+        "cannot migrate the store at {store} ({what}): {cause} — check that the [store] url \
+         user may create tables there, and that no other program changed its schema"
+    ))
+}
+
+/// Checks what is recorded as applied against [`MIGRATIONS`]: refuses a newer or foreign schema.
+fn check_applied(store: &str, applied: &[(i64, String)]) -> Result<(), StoreError> {
+    for (version, name) in applied {
+        match MIGRATIONS.iter().find(|m| m.version == *version) {
+            Some(m) if m.name == name => {}
+            Some(m) => {
+                return Err(StoreError::Migrate(format!(
+                    "the store at {store} records schema step {version} as \"{name}\", but this \
+                     odoo-warden's step {version} is \"{}\" — it was set up by an incompatible \
+                     build; point [store] url at a database of its own",
+                    m.name
+                )));
+            }
+            None => {
+                return Err(StoreError::Migrate(format!(
+                    "the store at {store} has schema version {version}, newer than this \
+                     odoo-warden knows ({SCHEMA_VERSION}) — upgrade odoo-warden, or point [store] \
+                     url at another database"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn sqlite(pool: &SqlitePool, store: &str) -> Result<(), StoreError> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| failed(store, "opening a connection", &e))?;
+    (&mut *conn)
+        .execute(SQLITE_BOOKKEEPING)
+        .await
+        .map_err(|e| failed(store, "creating schema_migrations", &e))?;
+    let applied = sqlx::query("SELECT version, name FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| failed(store, "reading schema_migrations", &e))?
+        .iter()
+        .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(|e| failed(store, "reading schema_migrations", &e))?;
+    check_applied(store, &applied)?;
+
+    for m in MIGRATIONS {
+        if applied.iter().any(|(v, _)| *v == m.version) {
+            continue;
+        }
+        let what = format!("step {} \"{}\"", m.version, m.name);
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| failed(store, &what, &e))?;
+        // Another process may have applied it while we waited for the write lock.
+        let done: Option<String> =
+            sqlx::query_scalar("SELECT name FROM schema_migrations WHERE version = ?")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| failed(store, &what, &e))?;
+        if let Some(name) = done {
+            check_applied(store, &[(m.version, name)])?;
+            tx.rollback().await.map_err(|e| failed(store, &what, &e))?;
+            continue;
+        }
+        (&mut *tx)
+            .execute(m.sqlite)
+            .await
+            .map_err(|e| failed(store, &what, &e))?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(super::sqlite::micros(time::OffsetDateTime::now_utc()))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| failed(store, &what, &e))?;
+        tx.commit().await.map_err(|e| failed(store, &what, &e))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn postgres(conn: &mut PgConnection, store: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(PG_LOCK_KEY)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| failed(store, "taking the migration lock", &e))?;
+    (&mut *conn)
+        .execute(POSTGRES_BOOKKEEPING)
+        .await
+        .map_err(|e| failed(store, "creating schema_migrations", &e))?;
+    let applied = sqlx::query("SELECT version, name FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| failed(store, "reading schema_migrations", &e))?
+        .iter()
+        .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(|e| failed(store, "reading schema_migrations", &e))?;
+    check_applied(store, &applied)?;
+
+    for m in MIGRATIONS {
+        if applied.iter().any(|(v, _)| *v == m.version) {
+            continue;
+        }
+        let what = format!("step {} \"{}\"", m.version, m.name);
+        let mut tx = conn.begin().await.map_err(|e| failed(store, &what, &e))?;
+        (&mut *tx)
+            .execute(m.postgres)
+            .await
+            .map_err(|e| failed(store, &what, &e))?;
+        sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
+            .bind(m.version)
+            .bind(m.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| failed(store, &what, &e))?;
+        tx.commit().await.map_err(|e| failed(store, &what, &e))?;
+    }
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(PG_LOCK_KEY)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| failed(store, "releasing the migration lock", &e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_strictly_increase_from_one() {
+        assert_eq!(MIGRATIONS[0].version, 1);
+        for pair in MIGRATIONS.windows(2) {
+            assert_eq!(pair[1].version, pair[0].version + 1, "{}", pair[1].name);
+        }
+    }
+
+    #[test]
+    fn refuses_newer_and_foreign_schemas() {
+        assert!(check_applied("s", &[(1, "api_keys".into())]).is_ok());
+        let newer = check_applied("s", &[(SCHEMA_VERSION + 1, "future".into())]);
+        assert!(matches!(newer, Err(StoreError::Migrate(m)) if m.contains("newer")));
+        let foreign = check_applied("s", &[(1, "something_else".into())]);
+        assert!(matches!(foreign, Err(StoreError::Migrate(m)) if m.contains("incompatible")));
+    }
+}

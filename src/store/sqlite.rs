@@ -1,0 +1,217 @@
+//! The SQLite backend. Times are `INTEGER` Unix microseconds (UTC); scopes a JSON array in `TEXT`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+use time::OffsetDateTime;
+
+use super::{KeyRecord, NewKey, StoreError, insert_error, migrate, query_error};
+
+/// Readers run concurrently under WAL; SQLite itself serialises the writers.
+const MAX_CONNECTIONS: u32 = 8;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const KEY_COLUMNS: &str =
+    "id, name, secret_hash, scopes, profile, created_at, expires_at, revoked_at, last_used_at";
+
+pub(super) async fn connect(
+    options: SqliteConnectOptions,
+    memory: bool,
+) -> Result<SqlitePool, StoreError> {
+    let path = std::path::absolute(options.get_filename())
+        .unwrap_or_else(|_| options.get_filename().to_path_buf());
+    let display = if memory {
+        "sqlite::memory:".to_owned()
+    } else {
+        path.display().to_string()
+    };
+    let options = options
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        .synchronous(SqliteSynchronous::Normal);
+    let pool = if memory {
+        // One connection that never closes: the database lives exactly as long as the pool.
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+    } else {
+        SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options.journal_mode(SqliteJournalMode::Wal))
+            .await
+    }
+    .map_err(|e| open_error(&path, &e))?;
+    migrate::sqlite(&pool, &display).await?;
+    Ok(pool)
+}
+
+/// Says what is wrong with the path, when that can be seen, rather than SQLite's bare
+/// "unable to open database file".
+fn open_error(path: &Path, e: &sqlx::Error) -> StoreError {
+    let cause = match e.as_database_error() {
+        Some(db) => db.message().to_owned(),
+        None => e.to_string(),
+    };
+    let at = path.display();
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let message = if !parent.exists() {
+        format!(
+            "cannot open the SQLite store at {at}: the directory {} does not exist — create it, \
+             or change [store] url",
+            parent.display()
+        )
+    } else if !parent.is_dir() {
+        format!(
+            "cannot open the SQLite store at {at}: {} is not a directory — check [store] url",
+            parent.display()
+        )
+    } else if path.is_dir() {
+        format!("cannot open the SQLite store at {at}: it is a directory — check [store] url")
+    } else {
+        format!(
+            "cannot open the SQLite store at {at}: {cause} — check that this user can write the \
+             file and its directory (WAL mode creates -wal and -shm files beside it), \
+             or change [store] url"
+        )
+    };
+    StoreError::Connect(message)
+}
+
+/// Unix microseconds of `t` (already truncated by [`super::stored_time`] where it matters).
+pub(super) fn micros(t: OffsetDateTime) -> i64 {
+    let nanos = t.unix_timestamp_nanos().div_euclid(1_000);
+    // `OffsetDateTime` spans years -9999..=9999, about 3.2e17 µs: always within i64.
+    i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn from_micros(m: i64) -> Result<OffsetDateTime, sqlx::Error> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1_000)
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn opt_from_micros(m: Option<i64>) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    m.map(from_micros).transpose()
+}
+
+fn key_from_row(row: &SqliteRow) -> Result<KeyRecord, sqlx::Error> {
+    let scopes: String = row.try_get("scopes")?;
+    Ok(KeyRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        secret_hash: row.try_get("secret_hash")?,
+        scopes: serde_json::from_str(&scopes).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        profile: row.try_get("profile")?,
+        created_at: from_micros(row.try_get("created_at")?)?,
+        expires_at: opt_from_micros(row.try_get("expires_at")?)?,
+        revoked_at: opt_from_micros(row.try_get("revoked_at")?)?,
+        last_used_at: opt_from_micros(row.try_get("last_used_at")?)?,
+    })
+}
+
+pub(super) async fn ping(pool: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1")
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(|e| query_error("ping", &e))
+}
+
+pub(super) async fn insert_key(pool: &SqlitePool, key: &NewKey) -> Result<(), StoreError> {
+    let scopes =
+        serde_json::to_string(&key.scopes).map_err(|e| StoreError::Query(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO api_keys (id, name, secret_hash, scopes, profile, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&key.id)
+    .bind(&key.name)
+    .bind(&key.secret_hash)
+    .bind(scopes)
+    .bind(&key.profile)
+    .bind(micros(super::stored_time(key.created_at)))
+    .bind(key.expires_at.map(|t| micros(super::stored_time(t))))
+    .execute(pool)
+    .await
+    .map(drop)
+    .map_err(|e| insert_error(&key.id, &e))
+}
+
+pub(super) async fn get_key(pool: &SqlitePool, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+    sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .and_then(|row| row.as_ref().map(key_from_row).transpose())
+        .map_err(|e| query_error("get key", &e))
+}
+
+pub(super) async fn list_keys(pool: &SqlitePool) -> Result<Vec<KeyRecord>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id DESC"
+    ))
+    .fetch_all(pool)
+    .await
+    .and_then(|rows| rows.iter().map(key_from_row).collect())
+    .map_err(|e| query_error("list keys", &e))
+}
+
+pub(super) async fn revoke_key(
+    pool: &SqlitePool,
+    id: &str,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(micros(at))
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(|e| query_error("revoke key", &e))
+}
+
+pub(super) async fn touch_key(
+    pool: &SqlitePool,
+    id: &str,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let at = micros(at);
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = ? \
+         WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+    )
+    .bind(at)
+    .bind(id)
+    .bind(at)
+    .execute(pool)
+    .await
+    .map(drop)
+    .map_err(|e| query_error("touch key", &e))
+}
+
+pub(super) async fn revoked_since(
+    pool: &SqlitePool,
+    since: OffsetDateTime,
+) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
+    sqlx::query("SELECT id, revoked_at FROM api_keys WHERE revoked_at >= ? ORDER BY revoked_at, id")
+        .bind(micros(since))
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| {
+            rows.iter()
+                .map(|r| Ok((r.try_get("id")?, from_micros(r.try_get("revoked_at")?)?)))
+                .collect()
+        })
+        .map_err(|e| query_error("revoked since", &e))
+}
