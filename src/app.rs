@@ -5,11 +5,12 @@ use crate::admin;
 use crate::auth::{Scope, Verifier};
 use crate::config::{Config, Profile};
 use crate::mcp::server::{McpServer, McpSettings, router};
-use crate::mcp::tools::{ProfileState, Toolbox, default_models};
+use crate::mcp::tools::{ProfileState, Toolbox};
 use crate::middleware::auth::AuthLayer;
 use crate::middleware::origin::{OriginLayer, allowed_hosts, loopback_origins};
 use crate::middleware::request_id;
 use crate::odoo::{ErrorKind, Identity, OdooClient, OdooError, OdooUser, ServerInfo};
+use crate::policy::Policy;
 use crate::store::Store;
 use anyhow::{Context, bail};
 use axum::Router;
@@ -73,6 +74,68 @@ pub async fn privileged(user: &OdooUser, identity: &Identity) -> Result<Option<S
     Ok(None)
 }
 
+/// A profile's policy: its file, or the built-in read-only default (`policies/read-only.toml`).
+pub fn load_policy(profile: &Profile) -> anyhow::Result<Policy> {
+    match &profile.policy {
+        None => Ok(Policy::read_only_default()),
+        Some(path) => Policy::load(path).map_err(|problems| {
+            anyhow::anyhow!(
+                "[profiles.{}] policy = \"{}\" has {} problem(s):\n  {}",
+                profile.name,
+                path.display(),
+                problems.len(),
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            )
+        }),
+    }
+}
+
+/// Reloads every profile's policy: all files are validated first; only if every one is valid are
+/// they swapped in (each atomically); otherwise the policies in force stay and the problems are
+/// returned.
+pub struct PolicyReloader {
+    entries: Vec<(Arc<ProfileState>, Profile)>,
+}
+
+impl PolicyReloader {
+    /// Ok: the reloaded profiles and their policy sources. Err: every problem found.
+    pub fn reload(&self) -> Result<Vec<(String, String)>, Vec<String>> {
+        let mut loaded = Vec::new();
+        let mut problems = Vec::new();
+        for (state, profile) in &self.entries {
+            match load_policy(profile) {
+                Ok(p) => loaded.push((state, p)),
+                Err(e) => problems.push(format!("{e:#}")),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let mut done = Vec::new();
+        for (state, policy) in loaded {
+            done.push((state.name.clone(), policy.source().to_string()));
+            state.set_policy(policy);
+        }
+        Ok(done)
+    }
+
+    /// Reloads and logs the outcome (SIGHUP).
+    pub fn reload_and_log(&self, by: &str) {
+        match self.reload() {
+            Ok(done) => tracing::info!(by, profiles = ?done, "policies reloaded"),
+            Err(problems) => tracing::error!(
+                by,
+                problems = ?problems,
+                "policy reload refused: the policies in force stay"
+            ),
+        }
+    }
+}
+
 /// A profile, logged in, identified and checked for privileges.
 pub struct ReadyProfile {
     pub state: Arc<ProfileState>,
@@ -88,8 +151,9 @@ pub async fn connect_profile(
     profile: &Profile,
 ) -> anyhow::Result<ReadyProfile> {
     let explain = |e: OdooError| anyhow::anyhow!(explain_odoo_error(profile, config, &e));
+    let policy = load_policy(profile)?;
     let user = client.login(&profile.credentials).await.map_err(explain)?;
-    let state = ProfileState::new(profile.name.clone(), user, default_models())
+    let state = ProfileState::new(profile.name.clone(), user, policy)
         .await
         .map_err(explain)?;
     let why = privileged(&state.user, &state.identity).await.map_err(|e| {
@@ -132,6 +196,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
 /// Everything the listeners serve.
 pub struct Runtime {
     pub store: Arc<Store>,
+    pub reloader: Arc<PolicyReloader>,
     pub verifier: Arc<Verifier>,
     pub mcp: Arc<McpServer>,
     pub server: ServerInfo,
@@ -156,6 +221,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
         .await
         .map_err(|e| anyhow::anyhow!(explain_odoo_error(first, config, &e)))?;
     let mut profiles = HashMap::new();
+    let mut entries = Vec::new();
     for profile in config.profiles.values() {
         let ready = connect_profile(&client, config, profile).await?;
         tracing::info!(
@@ -165,6 +231,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
             odoo.uid = ready.state.identity.uid,
             "profile ready"
         );
+        entries.push((ready.state.clone(), profile.clone()));
         profiles.insert(profile.name.clone(), ready.state);
     }
     let toolbox = Toolbox::new().map_err(|e| anyhow::anyhow!(e))?;
@@ -178,6 +245,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
     ));
     Ok(Runtime {
         store,
+        reloader: Arc::new(PolicyReloader { entries }),
         verifier,
         mcp,
         server,
@@ -218,6 +286,7 @@ pub fn admin_stack(rt: &Runtime) -> Router {
         store: rt.store.clone(),
         verifier: rt.verifier.clone(),
         profiles: rt.profile_names.clone(),
+        reloader: rt.reloader.clone(),
     })
     .layer(
         ServiceBuilder::new()
@@ -261,6 +330,19 @@ pub async fn serve(
         "odoo-warden listening on http://{}/mcp",
         config.server.listen
     );
+    // SIGHUP reloads every profile's policy (validated first; a bad file changes nothing).
+    #[cfg(unix)]
+    {
+        let reloader = rt.reloader.clone();
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    reloader.reload_and_log("SIGHUP");
+                }
+            });
+        }
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

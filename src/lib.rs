@@ -12,5 +12,6 @@ pub mod confirm;
 pub mod mcp;
 pub mod middleware;
 pub mod odoo;
+pub mod policy;
 pub mod secret;
 pub mod store;

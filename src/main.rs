@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use odoo_warden::app;
 use odoo_warden::auth::keys::{KeyRequest, KeyView, create_key};
 use odoo_warden::config::Config;
-use odoo_warden::mcp::tools::{ProfileState, default_models};
+use odoo_warden::mcp::tools::ProfileState;
 use odoo_warden::odoo::OdooClient;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +75,25 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Policy files
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate policy files (default: every profile's policy in the config); reports every problem
+    Check {
+        files: Vec<PathBuf>,
+        /// Also check against the live Odoo (as the config's first profile) that the models and
+        /// fields named exist
+        #[arg(long)]
+        odoo: bool,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -186,6 +205,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Doctor { json } => doctor(cli.config, json).await,
         Command::Keys { command } => keys(cli.config, command).await,
+        Command::Policy {
+            command: PolicyCommand::Check { files, odoo, json },
+        } => policy_check(cli.config, files, odoo, json).await,
     }
 }
 
@@ -332,8 +354,16 @@ async fn init(
     force: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    if output.exists() && !force {
-        anyhow::bail!("{} exists; pass --force to overwrite it", output.display());
+    let policy_rel = std::path::Path::new("policies").join("assistant.toml");
+    let policy_path = output
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join(&policy_rel))
+        .unwrap_or_else(|| policy_rel.clone());
+    for path in [output, policy_path.as_path()] {
+        if path.exists() && !force {
+            anyhow::bail!("{} exists; pass --force to overwrite it", path.display());
+        }
     }
     url::Url::parse(url).map_err(|e| anyhow::anyhow!("--odoo-url \"{url}\": {e}"))?;
     let text = format!(
@@ -354,8 +384,17 @@ protocol = "auto"
 [profiles.assistant]
 odoo_login = "{login}"
 odoo_api_key_env = "{key_env}"
-"#
+# Read-only to start with; see policies/sales-assistant.toml in odoo-warden's sources for writes.
+policy = "{policy}"
+"#,
+        policy = policy_rel.display()
     );
+    if let Some(dir) = policy_path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(&policy_path, READ_ONLY_POLICY)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", policy_path.display()))?;
     // Parse what we are about to write, so init never leaves a config serve would refuse (the
     // API key variable need not be set yet).
     let config = Config::parse_with_env(&text, Some(output), &|_| Some("placeholder".to_string()))
@@ -395,8 +434,9 @@ odoo_api_key_env = "{key_env}"
         );
     } else {
         println!(
-            "wrote {} and created two keys; they are shown this once:",
-            output.display()
+            "wrote {} and {} (a read-only policy) and created two keys; they are shown this once:",
+            output.display(),
+            policy_path.display()
         );
         println!(
             "  admin key (keys, kill switch; never give it to an assistant): {}",
@@ -412,6 +452,9 @@ odoo_api_key_env = "{key_env}"
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The starter policy `init` writes: the shipped read-only policy.
+const READ_ONLY_POLICY: &str = include_str!("../policies/read-only.toml");
 
 /// One profile in the doctor's report.
 #[derive(serde::Serialize)]
@@ -564,7 +607,14 @@ async fn check_profile(
             return r;
         }
     };
-    let state = match ProfileState::new(profile.name.clone(), user, default_models()).await {
+    let policy = match app::load_policy(profile) {
+        Ok(p) => p,
+        Err(e) => {
+            r.detail = format!("{e:#}");
+            return r;
+        }
+    };
+    let state = match ProfileState::new(profile.name.clone(), user, policy).await {
         Ok(s) => s,
         Err(e) => {
             r.detail = app::explain_odoo_error(profile, config, &e);
@@ -606,4 +656,110 @@ async fn check_profile(
         }
     }
     r
+}
+
+async fn policy_check(
+    path: Option<PathBuf>,
+    mut files: Vec<PathBuf>,
+    odoo: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use odoo_warden::policy::{Policy, check_files};
+    let config = if odoo {
+        Some(load_config(path)?)
+    } else if files.is_empty() {
+        let path = path.unwrap_or_else(Config::default_path);
+        Some(Config::load_without_secrets(&path).map_err(|e| anyhow::anyhow!("{e}"))?)
+    } else {
+        None
+    };
+    if files.is_empty() {
+        if let Some(c) = &config {
+            files = c
+                .profiles
+                .values()
+                .filter_map(|p| p.policy.clone())
+                .collect();
+        }
+        if files.is_empty() {
+            anyhow::bail!(
+                "no policy files given and no profile names one (profiles without a policy use the built-in read-only policy)"
+            );
+        }
+    }
+    let mut problems: Vec<String> = check_files(&files)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if odoo && problems.is_empty() {
+        let config = config
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("--odoo needs the config"))?;
+        let profile = config
+            .profiles
+            .values()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("--odoo needs a profile to log in with"))?;
+        let client = OdooClient::new(config.odoo.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let user = client
+            .login(&profile.credentials)
+            .await
+            .map_err(|e| anyhow::anyhow!(app::explain_odoo_error(profile, config, &e)))?;
+        for file in &files {
+            let Ok(policy) = Policy::load(file) else {
+                continue;
+            };
+            for (model, mp) in policy.models() {
+                let fields = match user.fields_get(model, None).await {
+                    Ok(f) => f,
+                    Err(e) => {
+                        problems.push(format!("{}: models.\"{model}\": {e}", file.display()));
+                        continue;
+                    }
+                };
+                let mut named: Vec<&String> = mp.hidden_fields().iter().collect();
+                for op in [
+                    odoo_warden::policy::Op::Create,
+                    odoo_warden::policy::Op::Update,
+                ] {
+                    if let Some(w) = mp.writable(op) {
+                        named.extend(w.iter());
+                    }
+                }
+                for f in named {
+                    if !fields.contains_key(f.as_str()) {
+                        problems.push(format!(
+                            "{}: models.\"{model}\": Odoo has no field \"{f}\" on {model}",
+                            file.display()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let ok = problems.is_empty();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": ok, "files": files, "problems": problems})
+        );
+    } else if ok {
+        for f in &files {
+            println!("ok   {}", f.display());
+        }
+        if odoo {
+            println!(
+                "models and fields exist on Odoo (methods cannot be checked without calling them)"
+            );
+        }
+    } else {
+        for p in &problems {
+            println!("FAIL {p}");
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

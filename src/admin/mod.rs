@@ -8,7 +8,7 @@ use crate::store::Store;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use serde_json::json;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ pub struct AdminState {
     pub verifier: Arc<Verifier>,
     /// Configured profile names (mcp keys must name one).
     pub profiles: Vec<String>,
+    pub reloader: Arc<crate::app::PolicyReloader>,
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -34,6 +35,7 @@ pub fn router(state: AdminState) -> Router {
     let keys = Router::new()
         .route("/admin/v1/keys", get(list_keys).post(post_key))
         .route("/admin/v1/keys/{id}", delete(revoke_key))
+        .route("/admin/v1/policy/reload", post(reload_policies))
         .layer(AuthLayer::new(state.verifier.clone(), Scope::Admin));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -124,5 +126,31 @@ async fn revoke_key(
             "store_unavailable",
             e.to_string(),
         ),
+    }
+}
+
+async fn reload_policies(
+    State(s): State<AdminState>,
+    Extension(by): Extension<Principal>,
+) -> Response {
+    match s.reloader.reload() {
+        Ok(done) => {
+            tracing::info!(by = %by.key_id, profiles = ?done, "policies reloaded");
+            let reloaded: Vec<_> = done
+                .iter()
+                .map(|(profile, source)| json!({"profile": profile, "policy": source}))
+                .collect();
+            Json(json!({"reloaded": reloaded})).into_response()
+        }
+        Err(problems) => {
+            tracing::error!(by = %by.key_id, problems = ?problems, "policy reload refused");
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": "invalid_policy",
+                            "message": "no policy was changed: the policies in force stay until every file is valid",
+                            "problems": problems})),
+            )
+                .into_response()
+        }
     }
 }

@@ -705,7 +705,7 @@ async fn dispatch(
         #[cfg(feature = "conformance-fixtures")]
         (Era::Handshake, "logging/setLevel") => Outcome::Result(json!({})),
         (_, "tools/list") => {
-            let mut r = json!({"tools": server.toolbox.listing()});
+            let mut r = json!({"tools": server.toolbox.listing_for(&ctx.profile.policy())});
             if era == Era::Stateless {
                 r["ttlMs"] = json!(0);
                 r["cacheScope"] = json!("private");

@@ -418,6 +418,16 @@ impl OdooUser {
         &self.context
     }
 
+    /// The same user with `extra` merged over its context for every call made through the copy
+    /// (keys already checked by the caller).
+    pub fn with_context(&self, extra: &Map<String, Value>) -> OdooUser {
+        let mut user = self.clone();
+        for (k, v) in extra {
+            user.context.insert(k.clone(), v.clone());
+        }
+        user
+    }
+
     pub async fn server_info(&self) -> Result<ServerInfo, OdooError> {
         self.client.server_info().await
     }

@@ -819,6 +819,14 @@ fn hand_written(version: &Version) -> Vec<ModelDef> {
             Field::new("country_id", FType::Many2one, "Country").rel("res.country"),
             Field::new("active", FType::Boolean, "Active"),
         ]),
+        // Points at other records by model name (the indirection odoo-warden's policy bounds).
+        ModelDef::new("ir.attachment", "Attachment", ModelKind::Minor, "id desc")
+            .acl(&[], INTERNAL, INTERNAL, INTERNAL)
+            .with_fields(vec![
+                Field::new("name", FType::Char, "Name").req(),
+                Field::new("res_model", FType::Char, "Resource Model"),
+                Field::new("res_id", FType::Integer, "Resource ID"),
+            ]),
         ModelDef::new("res.country", "Country", ModelKind::Country, "name, id")
             .acl(&[], SYSTEM, SYSTEM, SYSTEM)
             .with_fields(vec![

@@ -327,6 +327,21 @@ pub fn seed(reg: &Registry) -> Db {
             ]),
         );
     }
+    for (id, name, model, res_id) in [
+        (1, "partner-contract.pdf", "res.partner", 9),
+        (2, "payslip-2026-10.pdf", "hr.payslip", 4),
+        (3, "standalone-note.txt", "", 0),
+    ] {
+        let (m, r) = if model.is_empty() {
+            (json!(false), json!(0))
+        } else {
+            (json!(model), json!(res_id))
+        };
+        db.table_mut("ir.attachment").insert(
+            id,
+            row(vec![("name", json!(name)), ("res_model", m), ("res_id", r)]),
+        );
+    }
     db.table_mut("res.country.state").insert(
         47,
         row(vec![

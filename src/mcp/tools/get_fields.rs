@@ -45,15 +45,25 @@ pub fn spec() -> ToolSpec {
 
 pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let model = model_arg(args);
-    if let Err(refusal) = p.check_model(model).await {
-        return refusal;
-    }
+    let pol = p.policy();
+    let Some(mp) = pol.model(model) else {
+        return ToolOutput::Error(format!(
+            "model \"{model}\" is not available under profile \"{}\": call list_models for the models you may use",
+            p.name
+        ));
+    };
     let all = match p.fields(model).await {
         Ok(f) => f,
         Err(e) => return e.into(),
     };
     let wanted = opt_strings(args, "fields");
     if let Some(wanted) = &wanted {
+        if let Some(hidden) = wanted.iter().find(|f| mp.is_hidden(f)) {
+            return ToolOutput::Error(format!(
+                "field \"{hidden}\" of \"{model}\" is not available under profile \"{}\"",
+                p.name
+            ));
+        }
         if let Some(unknown) = wanted.iter().find(|f| !all.contains_key(f.as_str())) {
             return ToolOutput::Error(format!(
                 "model \"{model}\" has no field \"{unknown}\"; call get_fields without `fields` to see them all"
@@ -62,7 +72,7 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     }
     let mut fields = Map::new();
     for (name, raw) in all.iter() {
-        if wanted.as_ref().is_some_and(|w| !w.contains(name)) {
+        if mp.is_hidden(name) || wanted.as_ref().is_some_and(|w| !w.contains(name)) {
             continue;
         }
         // Normalise through FieldInfo: only the documented attributes, with their types.

@@ -2,21 +2,25 @@
 //! handler; [`Toolbox`] compiles every input schema once at start-up, validates arguments before
 //! anything runs, and turns handler outcomes into MCP `CallToolResult`s.
 
+mod call_method;
+mod create_records;
+mod delete_records;
 mod get_context;
 mod get_fields;
+pub mod guard;
 mod list_models;
 mod read_group;
 mod search_records;
+mod update_records;
 
 use super::server::CallContext;
 use crate::odoo::{ErrorKind, Identity, OdooError, OdooUser, Operation, ServerInfo};
+use crate::policy::{Op, Policy};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-
-/// Cap on any read until per-profile policies set their own (`[defaults] max_records`).
-pub const DEFAULT_MAX_RECORDS: u64 = 200;
 
 /// How long model-level access checks and `fields_get` answers are reused.
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -130,34 +134,31 @@ pub enum CallOutcome {
 /// A model's `fields_get` answer and when it was read.
 type CachedFields = (Instant, Arc<Map<String, Value>>);
 
-/// Everything a tool needs to act for one profile: its logged-in Odoo user and caches.
+/// Access checks cached with the policy generation they were computed for.
+type CachedAccess = (Instant, u64, Arc<Vec<ModelAccess>>);
+
+/// Everything a tool needs to act for one profile: its logged-in Odoo user, its policy (swapped
+/// atomically on reload) and caches.
 pub struct ProfileState {
     pub name: String,
     pub user: OdooUser,
     pub server: ServerInfo,
     pub identity: Identity,
-    pub max_records: u64,
-    models: Vec<ExposedModel>,
-    access: tokio::sync::Mutex<Option<(Instant, Arc<Vec<ModelAccess>>)>>,
+    policy: RwLock<Arc<Policy>>,
+    generation: AtomicU64,
+    access: tokio::sync::Mutex<Option<CachedAccess>>,
     fields: RwLock<HashMap<String, CachedFields>>,
 }
 
-/// A model the profile exposes, with a human name (`ir.model` is unreadable to most users, so
-/// names do not come from Odoo).
-#[derive(Debug, Clone)]
-pub struct ExposedModel {
-    pub model: String,
-    pub name: String,
-}
-
-/// The read-only default until per-profile policy files exist: common business models, each
-/// offered only where Odoo's own access rights let the profile's user read it.
-pub fn default_models() -> Vec<ExposedModel> {
-    [
+/// Human names of common models (`ir.model` is unreadable to most users, so names cannot come
+/// from Odoo); other models are shown by their technical name.
+fn model_label(model: &str) -> String {
+    let known = [
         ("res.partner", "Contact"),
         ("res.company", "Company"),
         ("res.country", "Country"),
         ("res.currency", "Currency"),
+        ("res.users", "User"),
         ("product.product", "Product"),
         ("product.template", "Product Template"),
         ("product.category", "Product Category"),
@@ -174,30 +175,28 @@ pub fn default_models() -> Vec<ExposedModel> {
         ("stock.picking", "Transfer"),
         ("stock.move", "Stock Move"),
         ("stock.quant", "Quants"),
-    ]
-    .into_iter()
-    .map(|(model, name)| ExposedModel {
-        model: model.to_string(),
-        name: name.to_string(),
-    })
-    .collect()
+        ("ir.attachment", "Attachment"),
+    ];
+    known
+        .iter()
+        .find(|(m, _)| *m == model)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| model.to_string())
 }
 
-/// A model with the operations this profile may perform on it.
+/// A model with what this profile may do on it: the policy's operations that Odoo's own access
+/// rights also grant the profile's user, and the allowlisted methods.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModelAccess {
     pub model: String,
     pub name: String,
     pub operations: Vec<&'static str>,
+    pub methods: Vec<String>,
 }
 
 impl ProfileState {
-    /// Logs in is the caller's job; this reads the identity once.
-    pub async fn new(
-        name: String,
-        user: OdooUser,
-        models: Vec<ExposedModel>,
-    ) -> Result<Self, OdooError> {
+    /// Reads the user's identity once; the caller has logged the user in.
+    pub async fn new(name: String, user: OdooUser, policy: Policy) -> Result<Self, OdooError> {
         let server = user.server_info().await?;
         let identity = user.whoami().await?;
         Ok(Self {
@@ -205,55 +204,94 @@ impl ProfileState {
             user,
             server,
             identity,
-            max_records: DEFAULT_MAX_RECORDS,
-            models,
+            policy: RwLock::new(Arc::new(policy)),
+            generation: AtomicU64::new(0),
             access: tokio::sync::Mutex::new(None),
             fields: RwLock::new(HashMap::new()),
         })
     }
 
-    /// The exposed models this profile's Odoo user can read, with the operations allowed.
-    /// Cached; one access check per model per cache period, run concurrently.
+    /// The policy in force. Calls hold their own `Arc`, so a reload never changes a call midway.
+    pub fn policy(&self) -> Arc<Policy> {
+        match self.policy.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps in a new (already validated) policy.
+    pub fn set_policy(&self, policy: Policy) {
+        let new = Arc::new(policy);
+        match self.policy.write() {
+            Ok(mut p) => *p = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The cap on any read.
+    pub fn max_records(&self) -> u64 {
+        self.policy().max_records()
+    }
+
+    /// What this profile may do, model by model: the policy intersected with Odoo's access rights
+    /// (one check per model and operation, run concurrently, cached).
     pub async fn model_access(&self) -> Result<Arc<Vec<ModelAccess>>, OdooError> {
         let mut guard = self.access.lock().await;
-        if let Some((at, list)) = guard.as_ref() {
-            if at.elapsed() < CACHE_TTL {
+        let generation = self.generation.load(Ordering::SeqCst);
+        if let Some((at, g, list)) = guard.as_ref() {
+            if at.elapsed() < CACHE_TTL && *g == generation {
                 return Ok(list.clone());
             }
         }
-        let checks = self.models.iter().map(|m| async move {
-            let r = self.user.check_access(&m.model, Operation::Read).await;
-            (m, r)
-        });
-        let mut out = Vec::new();
-        for (m, r) in futures_util::future::join_all(checks).await {
+        let pol = self.policy();
+        let mut checks = Vec::new();
+        for (model, mp) in pol.models() {
+            for op in mp.operations() {
+                let odoo_op = match op {
+                    "read" => Operation::Read,
+                    "create" => Operation::Create,
+                    "update" => Operation::Write,
+                    _ => Operation::Unlink,
+                };
+                checks
+                    .push(async move { (model, op, self.user.check_access(model, odoo_op).await) });
+            }
+        }
+        let mut granted: HashMap<&str, Vec<&'static str>> = HashMap::new();
+        let mut missing: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for (model, op, r) in futures_util::future::join_all(checks).await {
             match r {
-                Ok(true) => out.push(ModelAccess {
-                    model: m.model.clone(),
-                    name: m.name.clone(),
-                    operations: vec!["read"],
-                }),
-                // Not readable, or not installed on this Odoo: not offered.
+                Ok(true) => granted.entry(model).or_default().push(op),
                 Ok(false) => {}
-                Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::Access) => {}
+                // Not installed on this Odoo: not offered at all.
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    missing.insert(model);
+                }
+                Err(e) if e.kind == ErrorKind::Access => {}
                 Err(e) => return Err(e),
             }
         }
-        let list = Arc::new(out);
-        *guard = Some((Instant::now(), list.clone()));
-        Ok(list)
-    }
-
-    /// Refuses a model this profile does not expose, in words that tell the assistant what to do.
-    pub async fn check_model(&self, model: &str) -> Result<(), ToolOutput> {
-        let list = self.model_access().await.map_err(ToolOutput::from)?;
-        if list.iter().any(|m| m.model == model) {
-            Ok(())
-        } else {
-            Err(ToolOutput::Error(format!(
-                "model \"{model}\" is not available to this key: call list_models for the models you may use"
-            )))
+        let mut out = Vec::new();
+        for (model, mp) in pol.models() {
+            if missing.contains(model) {
+                continue;
+            }
+            let operations = granted.remove(model).unwrap_or_default();
+            let methods: Vec<String> = mp.methods().map(str::to_string).collect();
+            if operations.is_empty() && methods.is_empty() {
+                continue;
+            }
+            out.push(ModelAccess {
+                model: model.to_string(),
+                name: model_label(model),
+                operations,
+                methods,
+            });
         }
+        let list = Arc::new(out);
+        *guard = Some((Instant::now(), generation, list.clone()));
+        Ok(list)
     }
 
     /// `fields_get` of a model, cached.
@@ -291,6 +329,10 @@ impl Toolbox {
             get_fields::spec(),
             search_records::spec(),
             read_group::spec(),
+            create_records::spec(),
+            update_records::spec(),
+            delete_records::spec(),
+            call_method::spec(),
         ];
         #[cfg(feature = "conformance-fixtures")]
         specs.extend(conformance::specs());
@@ -334,6 +376,21 @@ impl Toolbox {
     /// The `tools` array of `tools/list`.
     pub fn listing(&self) -> &Value {
         &self.listing
+    }
+
+    /// The `tools` array of `tools/list` for a policy: only the tools it can ever allow.
+    pub fn listing_for(&self, policy: &Policy) -> Value {
+        let tools = self
+            .listing
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter(|t| tool_allowed(policy, t["name"].as_str().unwrap_or("")))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Value::Array(tools)
     }
 
     /// Arguments of `name` that clients mirror into `Mcp-Param-{Header}` headers:
@@ -383,12 +440,25 @@ impl Toolbox {
                 ToolOutput::Error("arguments must be an object".into()).into_result(),
             );
         };
+        if !tool_allowed(&profile.policy(), name) {
+            return CallOutcome::Result(
+                ToolOutput::Error(format!(
+                    "tool \"{name}\" is not available under profile \"{}\": its policy allows no such operation",
+                    profile.name
+                ))
+                .into_result(),
+            );
+        }
         let out = match name {
             "get_context" => get_context::call(profile).await,
             "list_models" => list_models::call(profile).await,
             "get_fields" => get_fields::call(profile, &args).await,
             "search_records" => search_records::call(profile, &args).await,
             "read_group" => read_group::call(profile, &args).await,
+            "create_records" => create_records::call(profile, &args).await,
+            "update_records" => update_records::call(profile, &args).await,
+            "delete_records" => delete_records::call(profile, &args).await,
+            "call_method" => call_method::call(profile, &args).await,
             #[cfg(feature = "conformance-fixtures")]
             other if conformance::is_fixture(other) => {
                 return conformance::call(other, &args, ctx).await;
@@ -397,6 +467,21 @@ impl Toolbox {
         };
         let _ = ctx;
         CallOutcome::Result(out.into_result())
+    }
+}
+
+/// Whether a policy can ever allow a tool (`tools/list` shows only those).
+fn tool_allowed(policy: &Policy, name: &str) -> bool {
+    match name {
+        "get_context" | "list_models" => true,
+        "get_fields" => policy.models().next().is_some(),
+        "search_records" | "read_group" => policy.allows_anywhere(Op::Read),
+        "create_records" => policy.allows_anywhere(Op::Create),
+        "update_records" => policy.allows_anywhere(Op::Update),
+        "delete_records" => policy.allows_anywhere(Op::Delete),
+        "call_method" => policy.any_methods(),
+        // Conformance fixtures (feature-gated build only).
+        _ => true,
     }
 }
 
@@ -441,6 +526,34 @@ fn model_schema() -> Value {
            "description": "Technical model name, e.g. res.partner (see list_models)"})
 }
 
+/// JSON Schema for a `context` argument (keys allowlisted by the policy module).
+fn context_schema() -> Value {
+    json!({"type": "object", "description": "Odoo context: lang, tz, allowed_company_ids, active_test or default_* keys only"})
+}
+
+/// JSON Schema for record ids.
+fn ids_schema() -> Value {
+    json!({"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "integer", "minimum": 1},
+           "description": "Record ids"})
+}
+
+/// The `ids` argument (required and typed by the schema).
+fn ids_arg(args: &Map<String, Value>) -> Vec<i64> {
+    args.get("ids")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
+}
+
+/// Output schema of the record-writing tools.
+fn write_output_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"model": {"type": "string"}, "ids": {"type": "array", "items": {"type": "integer"}}},
+        "required": ["model", "ids"]
+    })
+}
+
 /// JSON Schema for a domain argument.
 fn domain_schema() -> Value {
     json!({"type": "array", "maxItems": 1000,
@@ -459,7 +572,13 @@ mod tests {
     fn schemas_compile_and_listing_is_explicit() {
         let tb = Toolbox::new().unwrap();
         let tools = tb.listing().as_array().unwrap();
-        assert_eq!(tools.len(), 5);
+        assert_eq!(tools.len(), 9);
+        let delete = tools
+            .iter()
+            .find(|t| t["name"] == "delete_records")
+            .unwrap();
+        assert_eq!(delete["annotations"]["destructiveHint"], true);
+        assert_eq!(delete["annotations"]["readOnlyHint"], false);
         for t in tools {
             let a = &t["annotations"];
             for k in [

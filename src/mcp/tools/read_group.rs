@@ -1,10 +1,12 @@
 //! `read_group`: grouped aggregates for simple analytics, one shape on every Odoo version.
 
+use super::guard;
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema,
     opt_strings, opt_u64,
 };
 use crate::odoo::{GroupedRead, domain};
+use crate::policy::{self, Op};
 use serde_json::{Map, Value, json};
 
 const AGGREGATORS: [&str; 8] = [
@@ -56,9 +58,10 @@ pub fn spec() -> ToolSpec {
 pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let model = model_arg(args);
     let domain_value = args.get("domain").cloned().unwrap_or_else(|| json!([]));
-    if let Err(e) = domain::validate(&domain_value) {
-        return ToolOutput::Error(format!("invalid argument \"domain\": {e}"));
-    }
+    let domain_paths = match domain::validate(&domain_value) {
+        Ok(paths) => paths,
+        Err(e) => return ToolOutput::Error(format!("invalid argument \"domain\": {e}")),
+    };
     let groupby = opt_strings(args, "groupby").unwrap_or_default();
     for g in &groupby {
         if let Some((_, gran)) = g.split_once(':') {
@@ -87,22 +90,47 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         .get("order")
         .and_then(Value::as_str)
         .map(str::to_string);
-    if let Some(order) = &order {
-        if let Err(e) = domain::validate_order(order) {
-            return ToolOutput::Error(format!("invalid argument \"order\": {e}"));
+    let order_paths = match &order {
+        Some(order) => match domain::validate_order(order) {
+            Ok(paths) => paths,
+            Err(e) => return ToolOutput::Error(format!("invalid argument \"order\": {e}")),
+        },
+        None => Vec::new(),
+    };
+    let (pol, mp) = match guard::allowed(p, model, Op::Read) {
+        Ok(x) => x,
+        Err(refusal) => return refusal,
+    };
+    let field_of = |spec: &String| spec.split(':').next().unwrap_or_default().to_string();
+    let grouped: Vec<String> = groupby.iter().map(field_of).collect();
+    let measured: Vec<String> = aggregates
+        .iter()
+        .filter(|a| *a != "__count")
+        .map(field_of)
+        .collect();
+    let ordered: Vec<String> = order_paths.into_iter().filter(|o| o != "__count").collect();
+    for (paths, what) in [
+        (&grouped, "groupby field"),
+        (&measured, "aggregated field"),
+        (&domain_paths, "domain field"),
+        (&ordered, "order field"),
+    ] {
+        if let Err(refusal) = guard::check_paths(p, &pol, model, paths, what).await {
+            return refusal;
         }
     }
-    if let Err(refusal) = p.check_model(model).await {
-        return refusal;
-    }
+    let restriction = match guard::restriction(p, &pol, &mp, model, Op::Read).await {
+        Ok(r) => r,
+        Err(refusal) => return refusal,
+    };
     let q = GroupedRead {
-        domain: domain_value,
+        domain: policy::and(&restriction, &domain_value),
         groupby,
         aggregates,
         limit: Some(
             opt_u64(args, "limit")
-                .unwrap_or(p.max_records)
-                .min(p.max_records),
+                .unwrap_or(pol.max_records())
+                .min(pol.max_records()),
         ),
         offset: None,
         order,

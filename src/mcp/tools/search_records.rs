@@ -1,10 +1,12 @@
 //! `search_records`: records matching a domain, and how many match in all.
 
+use super::guard;
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema,
     opt_strings, opt_u64,
 };
 use crate::odoo::{SearchRead, domain};
+use crate::policy::{self, Op};
 use serde_json::{Map, Value, json};
 
 /// Fields returned when the caller names none: cheap, and readable by every user.
@@ -25,7 +27,8 @@ pub fn spec() -> ToolSpec {
                            "description": "Field names to return (default: [\"display_name\"])"},
                 "limit": {"type": "integer", "minimum": 1, "description": "Maximum number of records (default 80, capped by the profile)"},
                 "offset": {"type": "integer", "minimum": 0, "description": "Number of records to skip (default 0)"},
-                "order": {"type": "string", "maxLength": 256, "description": "Sort order, e.g. \"date_order desc, id\""}
+                "order": {"type": "string", "maxLength": 256, "description": "Sort order, e.g. \"date_order desc, id\""},
+                "context": super::context_schema()
             },
             "required": ["model"],
             "additionalProperties": false
@@ -45,30 +48,54 @@ pub fn spec() -> ToolSpec {
 pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let model = model_arg(args);
     let domain_value = args.get("domain").cloned().unwrap_or_else(|| json!([]));
-    if let Err(e) = domain::validate(&domain_value) {
-        return ToolOutput::Error(format!("invalid argument \"domain\": {e}"));
-    }
+    let domain_paths = match domain::validate(&domain_value) {
+        Ok(paths) => paths,
+        Err(e) => return ToolOutput::Error(format!("invalid argument \"domain\": {e}")),
+    };
     let order = args
         .get("order")
         .and_then(Value::as_str)
         .map(str::to_string);
-    if let Some(order) = &order {
-        if let Err(e) = domain::validate_order(order) {
-            return ToolOutput::Error(format!("invalid argument \"order\": {e}"));
-        }
-    }
-    if let Err(refusal) = p.check_model(model).await {
-        return refusal;
-    }
+    let order_paths = match &order {
+        Some(order) => match domain::validate_order(order) {
+            Ok(paths) => paths,
+            Err(e) => return ToolOutput::Error(format!("invalid argument \"order\": {e}")),
+        },
+        None => Vec::new(),
+    };
+    let (pol, mp) = match guard::allowed(p, model, Op::Read) {
+        Ok(x) => x,
+        Err(refusal) => return refusal,
+    };
+    let context = match guard::context_arg(args) {
+        Ok(c) => c,
+        Err(refusal) => return refusal,
+    };
     let fields = opt_strings(args, "fields")
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect());
-    let limit = opt_u64(args, "limit").unwrap_or(80).min(p.max_records);
+    for (paths, what) in [
+        (&fields, "field"),
+        (&domain_paths, "domain field"),
+        (&order_paths, "order field"),
+    ] {
+        if let Err(refusal) = guard::check_paths(p, &pol, model, paths, what).await {
+            return refusal;
+        }
+    }
+    // The policy's restriction is ANDed in as its own term: no caller domain can widen it.
+    let restriction = match guard::restriction(p, &pol, &mp, model, Op::Read).await {
+        Ok(r) => r,
+        Err(refusal) => return refusal,
+    };
+    let domain_value = policy::and(&restriction, &domain_value);
+    let limit = opt_u64(args, "limit").unwrap_or(80).min(pol.max_records());
     let offset = opt_u64(args, "offset").unwrap_or(0);
     let mut q = SearchRead::new(domain_value.clone(), fields)
         .limit(limit)
         .offset(offset);
     q.order = order;
+    q.context = context.clone();
     let records = match p.user.search_read(model, &q).await {
         Ok(r) => r,
         Err(e) => return e.into(),
@@ -78,7 +105,7 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let total = if n < limit && (n > 0 || offset == 0) {
         offset + n
     } else {
-        match p.user.search_count(model, &domain_value, &Map::new()).await {
+        match p.user.search_count(model, &domain_value, &context).await {
             Ok(t) => t,
             Err(e) => return e.into(),
         }

@@ -1,0 +1,93 @@
+//! `call_method`: call a business method the policy allowlists, on records inside the policy's
+//! read restriction.
+
+use super::guard::{self, check_confirm, check_ids, context_arg, deny};
+use super::{
+    ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
+    model_schema,
+};
+use crate::policy::Op;
+use serde_json::{Map, Value, json};
+
+pub fn spec() -> ToolSpec {
+    ToolSpec {
+        name: "call_method",
+        title: "Call a business method",
+        description: "Calls a business method the key's policy allowlists (for example sale.order action_confirm) on the records with the given `ids`. `arguments` are the method's keyword arguments.",
+        kind: ToolKind::Write,
+        input_schema: json!({
+            "type": "object",
+            "properties": {
+                "model": model_schema(),
+                "method": {"type": "string", "pattern": "^[a-zA-Z][a-zA-Z0-9_]*$", "maxLength": 128, "description": "A public method name, e.g. action_confirm"},
+                "ids": ids_schema(),
+                "arguments": {"type": "object", "description": "Keyword arguments of the method"},
+                "context": context_schema(),
+                "approval_id": {"type": "string", "maxLength": 128, "description": "The id of an approved request, when the call needed an approver"}
+            },
+            "required": ["model", "method", "ids"],
+            "additionalProperties": false
+        }),
+        output_schema: Some(json!({
+            "type": "object",
+            "properties": {"model": {"type": "string"}, "method": {"type": "string"}, "result": {}},
+            "required": ["model", "method", "result"]
+        })),
+    }
+}
+
+pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
+    let model = model_arg(args);
+    let method = args
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let pol = p.policy();
+    let Some(mp) = pol.model(model) else {
+        return deny(format!(
+            "model \"{model}\" is not available under profile \"{}\": call list_models for the models you may use",
+            p.name
+        ));
+    };
+    let Some(confirm) = mp.method_confirm(method, pol.default_confirm()) else {
+        let allowed: Vec<&str> = mp.methods().collect();
+        return deny(format!(
+            "method \"{method}\" on \"{model}\" is not allowed under profile \"{}\" (allowed: {})",
+            p.name,
+            if allowed.is_empty() {
+                "none".to_string()
+            } else {
+                allowed.join(", ")
+            }
+        ));
+    };
+    let context = match context_arg(args) {
+        Ok(c) => c,
+        Err(refusal) => return refusal,
+    };
+    let ids = ids_arg(args);
+    // Methods act on records the key may read: the read restriction bounds them.
+    if let Err(refusal) = check_ids(p, &pol, model, Op::Read, &ids).await {
+        return refusal;
+    }
+    let what = format!("calling \"{model}.{method}\"");
+    if let Err(refusal) = check_confirm(confirm, &what, &p.name) {
+        return refusal;
+    }
+    let kwargs = args
+        .get("arguments")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    match p
+        .user
+        .with_context(&context)
+        .call_method(model, method, &ids, kwargs)
+        .await
+    {
+        Ok(result) => {
+            ToolOutput::Structured(json!({"model": model, "method": method, "result": result}))
+        }
+        Err(e) => guard::odoo(e),
+    }
+}

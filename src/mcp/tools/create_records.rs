@@ -1,0 +1,71 @@
+//! `create_records`: create one or many records, under the policy's create rule.
+
+use super::guard::{self, allowed, check_confirm, check_ids, check_values, context_arg};
+use super::{
+    ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, model_arg, model_schema,
+    write_output_schema,
+};
+use crate::policy::Op;
+use serde_json::{Map, Value, json};
+
+pub fn spec() -> ToolSpec {
+    ToolSpec {
+        name: "create_records",
+        title: "Create records",
+        description: "Creates one or more records of an Odoo model. `records` is a list of {field: value} objects; one2many/many2many fields take Odoo commands ([[0, 0, {...}]] creates a line). Only fields the key's policy allows are accepted. Returns the new ids.",
+        kind: ToolKind::Write,
+        input_schema: json!({
+            "type": "object",
+            "properties": {
+                "model": model_schema(),
+                "records": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "object"},
+                            "description": "Records to create, e.g. [{\"name\": \"Acme\", \"email\": \"info@acme.test\"}]"},
+                "context": context_schema(),
+                "approval_id": {"type": "string", "maxLength": 128, "description": "The id of an approved request, when the write needed an approver"}
+            },
+            "required": ["model", "records"],
+            "additionalProperties": false
+        }),
+        output_schema: Some(write_output_schema()),
+    }
+}
+
+pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
+    let model = model_arg(args);
+    let (pol, mp) = match allowed(p, model, Op::Create) {
+        Ok(x) => x,
+        Err(refusal) => return refusal,
+    };
+    let context = match context_arg(args) {
+        Ok(c) => c,
+        Err(refusal) => return refusal,
+    };
+    let records: Vec<Map<String, Value>> = args
+        .get("records")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|r| r.as_object().cloned()).collect())
+        .unwrap_or_default();
+    for values in &records {
+        let nested = match check_values(p, &pol, model, Op::Create, values).await {
+            Ok(n) => n,
+            Err(refusal) => return refusal,
+        };
+        for (target, op, ids) in nested {
+            if let Err(refusal) = check_ids(p, &pol, &target, op, &ids).await {
+                return refusal;
+            }
+        }
+    }
+    let what = format!("creating \"{model}\" records");
+    if let Err(refusal) = check_confirm(
+        mp.confirm(Op::Create, pol.default_confirm()),
+        &what,
+        &p.name,
+    ) {
+        return refusal;
+    }
+    match p.user.with_context(&context).create(model, records).await {
+        Ok(ids) => ToolOutput::Structured(json!({"model": model, "ids": ids})),
+        Err(e) => guard::odoo(e),
+    }
+}

@@ -1,0 +1,58 @@
+//! `delete_records`: unlink records by id, under the policy's delete rule.
+
+use super::guard::{self, allowed, check_confirm, check_ids, context_arg};
+use super::{
+    ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
+    model_schema, write_output_schema,
+};
+use crate::policy::Op;
+use serde_json::{Map, Value, json};
+
+pub fn spec() -> ToolSpec {
+    ToolSpec {
+        name: "delete_records",
+        title: "Delete records",
+        description: "Deletes (unlinks) the records with the given `ids`, if the key's policy allows deleting them. This cannot be undone.",
+        kind: ToolKind::Destructive,
+        input_schema: json!({
+            "type": "object",
+            "properties": {
+                "model": model_schema(),
+                "ids": ids_schema(),
+                "context": context_schema(),
+                "approval_id": {"type": "string", "maxLength": 128, "description": "The id of an approved request, when the delete needed an approver"}
+            },
+            "required": ["model", "ids"],
+            "additionalProperties": false
+        }),
+        output_schema: Some(write_output_schema()),
+    }
+}
+
+pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
+    let model = model_arg(args);
+    let (pol, mp) = match allowed(p, model, Op::Delete) {
+        Ok(x) => x,
+        Err(refusal) => return refusal,
+    };
+    let context = match context_arg(args) {
+        Ok(c) => c,
+        Err(refusal) => return refusal,
+    };
+    let ids = ids_arg(args);
+    if let Err(refusal) = check_ids(p, &pol, model, Op::Delete, &ids).await {
+        return refusal;
+    }
+    let what = format!("deleting \"{model}\" records");
+    if let Err(refusal) = check_confirm(
+        mp.confirm(Op::Delete, pol.default_confirm()),
+        &what,
+        &p.name,
+    ) {
+        return refusal;
+    }
+    match p.user.with_context(&context).unlink(model, &ids).await {
+        Ok(_) => ToolOutput::Structured(json!({"model": model, "ids": ids})),
+        Err(e) => guard::odoo(e),
+    }
+}

@@ -1,0 +1,316 @@
+//! Policy enforcement shared by the tools. The decisions that need no Odoo are the policy
+//! module's (pure); what needs Odoo's field definitions (relation paths, x2many targets,
+//! `res_model` indirection) or its records (ids inside a restriction domain) is done here, as the
+//! profile's own Odoo user.
+//!
+//! Every refusal is a [`ToolOutput::Error`] whose text says what is refused and under which
+//! profile, never anything about a hidden field's values.
+
+use super::{ProfileState, ToolOutput};
+use crate::odoo::OdooError;
+use crate::policy::{self, Confirm, ModelPolicy, Op, Policy};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Records an x2many command touches on its target model: (model, operation, ids).
+pub type Nested = (String, Op, Vec<i64>);
+
+/// `check_values` recurses through x2many commands, so its future is boxed.
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A refusal, as the tool result the assistant reads.
+pub fn deny(message: impl Into<String>) -> ToolOutput {
+    ToolOutput::Error(message.into())
+}
+
+/// The policy in force and the model's rules, if `op` is allowed on `model`.
+pub fn allowed(
+    p: &ProfileState,
+    model: &str,
+    op: Op,
+) -> Result<(Arc<Policy>, ModelPolicy), ToolOutput> {
+    let pol = p.policy();
+    let Some(mp) = pol.model(model) else {
+        return Err(deny(format!(
+            "model \"{model}\" is not available under profile \"{}\": call list_models for the models you may use",
+            p.name
+        )));
+    };
+    if !mp.allows(op) {
+        return Err(deny(format!(
+            "{} on \"{model}\" is not allowed under profile \"{}\" (allowed: {})",
+            op.as_str(),
+            p.name,
+            mp.operations().join(", ")
+        )));
+    }
+    let mp = mp.clone();
+    Ok((pol, mp))
+}
+
+/// Refuses caller context keys outside the allowlist.
+pub fn context_arg(args: &Map<String, Value>) -> Result<Map<String, Value>, ToolOutput> {
+    match args.get("context") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(ctx)) => {
+            policy::check_context(ctx)
+                .map_err(|e| deny(format!("invalid argument \"context\": {e}")))?;
+            Ok(ctx.clone())
+        }
+        Some(_) => Err(deny("invalid argument \"context\": must be an object")),
+    }
+}
+
+/// Checks field paths a read uses (fields, domain leaves, order, groupby): no hidden field on any
+/// hop, and every model a path goes through must be readable under the policy.
+pub async fn check_paths(
+    p: &ProfileState,
+    pol: &Policy,
+    model: &str,
+    paths: &[String],
+    what: &str,
+) -> Result<(), ToolOutput> {
+    for path in paths {
+        if path.is_empty() {
+            continue;
+        }
+        let mut current = model.to_string();
+        let hops: Vec<&str> = path.split('.').collect();
+        for (i, field) in hops.iter().enumerate() {
+            let Some(mp) = pol.model(&current) else {
+                return Err(deny(format!(
+                    "{what} \"{path}\" goes through model \"{current}\", which profile \"{}\" may not read",
+                    p.name
+                )));
+            };
+            if i > 0 && !mp.allows(Op::Read) {
+                return Err(deny(format!(
+                    "{what} \"{path}\" goes through model \"{current}\", which profile \"{}\" may not read",
+                    p.name
+                )));
+            }
+            if mp.is_hidden(field) {
+                return Err(deny(format!(
+                    "field \"{field}\" of \"{current}\" is not available under profile \"{}\" ({what} \"{path}\")",
+                    p.name
+                )));
+            }
+            if i + 1 < hops.len() {
+                let fields = p.fields(&current).await.map_err(ToolOutput::from)?;
+                match fields
+                    .get(*field)
+                    .and_then(|f| f.get("relation"))
+                    .and_then(Value::as_str)
+                {
+                    Some(next) => current = next.to_string(),
+                    None => {
+                        return Err(deny(format!(
+                            "{what} \"{path}\": \"{field}\" of \"{current}\" is not a relational field"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The domain that bounds `op` on `model`: the policy's restriction, and for models pointing at
+/// other models by name (`res_model`, as `ir.attachment` does), only records of models this policy
+/// shows.
+pub async fn restriction(
+    p: &ProfileState,
+    pol: &Policy,
+    mp: &ModelPolicy,
+    model: &str,
+    op: Op,
+) -> Result<Value, ToolOutput> {
+    let mut r = mp.restriction(op);
+    let fields = p.fields(model).await.map_err(ToolOutput::from)?;
+    if fields.contains_key("res_model") {
+        let visible: Vec<&str> = pol
+            .models()
+            .filter(|(_, m)| m.allows(Op::Read))
+            .map(|(n, _)| n)
+            .collect();
+        let indirection = json!(["|", ["res_model", "=", false], ["res_model", "in", visible]]);
+        r = policy::and(&r, &indirection);
+    }
+    Ok(r)
+}
+
+/// Checks values written to `model` by `op`: no hidden field, only writable ones, `res_model`
+/// naming a visible model, and x2many commands checked against their target's policy.
+/// Returns the x2many targets to check for ids (update/delete commands), as (model, op, ids).
+pub fn check_values<'a>(
+    p: &'a ProfileState,
+    pol: &'a Policy,
+    model: &'a str,
+    op: Op,
+    values: &'a Map<String, Value>,
+) -> BoxFuture<'a, Result<Vec<Nested>, ToolOutput>> {
+    Box::pin(async move {
+        let Some(mp) = pol.model(model) else {
+            return Err(deny(format!(
+                "model \"{model}\" is not available under profile \"{}\"",
+                p.name
+            )));
+        };
+        if !mp.allows(op) {
+            return Err(deny(format!(
+                "{} on \"{model}\" is not allowed under profile \"{}\"",
+                op.as_str(),
+                p.name
+            )));
+        }
+        let fields = p.fields(model).await.map_err(ToolOutput::from)?;
+        let writable = mp.writable(op);
+        let mut nested = Vec::new();
+        for (name, value) in values {
+            let refusal = || {
+                deny(format!(
+                    "field \"{name}\" on \"{model}\" is not writable under profile \"{}\"",
+                    p.name
+                ))
+            };
+            if name == "id" || mp.is_hidden(name) || writable.is_some_and(|w| !w.contains(name)) {
+                return Err(refusal());
+            }
+            let Some(def) = fields.get(name) else {
+                return Err(deny(format!("\"{model}\" has no field \"{name}\"")));
+            };
+            if name == "res_model" && !value.is_null() && value != &Value::Bool(false) {
+                let target = value.as_str().unwrap_or("");
+                if !pol.is_visible(target) {
+                    return Err(deny(format!(
+                        "\"res_model\" may only name a model available under profile \"{}\"; \"{target}\" is not",
+                        p.name
+                    )));
+                }
+            }
+            let ftype = def.get("type").and_then(Value::as_str).unwrap_or("");
+            if matches!(ftype, "one2many" | "many2many") {
+                let target = def.get("relation").and_then(Value::as_str).unwrap_or("");
+                nested.extend(check_commands(p, pol, model, name, target, value).await?);
+            }
+        }
+        Ok(nested)
+    })
+}
+
+/// x2many commands: `[0, _, vals]` creates on the target, `[1, id, vals]` updates it,
+/// `[2, id]` deletes it (each under the target's policy); `[3, id]`, `[4, id]`, `[5]`,
+/// `[6, _, ids]` only (un)link existing records, which the parent's field permission covers.
+async fn check_commands(
+    p: &ProfileState,
+    pol: &Policy,
+    model: &str,
+    field: &str,
+    target: &str,
+    value: &Value,
+) -> Result<Vec<Nested>, ToolOutput> {
+    let bad = || {
+        deny(format!(
+            "field \"{field}\" on \"{model}\" takes a list of commands such as [[0, 0, {{...}}]] or [[6, 0, [ids]]]"
+        ))
+    };
+    let Value::Array(commands) = value else {
+        return Err(bad());
+    };
+    let mut nested = Vec::new();
+    for c in commands {
+        // A bare id list is Odoo's shorthand for [6, 0, ids] on many2many.
+        if c.is_i64() {
+            continue;
+        }
+        let Some(parts) = c.as_array() else {
+            return Err(bad());
+        };
+        let code = parts.first().and_then(Value::as_i64).ok_or_else(bad)?;
+        let id = parts.get(1).and_then(Value::as_i64);
+        match code {
+            0 | 1 => {
+                let vals = parts.get(2).and_then(Value::as_object).ok_or_else(bad)?;
+                let op = if code == 0 { Op::Create } else { Op::Update };
+                nested.extend(check_values(p, pol, target, op, vals).await?);
+                if let (1, Some(id)) = (code, id) {
+                    nested.push((target.to_string(), Op::Update, vec![id]));
+                }
+            }
+            2 => {
+                let id = id.ok_or_else(bad)?;
+                let Some(tp) = pol.model(target).filter(|m| m.allows(Op::Delete)) else {
+                    return Err(deny(format!(
+                        "deleting \"{target}\" records through \"{field}\" is not allowed under profile \"{}\"",
+                        p.name
+                    )));
+                };
+                let _ = tp;
+                nested.push((target.to_string(), Op::Delete, vec![id]));
+            }
+            3..=6 => {}
+            _ => return Err(bad()),
+        }
+    }
+    Ok(nested)
+}
+
+/// Refuses ids outside the restriction of `op` on `model` (or that do not exist), by asking Odoo
+/// as the profile's user. One `search` when there is a restriction; none otherwise.
+pub async fn check_ids(
+    p: &ProfileState,
+    pol: &Policy,
+    model: &str,
+    op: Op,
+    ids: &[i64],
+) -> Result<(), ToolOutput> {
+    let Some(mp) = pol.model(model) else {
+        return Err(deny(format!(
+            "model \"{model}\" is not available under profile \"{}\"",
+            p.name
+        )));
+    };
+    let r = restriction(p, pol, mp, model, op).await?;
+    if r.as_array().is_some_and(|a| a.is_empty()) {
+        return Ok(());
+    }
+    let domain = policy::and(&r, &json!([["id", "in", ids]]));
+    let found: BTreeSet<i64> = p
+        .user
+        .search(model, &domain, None)
+        .await
+        .map_err(ToolOutput::from)?
+        .into_iter()
+        .collect();
+    let outside: Vec<i64> = ids.iter().copied().filter(|i| !found.contains(i)).collect();
+    if outside.is_empty() {
+        Ok(())
+    } else {
+        Err(deny(format!(
+            "records {outside:?} of \"{model}\" are outside what profile \"{}\" may {} (or do not exist)",
+            p.name,
+            op.as_str()
+        )))
+    }
+}
+
+/// Writes needing a person's confirmation are refused until confirmation exists.
+pub fn check_confirm(confirm: Confirm, what: &str, profile: &str) -> Result<(), ToolOutput> {
+    match confirm {
+        Confirm::None => Ok(()),
+        Confirm::User | Confirm::Approver => Err(deny(format!(
+            "{what} requires confirmation by {} under profile \"{profile}\"; confirmation is not available on this server yet, so the write was not made",
+            if confirm == Confirm::User {
+                "the user"
+            } else {
+                "an approver"
+            }
+        ))),
+    }
+}
+
+/// Odoo errors stay Odoo errors (distinct from policy denials).
+pub fn odoo(e: OdooError) -> ToolOutput {
+    ToolOutput::from(e)
+}

@@ -1,0 +1,616 @@
+//! Policies enforced by the tools, over the emulator as Odoo 18 (/jsonrpc) and 19 (JSON-2):
+//! default deny, restriction domains no caller domain can widen, hidden fields everywhere,
+//! writable-field allowlists, ids inside restrictions, x2many commands, `res_model` indirection,
+//! context allowlist, confirmation refusals, method allowlists, Odoo's own access errors passing
+//! through as distinct from policy denials, and atomic reloads.
+
+mod emulator;
+#[path = "support/warden.rs"]
+mod warden;
+
+use emulator::{Emulator, EmulatorConfig};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+const POLICY: &str = r#"
+[defaults]
+max_records = 3
+confirm = "none"
+
+[models."res.partner"]
+read = { domain = [["is_company", "=", true]] }
+hidden_fields = ["vat", "credit_limit"]
+create = { fields = ["name", "is_company", "email", "child_ids", "comment"] }
+update = { fields = ["name", "comment", "child_ids"] }
+delete = true
+
+[models."sale.order"]
+read = { domain = [["state", "!=", "cancel"]] }
+update = { fields = ["note"], confirm = "user" }
+methods.action_confirm = { confirm = "none" }
+methods.action_draft = { confirm = "approver" }
+
+[models."res.country"]
+read = true
+
+[models."ir.attachment"]
+read = true
+create = { fields = ["name", "res_model", "res_id"] }
+"#;
+
+struct Setup {
+    emu: Emulator,
+    w: warden::Warden,
+    token: String,
+    dir: std::path::PathBuf,
+}
+
+async fn setup(version: EmulatorConfig, login: &str, policy: &str) -> Setup {
+    let emu = Emulator::start(version).await;
+    let dir = std::env::temp_dir().join(format!(
+        "ow-policy-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy_path = dir.join("policy.toml");
+    std::fs::write(&policy_path, policy).unwrap();
+    let extra = format!("policy = \"{}\"", policy_path.display());
+    let text = warden::config_text(&emu.url(), "sqlite::memory:", &[("sales", login)], &extra);
+    let w = warden::start(&text, warden::env_for(&[login]))
+        .await
+        .unwrap();
+    let (_, token) = w.key(&["mcp"], Some("sales"), None).await;
+    Setup { emu, w, token, dir }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed) * 1_000_003
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64
+}
+
+impl Setup {
+    async fn rpc(&self, method: &str, params: Value) -> Value {
+        let mut params = params;
+        params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+        let mut req = reqwest::Client::new()
+            .post(&self.w.mcp_url)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method);
+        if let Some(name) = params.get("name").and_then(Value::as_str) {
+            req = req.header("mcp-name", name);
+        }
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        req.body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Calls a tool; Ok(structuredContent) or Err(error text).
+    async fn call(&self, tool: &str, args: Value) -> Result<Value, String> {
+        let r = self
+            .rpc("tools/call", json!({"name": tool, "arguments": args}))
+            .await;
+        let result = &r["result"];
+        assert!(r.get("error").is_none(), "{tool}: protocol error {r}");
+        if result["isError"] == true {
+            Err(result["content"][0]["text"]
+                .as_str()
+                .unwrap_or("")
+                .to_string())
+        } else {
+            Ok(result["structuredContent"].clone())
+        }
+    }
+
+    async fn denied(&self, tool: &str, args: Value, want: &str) {
+        match self.call(tool, args.clone()).await {
+            Ok(v) => panic!("{tool} {args} should be refused, got {v}"),
+            Err(text) => {
+                assert!(
+                    text.contains(want),
+                    "{tool} {args}: {text:?} lacks {want:?}"
+                );
+                assert!(
+                    !text.starts_with("Odoo error"),
+                    "a policy denial is not an Odoo error: {text}"
+                );
+            }
+        }
+    }
+
+    async fn admin(&self) -> String {
+        self.w.key(&["admin"], None, None).await.1
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn versions() -> [EmulatorConfig; 2] {
+    [EmulatorConfig::odoo18(), EmulatorConfig::odoo19()]
+}
+
+#[tokio::test]
+async fn tools_and_models_follow_the_policy() {
+    for v in versions() {
+        let s = setup(v, "mcp_writer", POLICY).await;
+        let tools = s.rpc("tools/list", json!({})).await;
+        let names: Vec<&str> = tools["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        for t in [
+            "get_context",
+            "list_models",
+            "get_fields",
+            "search_records",
+            "read_group",
+            "create_records",
+            "update_records",
+            "delete_records",
+            "call_method",
+        ] {
+            assert!(names.contains(&t), "{t} missing from {names:?}");
+        }
+        let models = s.call("list_models", json!({})).await.unwrap();
+        let by: HashMap<&str, &Value> = models["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["model"].as_str().unwrap(), m))
+            .collect();
+        assert_eq!(
+            by["res.partner"]["operations"],
+            json!(["read", "create", "update", "delete"])
+        );
+        assert_eq!(by["sale.order"]["operations"], json!(["read", "update"]));
+        assert_eq!(
+            by["sale.order"]["methods"],
+            json!(["action_confirm", "action_draft"])
+        );
+        assert!(
+            !by.contains_key("product.product"),
+            "a model no rule names is invisible"
+        );
+        s.denied(
+            "search_records",
+            json!({"model": "product.product"}),
+            "not available under profile \"sales\"",
+        )
+        .await;
+
+        let fields = s
+            .call("get_fields", json!({"model": "res.partner"}))
+            .await
+            .unwrap();
+        assert!(fields["fields"].get("name").is_some());
+        assert!(
+            fields["fields"].get("vat").is_none() && fields["fields"].get("credit_limit").is_none(),
+            "hidden fields are never shown"
+        );
+        s.denied(
+            "get_fields",
+            json!({"model": "res.partner", "fields": ["vat"]}),
+            "\"vat\"",
+        )
+        .await;
+
+        // A read-only profile lists no write tool.
+        let ro = setup(
+            EmulatorConfig::odoo19(),
+            "mcp_reader",
+            "[models.\"res.partner\"]\nread = true\n",
+        )
+        .await;
+        let tools = ro.rpc("tools/list", json!({})).await;
+        let names: Vec<&str> = tools["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "get_context",
+                "list_models",
+                "get_fields",
+                "search_records",
+                "read_group"
+            ]
+        );
+        ro.denied(
+            "create_records",
+            json!({"model": "res.partner", "records": [{"name": "x"}]}),
+            "not available under profile",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn no_caller_domain_widens_the_restriction() {
+    for v in versions() {
+        let s = setup(v, "mcp_writer", POLICY).await;
+        let tricks = [
+            json!([]),
+            json!(["|", ["is_company", "=", false], ["id", "!=", 0]]),
+            json!(["|", [1, "=", 1], ["is_company", "=", false]]),
+            json!(["!", ["is_company", "=", true]]),
+            json!([["is_company", "=", false]]),
+            json!(["|", "!", ["is_company", "=", true], ["name", "ilike", "a"]]),
+        ];
+        for domain in tricks {
+            let r = s.call("search_records", json!({"model": "res.partner", "domain": domain, "fields": ["is_company"], "limit": 3})).await.unwrap();
+            for rec in r["records"].as_array().unwrap() {
+                assert_eq!(
+                    rec["is_company"], true,
+                    "domain {domain} reached a person: {rec}"
+                );
+            }
+            let g = s
+                .call(
+                    "read_group",
+                    json!({"model": "res.partner", "groupby": ["is_company"], "domain": domain}),
+                )
+                .await
+                .unwrap();
+            for grp in g["groups"].as_array().unwrap() {
+                assert_eq!(
+                    grp["is_company"], true,
+                    "read_group with {domain} reached persons"
+                );
+            }
+        }
+        // The total counts within the restriction too; the limit is capped by max_records.
+        let r = s
+            .call(
+                "search_records",
+                json!({"model": "res.partner", "limit": 50}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["records"].as_array().unwrap().len(), 3);
+        let all_companies = s
+            .call(
+                "read_group",
+                json!({"model": "res.partner", "groupby": ["is_company"]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["total"], all_companies["groups"][0]["__count"]);
+    }
+}
+
+#[tokio::test]
+async fn hidden_fields_are_refused_everywhere() {
+    for v in versions() {
+        let s = setup(v, "mcp_writer", POLICY).await;
+        s.denied(
+            "search_records",
+            json!({"model": "res.partner", "fields": ["name", "vat"]}),
+            "\"vat\"",
+        )
+        .await;
+        s.denied(
+            "search_records",
+            json!({"model": "res.partner", "domain": [["vat", "=", "BE0477472701"]]}),
+            "\"vat\"",
+        )
+        .await;
+        s.denied(
+            "search_records",
+            json!({"model": "res.partner", "domain": ["!", ["credit_limit", ">", 0]]}),
+            "\"credit_limit\"",
+        )
+        .await;
+        s.denied(
+            "search_records",
+            json!({"model": "res.partner", "order": "vat desc"}),
+            "\"vat\"",
+        )
+        .await;
+        s.denied(
+            "read_group",
+            json!({"model": "res.partner", "groupby": ["vat"]}),
+            "\"vat\"",
+        )
+        .await;
+        s.denied("read_group", json!({"model": "res.partner", "groupby": ["is_company"], "aggregates": ["credit_limit:sum"]}), "\"credit_limit\"").await;
+        // Through a relation: sale.order -> partner_id -> vat.
+        s.denied(
+            "search_records",
+            json!({"model": "sale.order", "domain": [["partner_id.vat", "=", "x"]]}),
+            "\"vat\"",
+        )
+        .await;
+        // Through a model the policy does not show.
+        s.denied(
+            "search_records",
+            json!({"model": "sale.order", "domain": [["user_id.login", "=", "admin"]]}),
+            "res.users",
+        )
+        .await;
+        s.denied(
+            "create_records",
+            json!({"model": "res.partner", "records": [{"name": "A", "vat": "BE0"}]}),
+            "field \"vat\" on \"res.partner\" is not writable under profile \"sales\"",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn writes_follow_allowlists_restrictions_and_confirmation() {
+    for v in versions() {
+        let s = setup(v, "mcp_writer", POLICY).await;
+        let created = s.call("create_records", json!({"model": "res.partner", "records": [{"name": "Policy Test Co", "is_company": true}]})).await.unwrap();
+        let id = created["ids"][0].as_i64().unwrap();
+        // A field outside the create allowlist.
+        s.denied(
+            "create_records",
+            json!({"model": "res.partner", "records": [{"name": "B", "phone": "1"}]}),
+            "field \"phone\" on \"res.partner\" is not writable",
+        )
+        .await;
+        // Update: allowlisted field on a record inside the restriction works...
+        s.call(
+            "update_records",
+            json!({"model": "res.partner", "ids": [id], "values": {"comment": "ok"}}),
+        )
+        .await
+        .unwrap();
+        // ...a field outside the update allowlist does not...
+        s.denied(
+            "update_records",
+            json!({"model": "res.partner", "ids": [id], "values": {"email": "x@y.z"}}),
+            "field \"email\"",
+        )
+        .await;
+        // ...nor does a record outside the restriction (a person), nor one that does not exist.
+        let person = s.emu.uid("mcp_reader"); // any id of a non-company partner works; use a known person
+        let persons = s
+            .call(
+                "search_records",
+                json!({"model": "res.country", "limit": 1}),
+            )
+            .await
+            .unwrap();
+        let _ = (person, persons);
+        s.denied(
+            "update_records",
+            json!({"model": "res.partner", "ids": [3], "values": {"comment": "x"}}),
+            "outside what profile \"sales\" may update",
+        )
+        .await;
+        s.denied(
+            "update_records",
+            json!({"model": "res.partner", "ids": [99999999], "values": {"comment": "x"}}),
+            "outside",
+        )
+        .await;
+        s.denied(
+            "delete_records",
+            json!({"model": "res.partner", "ids": [3]}),
+            "outside what profile \"sales\" may delete",
+        )
+        .await;
+        // Confirmation: refused for now, and nothing written.
+        s.denied(
+            "update_records",
+            json!({"model": "sale.order", "ids": [1], "values": {"note": "x"}}),
+            "requires confirmation by the user",
+        )
+        .await;
+        s.denied(
+            "call_method",
+            json!({"model": "sale.order", "method": "action_draft", "ids": [1]}),
+            "requires confirmation by an approver",
+        )
+        .await;
+        // Methods: allowlisted only.
+        s.denied(
+            "call_method",
+            json!({"model": "sale.order", "method": "action_cancel", "ids": [1]}),
+            "method \"action_cancel\" on \"sale.order\" is not allowed",
+        )
+        .await;
+        let drafts = s.call("search_records", json!({"model": "sale.order", "domain": [["state", "=", "draft"]], "fields": ["state"], "limit": 1})).await.unwrap();
+        let so = drafts["records"][0]["id"].as_i64().unwrap();
+        let r = s
+            .call(
+                "call_method",
+                json!({"model": "sale.order", "method": "action_confirm", "ids": [so]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["method"], "action_confirm");
+        // Delete inside the restriction works.
+        s.call(
+            "delete_records",
+            json!({"model": "res.partner", "ids": [id]}),
+        )
+        .await
+        .unwrap();
+        // Context keys are allowlisted.
+        s.call(
+            "search_records",
+            json!({"model": "res.partner", "context": {"active_test": false, "lang": "en_US"}}),
+        )
+        .await
+        .unwrap();
+        s.denied(
+            "search_records",
+            json!({"model": "res.partner", "context": {"uid": 1}}),
+            "context key `uid` is not allowed",
+        )
+        .await;
+        s.denied("create_records", json!({"model": "res.partner", "records": [{"name": "C"}], "context": {"tracking_disable": true}}), "context key `tracking_disable` is not allowed").await;
+    }
+}
+
+#[tokio::test]
+async fn x2many_commands_are_checked_against_the_target() {
+    for v in versions() {
+        let s = setup(v, "mcp_writer", POLICY).await;
+        let ok = s
+            .call(
+                "create_records",
+                json!({"model": "res.partner", "records": [{"name": "Parent Co", "is_company": true,
+            "child_ids": [[0, 0, {"name": "Kid One", "comment": "made through child_ids"}]]}]}),
+            )
+            .await
+            .unwrap();
+        let parent = ok["ids"][0].as_i64().unwrap();
+        s.denied(
+            "create_records",
+            json!({"model": "res.partner", "records": [{"name": "P2", "is_company": true,
+            "child_ids": [[0, 0, {"name": "Kid", "vat": "BE1"}]]}]}),
+            "field \"vat\"",
+        )
+        .await;
+        // Deleting a person through child_ids: the person is outside the restriction.
+        s.denied(
+            "update_records",
+            json!({"model": "res.partner", "ids": [parent], "values": {"child_ids": [[2, 3]]}}),
+            "outside",
+        )
+        .await;
+        s.denied(
+            "update_records",
+            json!({"model": "res.partner", "ids": [parent], "values": {"child_ids": "nonsense"}}),
+            "list of commands",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn res_model_indirection_cannot_reach_hidden_models() {
+    for v in versions() {
+        let s = setup(v, "mcp_writer", POLICY).await;
+        let r = s
+            .call(
+                "search_records",
+                json!({"model": "ir.attachment", "fields": ["name", "res_model"]}),
+            )
+            .await
+            .unwrap();
+        let names: Vec<&str> = r["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"partner-contract.pdf") && names.contains(&"standalone-note.txt"),
+            "{names:?}"
+        );
+        assert!(
+            !names.contains(&"payslip-2026-10.pdf"),
+            "an attachment of a hidden model was read: {names:?}"
+        );
+        let r = s
+            .call(
+                "search_records",
+                json!({"model": "ir.attachment", "domain": [["res_model", "=", "hr.payslip"]]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["total"], 0);
+        s.denied("create_records", json!({"model": "ir.attachment", "records": [{"name": "x", "res_model": "hr.payslip", "res_id": 4}]}), "\"hr.payslip\" is not").await;
+        s.call("create_records", json!({"model": "ir.attachment", "records": [{"name": "y", "res_model": "res.partner", "res_id": 9}]})).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn odoo_access_errors_pass_through_as_odoo_errors() {
+    for v in versions() {
+        // The policy allows creating partners; Odoo does not let the reader.
+        let s = setup(
+            v,
+            "mcp_reader",
+            "[models.\"res.partner\"]\nread = true\ncreate = { confirm = \"none\" }\n",
+        )
+        .await;
+        let err = s
+            .call(
+                "create_records",
+                json!({"model": "res.partner", "records": [{"name": "nope"}]}),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.starts_with("Odoo error (access) [odoo.exceptions.AccessError]"),
+            "{err}"
+        );
+        assert!(
+            err.contains("You are not allowed to create 'Contact' (res.partner) records."),
+            "{err}"
+        );
+        assert!(!err.contains("Traceback"));
+        // list_models intersects the policy with Odoo's rights: no create for the reader.
+        let models = s.call("list_models", json!({})).await.unwrap();
+        assert_eq!(models["models"][0]["operations"], json!(["read"]));
+    }
+}
+
+#[tokio::test]
+async fn reload_is_validated_and_atomic() {
+    let s = setup(EmulatorConfig::odoo19(), "mcp_writer", POLICY).await;
+    let admin = s.admin().await;
+    let url = format!("{}/admin/v1/policy/reload", s.w.admin_url);
+    let http = reqwest::Client::new();
+    let path = s.dir.join("policy.toml");
+    // A broken file: refused, with the problem named, and the old policy stays.
+    std::fs::write(
+        &path,
+        POLICY.replace("delete = true", "delete = \"yes please\""),
+    )
+    .unwrap();
+    let r = http.post(&url).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["problems"].to_string().contains("delete"), "{body}");
+    let models = s.call("list_models", json!({})).await.unwrap();
+    assert!(
+        models.to_string().contains("\"delete\""),
+        "the old policy must stay in force"
+    );
+    // A valid file: swapped in; the next call sees it.
+    std::fs::write(&path, POLICY.replace("delete = true", "delete = false")).unwrap();
+    let r = http.post(&url).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let tools = s.rpc("tools/list", json!({})).await;
+    assert!(
+        !tools.to_string().contains("\"delete_records\""),
+        "delete_records must disappear"
+    );
+    s.denied(
+        "delete_records",
+        json!({"model": "res.partner", "ids": [1]}),
+        "not available under profile",
+    )
+    .await;
+    // An mcp key cannot reload.
+    let r = http.post(&url).bearer_auth(&s.token).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}
