@@ -614,3 +614,45 @@ async fn reload_is_validated_and_atomic() {
     let r = http.post(&url).bearer_auth(&s.token).send().await.unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn methods_work_without_read_and_defaults_cannot_bypass_allowlists() {
+    for v in versions() {
+        let policy = r#"
+[defaults]
+confirm = "none"
+[models."sale.order"]
+methods.action_confirm = true
+[models."res.partner"]
+read = true
+create = { fields = ["name"] }
+"#;
+        let s = setup(v, "mcp_writer", policy).await;
+        s.denied(
+            "search_records",
+            json!({"model": "sale.order"}),
+            "read on \"sale.order\" is not allowed",
+        )
+        .await;
+        // A draft order of the writer's (ids 4.. are the writer-visible drafts; find one by trying).
+        let mut confirmed = false;
+        for id in 1..=24 {
+            if s.call(
+                "call_method",
+                json!({"model": "sale.order", "method": "action_confirm", "ids": [id]}),
+            )
+            .await
+            .is_ok()
+            {
+                confirmed = true;
+                break;
+            }
+        }
+        assert!(
+            confirmed,
+            "an allowlisted method must run on a model without a read rule"
+        );
+        s.denied("create_records", json!({"model": "res.partner", "records": [{"name": "D"}], "context": {"default_comment": "smuggled"}}), "default_comment").await;
+        s.call("create_records", json!({"model": "res.partner", "records": [{"name": "D"}], "context": {"default_name": "fine"}})).await.unwrap();
+    }
+}

@@ -1,12 +1,11 @@
 //! `call_method`: call a business method the policy allowlists, on records inside the policy's
 //! read restriction.
 
-use super::guard::{self, check_confirm, check_ids, context_arg, deny};
+use super::guard::{self, check_confirm, check_method_ids, deny, write_context_arg};
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
     model_schema,
 };
-use crate::policy::Op;
 use serde_json::{Map, Value, json};
 
 pub fn spec() -> ToolSpec {
@@ -61,13 +60,13 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
             }
         ));
     };
-    let context = match context_arg(args) {
+    let context = match write_context_arg(args, mp) {
         Ok(c) => c,
         Err(refusal) => return refusal,
     };
     let ids = ids_arg(args);
-    // Methods act on records the key may read: the read restriction bounds them.
-    if let Err(refusal) = check_ids(p, &pol, model, Op::Read, &ids).await {
+    // Methods act on records inside the model's read domain (even without a read rule).
+    if let Err(refusal) = check_method_ids(p, &pol, model, method, &ids).await {
         return refusal;
     }
     let what = format!("calling \"{model}.{method}\"");

@@ -1,6 +1,6 @@
 //! `create_records`: create one or many records, under the policy's create rule.
 
-use super::guard::{self, allowed, check_confirm, check_ids, check_values, context_arg};
+use super::guard::{self, allowed, check_confirm, check_ids, check_values, write_context_arg};
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, model_arg, model_schema,
     write_output_schema,
@@ -36,7 +36,7 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         Ok(x) => x,
         Err(refusal) => return refusal,
     };
-    let context = match context_arg(args) {
+    let context = match write_context_arg(args, &mp) {
         Ok(c) => c,
         Err(refusal) => return refusal,
     };

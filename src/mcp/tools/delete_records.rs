@@ -1,6 +1,6 @@
 //! `delete_records`: unlink records by id, under the policy's delete rule.
 
-use super::guard::{self, allowed, check_confirm, check_ids, context_arg};
+use super::guard::{self, allowed, check_confirm, check_ids, write_context_arg};
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
     model_schema, write_output_schema,
@@ -35,7 +35,7 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         Ok(x) => x,
         Err(refusal) => return refusal,
     };
-    let context = match context_arg(args) {
+    let context = match write_context_arg(args, &mp) {
         Ok(c) => c,
         Err(refusal) => return refusal,
     };

@@ -49,6 +49,23 @@ pub fn allowed(
     Ok((pol, mp))
 }
 
+/// As [`context_arg`] for writes: `default_<field>` keys must also name fields the model's
+/// create rule may write (a default is a value written by another name).
+pub fn write_context_arg(
+    args: &Map<String, Value>,
+    mp: &ModelPolicy,
+) -> Result<Map<String, Value>, ToolOutput> {
+    match args.get("context") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(ctx)) => {
+            policy::check_context_for(ctx, mp)
+                .map_err(|e| deny(format!("invalid argument \"context\": {e}")))?;
+            Ok(ctx.clone())
+        }
+        Some(_) => Err(deny("invalid argument \"context\": must be an object")),
+    }
+}
+
 /// Refuses caller context keys outside the allowlist.
 pub fn context_arg(args: &Map<String, Value>) -> Result<Map<String, Value>, ToolOutput> {
     match args.get("context") {
@@ -126,7 +143,16 @@ pub async fn restriction(
     model: &str,
     op: Op,
 ) -> Result<Value, ToolOutput> {
-    let mut r = mp.restriction(op);
+    bounded(p, pol, model, mp.restriction(op)).await
+}
+
+/// Adds the `res_model` bound to a restriction (see [`restriction`]).
+async fn bounded(
+    p: &ProfileState,
+    pol: &Policy,
+    model: &str,
+    mut r: Value,
+) -> Result<Value, ToolOutput> {
     let fields = p.fields(model).await.map_err(ToolOutput::from)?;
     if fields.contains_key("res_model") {
         let visible: Vec<&str> = pol
@@ -272,6 +298,35 @@ pub async fn check_ids(
         )));
     };
     let r = restriction(p, pol, mp, model, op).await?;
+    check_ids_within(p, model, r, op.as_str(), ids).await
+}
+
+/// Refuses ids a method may not act on: outside the model's read domain (the method
+/// restriction), which also holds on models the policy does not let the key read.
+pub async fn check_method_ids(
+    p: &ProfileState,
+    pol: &Policy,
+    model: &str,
+    method: &str,
+    ids: &[i64],
+) -> Result<(), ToolOutput> {
+    let Some(mp) = pol.model(model) else {
+        return Err(deny(format!(
+            "model \"{model}\" is not available under profile \"{}\"",
+            p.name
+        )));
+    };
+    let r = bounded(p, pol, model, mp.method_restriction()).await?;
+    check_ids_within(p, model, r, &format!("call {method} on"), ids).await
+}
+
+async fn check_ids_within(
+    p: &ProfileState,
+    model: &str,
+    r: Value,
+    what: &str,
+    ids: &[i64],
+) -> Result<(), ToolOutput> {
     if r.as_array().is_some_and(|a| a.is_empty()) {
         return Ok(());
     }
@@ -288,9 +343,8 @@ pub async fn check_ids(
         Ok(())
     } else {
         Err(deny(format!(
-            "records {outside:?} of \"{model}\" are outside what profile \"{}\" may {} (or do not exist)",
-            p.name,
-            op.as_str()
+            "records {outside:?} of \"{model}\" are outside what profile \"{}\" may {what} (or do not exist)",
+            p.name
         )))
     }
 }
