@@ -166,7 +166,11 @@ fn main() {
         .expect("runtime");
     rt.block_on(async move {
         let emu = Emulator::start(EmulatorConfig::odoo19()).await;
-        let text = warden::config_text(&emu.url(), "sqlite::memory:", &[("bench", "mcp_writer")], "");
+        // A file-backed SQLite store (WAL), as odoo-warden runs by default.
+        let dir = std::env::temp_dir().join(format!("ow-bench-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let store_url = format!("sqlite://{}/bench.db", dir.display());
+        let text = warden::config_text(&emu.url(), &store_url, &[("bench", "mcp_writer")], "");
         let w = warden::start(&text, warden::env_for(&["mcp_writer"])).await.expect("odoo-warden starts");
         let (_, token) = w.key(&["mcp"], Some("bench"), None).await;
         let key = api_key("mcp_writer");
@@ -199,6 +203,39 @@ fn main() {
         let (dt, df) = throughput(&direct, a.seconds, a.concurrency).await;
         let (wt, wf) = throughput(&warden, a.seconds, a.concurrency).await;
         println!("throughput ({} clients)  direct: {dt:>8.0} calls/s  ({df} failed)", a.concurrency);
-        println!("throughput ({} clients)  warden: {wt:>8.0} tools/call/s  ({wf} failed)", a.concurrency);
+        println!("throughput ({} clients)  warden: {wt:>8.0} tools/call/s  ({wf} failed)  [audit on]", a.concurrency);
+
+        // The same tools, profile and key check without the audit trail, for its cost.
+        let client = odoo_warden::odoo::OdooClient::new(w.config.odoo.clone()).expect("client");
+        let profile = &w.config.profiles["bench"];
+        let user = client.login(&profile.credentials).await.expect("login");
+        let state = odoo_warden::mcp::tools::ProfileState::new("bench".into(), user, odoo_warden::policy::Policy::read_only_default())
+            .await
+            .expect("profile");
+        let mut profiles = std::collections::HashMap::new();
+        profiles.insert("bench".to_string(), std::sync::Arc::new(state));
+        let unaudited = std::sync::Arc::new(odoo_warden::mcp::server::McpServer::new(
+            odoo_warden::mcp::tools::Toolbox::new().expect("toolbox"),
+            profiles,
+            odoo_warden::mcp::server::McpSettings {
+                request_timeout: Duration::from_secs(60),
+                client_request_timeout: Duration::from_secs(60),
+            },
+            None,
+        ));
+        let app = odoo_warden::mcp::server::router(unaudited).layer(odoo_warden::middleware::auth::AuthLayer::new(
+            w.rt.verifier.clone(),
+            odoo_warden::auth::Scope::Mcp,
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let Path::Warden { token, .. } = &warden else { unreachable!() };
+        let off = Path::Warden { url, token: token.clone() };
+        let (o50, _, _) = latency(&off, a.seconds).await;
+        let (ot, of) = throughput(&off, a.seconds, a.concurrency).await;
+        println!("sequential latency   warden: median {:>7.1} µs  [audit off]", o50.as_secs_f64() * 1e6);
+        println!("throughput ({} clients)  warden: {ot:>8.0} tools/call/s  ({of} failed)  [audit off]", a.concurrency);
+        println!("audit records written: {}", w.rt.store.audit_count().await.unwrap_or(-1));
     });
 }

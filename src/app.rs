@@ -2,10 +2,12 @@
 //! and admin) each in one commented function, and runs the listeners until shutdown.
 
 use crate::admin;
+use crate::audit::AuditLog;
 use crate::auth::{Scope, Verifier};
 use crate::config::{Config, Profile};
 use crate::mcp::server::{McpServer, McpSettings, router};
 use crate::mcp::tools::{ProfileState, Toolbox};
+use crate::middleware::audit::AuditLayer;
 use crate::middleware::auth::AuthLayer;
 use crate::middleware::origin::{OriginLayer, allowed_hosts, loopback_origins};
 use crate::middleware::request_id;
@@ -196,6 +198,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
 /// Everything the listeners serve.
 pub struct Runtime {
     pub store: Arc<Store>,
+    pub audit: Arc<AuditLog>,
     pub reloader: Arc<PolicyReloader>,
     pub verifier: Arc<Verifier>,
     pub mcp: Arc<McpServer>,
@@ -207,6 +210,7 @@ pub struct Runtime {
 /// Any failure stops start-up with an error naming what to fix.
 pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
     let store = open_store(config).await?;
+    let audit = AuditLog::start(store.clone(), instance_name());
     let verifier = Verifier::new(store.clone(), KEY_CACHE_TTL)
         .await
         .map_err(|e| anyhow::anyhow!("key verification: {e}"))?;
@@ -242,9 +246,11 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
             request_timeout: config.server.request_timeout,
             client_request_timeout: Duration::from_secs(300),
         },
+        Some(audit.clone()),
     ));
     Ok(Runtime {
         store,
+        audit,
         reloader: Arc::new(PolicyReloader { entries }),
         verifier,
         mcp,
@@ -270,6 +276,9 @@ pub fn mcp_stack(config: &Config, rt: &Runtime) -> Router {
         )))
         // Traces every request, refusals included.
         .layer(TraceLayer::new_for_http())
+        // Every request leaves an audit record, including the refusals of the layers below;
+        // nothing is answered unrecorded.
+        .layer(AuditLayer::new(rt.audit.clone()))
         // DNS-rebinding and cross-site protection before any work is done (and before argon2).
         .layer(OriginLayer::new(origins, hosts))
         // Only keys with the mcp scope; the Principal travels on in the request extensions.
@@ -287,6 +296,7 @@ pub fn admin_stack(rt: &Runtime) -> Router {
         verifier: rt.verifier.clone(),
         profiles: rt.profile_names.clone(),
         reloader: rt.reloader.clone(),
+        audit: rt.audit.clone(),
     })
     .layer(
         ServiceBuilder::new()
@@ -297,8 +307,27 @@ pub fn admin_stack(rt: &Runtime) -> Router {
             .layer(PropagateRequestIdLayer::new(http::HeaderName::from_static(
                 request_id::HEADER,
             )))
-            .layer(TraceLayer::new_for_http()),
+            .layer(TraceLayer::new_for_http())
+            // Admin requests are audited too (probes are not).
+            .layer(
+                AuditLayer::new(rt.audit.clone()).skipping(&["/healthz", "/readyz", "/metrics"]),
+            ),
     )
+}
+
+/// Names this process in audit records: the host name and process id.
+pub fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "odoo-warden".to_string());
+    format!("{host}:{}", std::process::id())
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -362,6 +391,13 @@ pub async fn serve(
     )
     .with_graceful_shutdown(wait(stop_rx));
     let (a, b) = tokio::join!(mcp_server, admin_server);
+    // In-flight requests are done: flush what they recorded before exiting.
+    if !rt.audit.flush(Duration::from_secs(10)).await {
+        tracing::error!(
+            queued = rt.audit.queue_depth(),
+            "audit records still queued at exit"
+        );
+    }
     a.context("the MCP listener failed")?;
     b.context("the admin listener failed")?;
     Ok(())

@@ -81,6 +81,66 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// The audit trail, through the admin API with an audit key (--key or $ODOO_WARDEN_KEY)
+    Audit {
+        /// An odoo-warden key with the audit scope
+        #[arg(long, env = "ODOO_WARDEN_KEY", hide_env_values = true, global = true)]
+        key: Option<String>,
+        /// Admin API base URL (default: http://<[server] admin_listen>)
+        #[arg(long, global = true)]
+        admin_url: Option<String>,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Records matching filters, newest first (--asc for oldest first)
+    Query {
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long = "key-id")]
+        key_id: Option<String>,
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        operation: Option<String>,
+        #[arg(long)]
+        decision: Option<String>,
+        #[arg(long)]
+        outcome: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long = "record-id")]
+        record_id: Option<i64>,
+        #[arg(long, default_value = "50")]
+        limit: u32,
+        #[arg(long)]
+        cursor: Option<i64>,
+        #[arg(long)]
+        asc: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the whole chain; fails if any record was changed, removed, inserted or reordered
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every record (filters as for query) as JSON lines or CSV, to stdout
+    Export {
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +268,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy {
             command: PolicyCommand::Check { files, odoo, json },
         } => policy_check(cli.config, files, odoo, json).await,
+        Command::Audit {
+            key,
+            admin_url,
+            command,
+        } => audit_cmd(cli.config, key, admin_url, command).await,
     }
 }
 
@@ -762,4 +827,187 @@ async fn policy_check(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Calls the admin API as the person holding `key`.
+async fn admin_get(
+    base: &str,
+    key: &str,
+    path: &str,
+    query: &[(&str, String)],
+) -> anyhow::Result<reqwest::Response> {
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}", base.trim_end_matches('/')))
+        .bearer_auth(key)
+        .query(query)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot reach the admin API at {base}: {}", e.without_url())
+        })?;
+    match r.status().as_u16() {
+        200 => Ok(r),
+        401 => anyhow::bail!(
+            "the admin API refused the key (401): pass an odoo-warden key with --key or $ODOO_WARDEN_KEY"
+        ),
+        403 => anyhow::bail!(
+            "the key lacks the audit scope (403): create one with `odoo-warden keys create --name you --scope audit`"
+        ),
+        s => {
+            let body = r.text().await.unwrap_or_default();
+            anyhow::bail!("the admin API answered {s}: {body}")
+        }
+    }
+}
+
+async fn audit_cmd(
+    path: Option<PathBuf>,
+    key: Option<String>,
+    admin_url: Option<String>,
+    command: AuditCommand,
+) -> anyhow::Result<ExitCode> {
+    let key =
+        key.ok_or_else(|| anyhow::anyhow!("an audit key is needed: --key or $ODOO_WARDEN_KEY"))?;
+    let base = match admin_url {
+        Some(u) => u,
+        None => {
+            let path = path.unwrap_or_else(Config::default_path);
+            let config = Config::load_without_secrets(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            format!("http://{}", config.server.admin_listen)
+        }
+    };
+    match command {
+        AuditCommand::Query {
+            since,
+            until,
+            key_id,
+            profile,
+            model,
+            operation,
+            decision,
+            outcome,
+            kind,
+            record_id,
+            limit,
+            cursor,
+            asc,
+            json,
+        } => {
+            let mut q: Vec<(&str, String)> = vec![
+                ("limit", limit.to_string()),
+                ("order", if asc { "asc" } else { "desc" }.into()),
+            ];
+            for (k, v) in [
+                ("since", since),
+                ("until", until),
+                ("key_id", key_id),
+                ("profile", profile),
+                ("model", model),
+                ("operation", operation),
+                ("decision", decision),
+                ("outcome", outcome),
+                ("kind", kind),
+            ] {
+                if let Some(v) = v {
+                    q.push((k, v));
+                }
+            }
+            if let Some(r) = record_id {
+                q.push(("record_id", r.to_string()));
+            }
+            if let Some(c) = cursor {
+                q.push(("cursor", c.to_string()));
+            }
+            let body: serde_json::Value = admin_get(&base, &key, "/admin/v1/audit", &q)
+                .await?
+                .json()
+                .await?;
+            if json {
+                println!("{body}");
+            } else {
+                println!(
+                    "{:>6}  {:<24}  {:<14}  {:<16}  {:<10}  {:<16}  {:<14}  {:<8}  {:<8}  reason",
+                    "seq",
+                    "time",
+                    "kind",
+                    "key",
+                    "profile",
+                    "model",
+                    "operation",
+                    "decision",
+                    "outcome"
+                );
+                for r in body["records"].as_array().into_iter().flatten() {
+                    let rec = &r["record"];
+                    let s = |k: &str| rec[k].as_str().unwrap_or("-").to_string();
+                    println!(
+                        "{:>6}  {:<24}  {:<14}  {:<16}  {:<10}  {:<16}  {:<14}  {:<8}  {:<8}  {}",
+                        r["seq"],
+                        s("time").chars().take(24).collect::<String>(),
+                        s("kind"),
+                        s("key_id"),
+                        s("profile"),
+                        s("model"),
+                        s("operation"),
+                        s("decision"),
+                        s("outcome"),
+                        s("reason").chars().take(80).collect::<String>()
+                    );
+                }
+                if let Some(next) = body["next_cursor"].as_i64() {
+                    println!("more: --cursor {next}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify { json } => {
+            let report: serde_json::Value = admin_get(&base, &key, "/admin/v1/audit/verify", &[])
+                .await?
+                .json()
+                .await?;
+            let ok = report["ok"] == true;
+            if json {
+                println!("{report}");
+            } else if ok {
+                println!("ok: {} records, the chain is intact", report["records"]);
+                for u in report["unknown_outcomes"].as_array().into_iter().flatten() {
+                    println!(
+                        "note: write intent {} (call {}) has no outcome: it is unknown whether Odoo made the change",
+                        u["seq"], u["call_id"]
+                    );
+                }
+            } else {
+                println!(
+                    "FAIL at record {}: {}",
+                    report["first_bad_seq"],
+                    report["problem"].as_str().unwrap_or("")
+                );
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        AuditCommand::Export {
+            format,
+            since,
+            until,
+        } => {
+            let mut q = vec![("format", format)];
+            if let Some(s) = since {
+                q.push(("since", s));
+            }
+            if let Some(u) = until {
+                q.push(("until", u));
+            }
+            let mut r = admin_get(&base, &key, "/admin/v1/audit/export", &q).await?;
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            while let Some(chunk) = r.chunk().await? {
+                out.write_all(&chunk)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -1,10 +1,13 @@
 //! The admin listener: `/healthz`, `/readyz` and the admin API (`/admin/v1/...`), each route
 //! behind a key with the scope it needs. `mcp` keys are refused everywhere here.
 
+use crate::audit::{AuditLog, kind};
 use crate::auth::keys::{KeyRequest, KeyView, create_key};
 use crate::auth::{Principal, Scope, Verifier};
+use crate::middleware::audit::AuditHandle;
 use crate::middleware::auth::AuthLayer;
 use crate::store::Store;
+use crate::store::{AuditFilter, AuditRow};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,6 +24,7 @@ pub struct AdminState {
     /// Configured profile names (mcp keys must name one).
     pub profiles: Vec<String>,
     pub reloader: Arc<crate::app::PolicyReloader>,
+    pub audit: Arc<AuditLog>,
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -37,10 +41,16 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/keys/{id}", delete(revoke_key))
         .route("/admin/v1/policy/reload", post(reload_policies))
         .layer(AuthLayer::new(state.verifier.clone(), Scope::Admin));
+    let audit = Router::new()
+        .route("/admin/v1/audit", get(query_audit))
+        .route("/admin/v1/audit/verify", get(verify_audit))
+        .route("/admin/v1/audit/export", get(export_audit))
+        .layer(AuthLayer::new(state.verifier.clone(), Scope::Audit));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(keys)
+        .merge(audit)
         .with_state(state)
 }
 
@@ -80,6 +90,7 @@ struct CreateKey {
 async fn post_key(
     State(s): State<AdminState>,
     Extension(by): Extension<Principal>,
+    handle: Option<Extension<AuditHandle>>,
     body: Result<Json<CreateKey>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Json(req) = match body {
@@ -95,6 +106,23 @@ async fn post_key(
     match create_key(&s.store, &request, &s.profiles).await {
         Ok(created) => {
             tracing::info!(key.id = %created.view.id, by = %by.key_id, scopes = ?created.view.scopes, "key created");
+            let reason = format!(
+                "key {} created ({}, scopes {}{})",
+                created.view.id,
+                created.view.name,
+                created.view.scopes.join(","),
+                created
+                    .view
+                    .profile
+                    .as_deref()
+                    .map(|p| format!(", profile {p}"))
+                    .unwrap_or_default()
+            );
+            if let Err(r) =
+                record_admin(&s, handle.map(|h| h.0), &by, kind::KEY_CHANGE, reason).await
+            {
+                return r;
+            }
             let mut body = serde_json::to_value(&created.view).unwrap_or_else(|_| json!({}));
             // The only time the secret is ever shown.
             body["token"] = json!(created.token.expose());
@@ -107,6 +135,7 @@ async fn post_key(
 async fn revoke_key(
     State(s): State<AdminState>,
     Extension(by): Extension<Principal>,
+    handle: Option<Extension<AuditHandle>>,
     Path(id): Path<String>,
 ) -> Response {
     match s.store.revoke_key(&id, OffsetDateTime::now_utc()).await {
@@ -114,6 +143,17 @@ async fn revoke_key(
             // At once on this instance; other instances follow within about a second.
             s.verifier.evict(&id);
             tracing::info!(key.id = %id, by = %by.key_id, "key revoked");
+            if let Err(r) = record_admin(
+                &s,
+                handle.map(|h| h.0),
+                &by,
+                kind::KEY_CHANGE,
+                format!("key {id} revoked"),
+            )
+            .await
+            {
+                return r;
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => error(
@@ -132,10 +172,16 @@ async fn revoke_key(
 async fn reload_policies(
     State(s): State<AdminState>,
     Extension(by): Extension<Principal>,
+    handle: Option<Extension<AuditHandle>>,
 ) -> Response {
+    let handle = handle.map(|h| h.0);
     match s.reloader.reload() {
         Ok(done) => {
             tracing::info!(by = %by.key_id, profiles = ?done, "policies reloaded");
+            let reason = format!("policies reloaded: {done:?}");
+            if let Err(r) = record_admin(&s, handle, &by, kind::POLICY_RELOAD, reason).await {
+                return r;
+            }
             let reloaded: Vec<_> = done
                 .iter()
                 .map(|(profile, source)| json!({"profile": profile, "policy": source}))
@@ -144,6 +190,10 @@ async fn reload_policies(
         }
         Err(problems) => {
             tracing::error!(by = %by.key_id, problems = ?problems, "policy reload refused");
+            let reason = format!("policy reload refused, the policies in force stay: {problems:?}");
+            if let Err(r) = record_admin(&s, handle, &by, kind::POLICY_RELOAD, reason).await {
+                return r;
+            }
             (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Json(json!({"error": "invalid_policy",
@@ -153,4 +203,210 @@ async fn reload_policies(
                 .into_response()
         }
     }
+}
+
+/// Records an administrative change, committed before the answer (the request-level record is
+/// claimed). A trail that cannot take it turns the answer into a 503 (the change itself is made;
+/// the record stays queued).
+async fn record_admin(
+    s: &AdminState,
+    handle: Option<AuditHandle>,
+    by: &Principal,
+    what: &str,
+    reason: String,
+) -> Result<(), Response> {
+    let mut e = match &handle {
+        Some(h) => {
+            h.update(|d| {
+                d.claimed = true;
+                d.key_id = Some(by.key_id.clone());
+                d.key_name = Some(by.name.clone());
+            });
+            h.event(&s.audit, what)
+        }
+        None => s.audit.event(what),
+    };
+    e.key_id = Some(by.key_id.clone());
+    e.key_name = Some(by.name.clone());
+    e.decision = Some("allow".into());
+    e.outcome = Some("ok".into());
+    e.reason = Some(reason);
+    s.audit.record_durable(e).await.map(|_| ()).map_err(|e| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            format!("the change was made, but the audit trail has not stored its record yet ({e})"),
+        )
+    })
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    since: Option<String>,
+    until: Option<String>,
+    key_id: Option<String>,
+    profile: Option<String>,
+    model: Option<String>,
+    operation: Option<String>,
+    decision: Option<String>,
+    outcome: Option<String>,
+    kind: Option<String>,
+    record_id: Option<i64>,
+    call_id: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<i64>,
+    /// `desc` (newest first, default) or `asc`.
+    order: Option<String>,
+    /// export only: `jsonl` (default) or `csv`.
+    format: Option<String>,
+}
+
+fn parse_time(name: &str, v: &Option<String>) -> Result<Option<OffsetDateTime>, String> {
+    match v {
+        None => Ok(None),
+        Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map(Some)
+            .map_err(|_| format!("{name} must be an RFC 3339 time such as 2026-11-24T00:00:00Z")),
+    }
+}
+
+fn filter_of(q: &AuditQuery) -> Result<AuditFilter, String> {
+    Ok(AuditFilter {
+        since: parse_time("since", &q.since)?,
+        until: parse_time("until", &q.until)?,
+        key_id: q.key_id.clone(),
+        profile: q.profile.clone(),
+        model: q.model.clone(),
+        operation: q.operation.clone(),
+        decision: q.decision.clone(),
+        outcome: q.outcome.clone(),
+        kind: q.kind.clone(),
+        record_id: q.record_id,
+        call_id: q.call_id.clone(),
+    })
+}
+
+/// A stored record as the API shows it: its place in the chain, then its content.
+fn row_json(row: &AuditRow) -> serde_json::Value {
+    json!({"seq": row.seq, "hash": row.hash, "prev_hash": row.prev_hash, "record": row.record})
+}
+
+fn bad_query(e: axum::extract::rejection::QueryRejection) -> Response {
+    error(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+}
+
+async fn query_audit(
+    State(s): State<AdminState>,
+    q: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(q) => q.0,
+        Err(e) => return bad_query(e),
+    };
+    let filter = match filter_of(&q) {
+        Ok(f) => f,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "bad_request", message),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let desc = !matches!(q.order.as_deref(), Some("asc"));
+    let rows = if desc {
+        s.store.query_audit_desc(&filter, q.cursor, limit).await
+    } else {
+        s.store.query_audit(&filter, q.cursor, limit).await
+    };
+    match rows {
+        Ok(rows) => {
+            let next = if rows.len() as u32 == limit {
+                rows.last().map(|r| r.seq)
+            } else {
+                None
+            };
+            Json(json!({"records": rows.iter().map(row_json).collect::<Vec<_>>(), "next_cursor": next}))
+                .into_response()
+        }
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+async fn verify_audit(State(s): State<AdminState>) -> Response {
+    match crate::audit::verify(&s.store).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+/// Streams every matching record, oldest first, as JSON lines or CSV.
+async fn export_audit(
+    State(s): State<AdminState>,
+    q: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(q) => q.0,
+        Err(e) => return bad_query(e),
+    };
+    let filter = match filter_of(&q) {
+        Ok(f) => f,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "bad_request", message),
+    };
+    let csv = match q.format.as_deref() {
+        None | Some("jsonl") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("format \"{other}\": use jsonl or csv"),
+            );
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
+    let store = s.store.clone();
+    tokio::spawn(async move {
+        if csv {
+            let header = format!("{}\n", crate::audit::export::CSV_HEADER);
+            let _ = tx.send(Ok(bytes::Bytes::from(header))).await;
+        }
+        let mut cursor = None;
+        loop {
+            let rows = match store.query_audit(&filter, cursor, 1000).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+            if rows.is_empty() {
+                return;
+            }
+            cursor = rows.last().map(|r| r.seq);
+            let mut chunk = String::new();
+            for row in &rows {
+                if csv {
+                    chunk.push_str(&crate::audit::export::csv_line(row));
+                } else {
+                    chunk.push_str(&row_json(row).to_string());
+                }
+                chunk.push('\n');
+            }
+            if tx.send(Ok(bytes::Bytes::from(chunk))).await.is_err() {
+                return;
+            }
+        }
+    });
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let content_type = if csv {
+        "text/csv; charset=utf-8"
+    } else {
+        "application/x-ndjson"
+    };
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
 }

@@ -8,9 +8,12 @@
 use super::jsonrpc::{self, Id, Message};
 use super::protocol::{self, Era};
 use super::session::{Session, SessionStore};
+use super::tools::audit::CallAudit;
 use super::tools::{CallOutcome, ProfileState, Toolbox};
+use crate::audit::AuditLog;
 use crate::auth::Principal;
 use crate::confirm::state::Sealer;
+use crate::middleware::audit::AuditHandle;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -51,6 +54,7 @@ pub struct McpServer {
     pub sessions: SessionStore,
     settings: McpSettings,
     sealer: Arc<Sealer>,
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl McpServer {
@@ -58,6 +62,7 @@ impl McpServer {
         toolbox: Toolbox,
         profiles: HashMap<String, Arc<ProfileState>>,
         settings: McpSettings,
+        audit: Option<Arc<AuditLog>>,
     ) -> Self {
         Self {
             toolbox,
@@ -65,6 +70,7 @@ impl McpServer {
             sessions: SessionStore::new(10_000, Duration::from_secs(3600)),
             settings,
             sealer: Arc::new(Sealer::new(None, Duration::from_secs(600))),
+            audit,
         }
     }
 }
@@ -182,14 +188,24 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
 async fn handle_post(
     State(server): State<Arc<McpServer>>,
     principal: Option<axum::Extension<Principal>>,
+    audit: Option<axum::Extension<AuditHandle>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let audit = audit.map(|a| a.0);
     // The authentication layer puts a Principal here; without one, refuse (fail closed).
     let caller = match caller(&server, principal) {
         Ok(c) => c,
         Err(refusal) => return refusal.into_response(),
     };
+    if let Some(a) = &audit {
+        a.update(|d| {
+            d.key_id = Some(caller.key_id.clone());
+            d.key_name = Some(caller.key_name.clone());
+            d.profile = Some(caller.profile.name.clone());
+            d.odoo_uid = Some(caller.profile.identity.uid);
+        });
+    }
     if !is_json_content_type(&headers) {
         return rpc_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -218,6 +234,12 @@ async fn handle_post(
         Message::Response { .. } => None,
     };
     let version_header = header_str(&headers, VERSION_HEADER);
+    if let (Some(a), Message::Request { method, .. } | Message::Notification { method, .. }) =
+        (&audit, &message)
+    {
+        a.update(|d| d.mcp_method = Some(method.clone()));
+    }
+    let caller = Caller { audit, ..caller };
     match protocol::era(version_header, params) {
         Era::Handshake => handle_handshake(&server, caller, &headers, accept, message).await,
         Era::Stateless => handle_stateless(&server, caller, &headers, accept, message).await,
@@ -227,7 +249,9 @@ async fn handle_post(
 /// The verified caller of a request and the profile its key acts as.
 struct Caller {
     key_id: String,
+    key_name: String,
     profile: Arc<ProfileState>,
+    audit: Option<AuditHandle>,
 }
 
 /// Why a request has no usable caller.
@@ -276,7 +300,9 @@ fn caller(
     match profile {
         Some(profile) => Ok(Caller {
             key_id: principal.key_id,
+            key_name: principal.name,
             profile,
+            audit: None,
         }),
         None => Err(NoCaller::UnknownProfile(
             principal.profile.unwrap_or_default(),
@@ -399,6 +425,7 @@ async fn handle_handshake(
                 era: Era::Handshake,
                 principal: caller.key_id.clone(),
                 profile: caller.profile.clone(),
+                audit: caller.audit.clone(),
                 session: Some(session),
                 client_capabilities: Value::Null,
             };
@@ -531,6 +558,7 @@ async fn handle_stateless(
         era: Era::Stateless,
         principal: caller.key_id.clone(),
         profile: caller.profile.clone(),
+        audit: caller.audit.clone(),
         session: None,
         client_capabilities: capabilities.clone(),
     };
@@ -661,6 +689,7 @@ pub struct RequestCtx {
     pub era: Era,
     pub principal: String,
     pub profile: Arc<ProfileState>,
+    pub audit: Option<AuditHandle>,
     pub session: Option<Arc<Session>>,
     /// Stateless era: the capabilities declared in this request's `_meta`.
     pub client_capabilities: Value,
@@ -697,6 +726,14 @@ async fn dispatch(
     params: Map<String, Value>,
 ) -> Response {
     let era = ctx.era;
+    if let Some(a) = &ctx.audit {
+        let version = match (&ctx.session, era) {
+            (Some(session), _) => session.protocol_version,
+            (None, Era::Stateless) => protocol::V2026_07_28,
+            (None, Era::Handshake) => "",
+        };
+        a.update(|d| d.protocol_version = Some(version.to_string()).filter(|v| !v.is_empty()));
+    }
     if method == "tools/call" {
         return tools_call(server, ctx, accept, id, params).await;
     }
@@ -845,6 +882,8 @@ pub struct CallContext {
     /// 2026-07-28: `_meta["io.modelcontextprotocol/logLevel"]`.
     pub log_level: Option<String>,
     pub sealer: Arc<Sealer>,
+    /// The call's audit record (absent only where no audit trail is configured, in unit tests).
+    pub audit: Option<Arc<CallAudit>>,
 }
 
 impl CallContext {
@@ -928,6 +967,26 @@ async fn tools_call(
     let streams = accept.sse
         && (progress_token.is_some() || server.toolbox.may_talk(&name, era == Era::Handshake));
     let session = ctx.session.clone();
+    // The call records itself (a richer record than the request's, and for writes an intent
+    // before Odoo is called): the request-level record is claimed.
+    let call_audit = match (&server.audit, &ctx.audit) {
+        (Some(log), Some(handle)) => {
+            handle.update(|d| d.claimed = true);
+            let base = handle.event(log, crate::audit::kind::TOOL_CALL);
+            let pol = ctx.profile.policy();
+            let model = arguments.get("model").and_then(Value::as_str).unwrap_or("");
+            let mp = pol.model(model).cloned();
+            let hidden = move |f: &str| mp.as_ref().is_some_and(|m| m.is_hidden(f));
+            Some(Arc::new(CallAudit::new(
+                log.clone(),
+                base,
+                &name,
+                &arguments,
+                &hidden,
+            )))
+        }
+        _ => None,
+    };
     let call_ctx_base = CallContext {
         progress_token,
         channel: None,
@@ -939,6 +998,7 @@ async fn tools_call(
         request_state,
         log_level,
         sealer: server.sealer.clone(),
+        audit: call_audit,
     };
     let timeout = server.settings.request_timeout;
     if !streams {

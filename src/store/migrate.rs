@@ -1,7 +1,7 @@
 //! Schema migrations: an ordered list of steps, each with its SQL for both backends, applied once
 //! each, in order, every one inside its own transaction, and recorded in `schema_migrations`.
 //!
-//! Adding a table later (audit log, approvals, kill switch) means appending a [`Migration`] with
+//! Adding a table later (approvals, kill switch) means appending a [`Migration`] with
 //! the next version; never edit or reorder one that has shipped. Each step's name is recorded and
 //! checked, so a database migrated by a different build with the same version numbers is refused
 //! rather than silently trusted, and so is one migrated by a newer odoo-warden.
@@ -31,11 +31,12 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 /// Key for `pg_advisory_lock`: the bytes of "odoowrdn".
 const PG_LOCK_KEY: i64 = 0x6f64_6f6f_7772_646e;
 
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "api_keys",
-    // Times are Unix microseconds (UTC); scopes a JSON array of strings.
-    sqlite: "
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "api_keys",
+        // Times are Unix microseconds (UTC); scopes a JSON array of strings.
+        sqlite: "
         CREATE TABLE api_keys (
             id           TEXT    NOT NULL PRIMARY KEY,
             name         TEXT    NOT NULL,
@@ -50,7 +51,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
         CREATE INDEX api_keys_by_created ON api_keys (created_at DESC, id DESC);
         CREATE INDEX api_keys_by_revoked ON api_keys (revoked_at) WHERE revoked_at IS NOT NULL;
     ",
-    postgres: "
+        postgres: "
         CREATE TABLE api_keys (
             id           TEXT        NOT NULL PRIMARY KEY,
             name         TEXT        NOT NULL,
@@ -65,7 +66,85 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
         CREATE INDEX api_keys_by_created ON api_keys (created_at DESC, id DESC);
         CREATE INDEX api_keys_by_revoked ON api_keys (revoked_at) WHERE revoked_at IS NOT NULL;
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "audit_log",
+        // The audit trail (DESIGN.md section 6). `record` is the event's JSON text exactly as it was
+        // hashed; the other columns copy some of its values for indexed queries. `seq` is assigned
+        // by the store, 1, 2, 3... (the rowid on SQLite). Every filter column has an index on
+        // (column, seq, time): an equality filter pages in seq order straight off the index, and a
+        // time range is checked inside the index without visiting the table. No foreign key from
+        // audit_record_ids: tampering (a deleted row) must stay possible to commit, so that verify
+        // can find it.
+        sqlite: "
+        CREATE TABLE audit_log (
+            seq       INTEGER NOT NULL PRIMARY KEY,
+            time      INTEGER NOT NULL,
+            kind      TEXT    NOT NULL,
+            key_id    TEXT,
+            profile   TEXT,
+            model     TEXT,
+            operation TEXT,
+            decision  TEXT,
+            outcome   TEXT,
+            call_id   TEXT,
+            record    TEXT    NOT NULL,
+            prev_hash TEXT    NOT NULL,
+            hash      TEXT    NOT NULL CHECK (length(hash) BETWEEN 1 AND 256)
+        ) STRICT;
+        CREATE INDEX audit_by_time      ON audit_log (time, seq);
+        CREATE INDEX audit_by_kind      ON audit_log (kind, seq, time);
+        CREATE INDEX audit_by_key       ON audit_log (key_id, seq, time) WHERE key_id IS NOT NULL;
+        CREATE INDEX audit_by_profile   ON audit_log (profile, seq, time) WHERE profile IS NOT NULL;
+        CREATE INDEX audit_by_model     ON audit_log (model, seq, time) WHERE model IS NOT NULL;
+        CREATE INDEX audit_by_operation ON audit_log (operation, seq, time)
+            WHERE operation IS NOT NULL;
+        CREATE INDEX audit_by_decision  ON audit_log (decision, seq, time)
+            WHERE decision IS NOT NULL;
+        CREATE INDEX audit_by_outcome   ON audit_log (outcome, seq, time) WHERE outcome IS NOT NULL;
+        CREATE INDEX audit_by_call      ON audit_log (call_id, seq) WHERE call_id IS NOT NULL;
+        CREATE TABLE audit_record_ids (
+            record_id INTEGER NOT NULL,
+            seq       INTEGER NOT NULL,
+            PRIMARY KEY (record_id, seq)
+        ) STRICT, WITHOUT ROWID;
+    ",
+        postgres: "
+        CREATE TABLE audit_log (
+            seq       BIGINT      NOT NULL PRIMARY KEY,
+            time      TIMESTAMPTZ NOT NULL,
+            kind      TEXT        NOT NULL,
+            key_id    TEXT,
+            profile   TEXT,
+            model     TEXT,
+            operation TEXT,
+            decision  TEXT,
+            outcome   TEXT,
+            call_id   TEXT,
+            record    TEXT        NOT NULL,
+            prev_hash TEXT        NOT NULL,
+            hash      TEXT        NOT NULL CHECK (length(hash) BETWEEN 1 AND 256)
+        );
+        CREATE INDEX audit_by_time      ON audit_log (time, seq);
+        CREATE INDEX audit_by_kind      ON audit_log (kind, seq, time);
+        CREATE INDEX audit_by_key       ON audit_log (key_id, seq, time) WHERE key_id IS NOT NULL;
+        CREATE INDEX audit_by_profile   ON audit_log (profile, seq, time) WHERE profile IS NOT NULL;
+        CREATE INDEX audit_by_model     ON audit_log (model, seq, time) WHERE model IS NOT NULL;
+        CREATE INDEX audit_by_operation ON audit_log (operation, seq, time)
+            WHERE operation IS NOT NULL;
+        CREATE INDEX audit_by_decision  ON audit_log (decision, seq, time)
+            WHERE decision IS NOT NULL;
+        CREATE INDEX audit_by_outcome   ON audit_log (outcome, seq, time) WHERE outcome IS NOT NULL;
+        CREATE INDEX audit_by_call      ON audit_log (call_id, seq) WHERE call_id IS NOT NULL;
+        CREATE TABLE audit_record_ids (
+            record_id BIGINT NOT NULL,
+            seq       BIGINT NOT NULL,
+            PRIMARY KEY (record_id, seq)
+        );
+    ",
+    },
+];
 
 const SQLITE_BOOKKEEPING: &str = "
     CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, PgPool, Row};
+use sqlx::{ConnectOptions, Connection, PgPool, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
 
+use super::audit::{self, AuditFilter, AuditInsert, AuditRow, ChainFn};
 use super::target::Redactor;
 use super::{KeyRecord, NewKey, StoreError, insert_error, migrate, query_error};
 
@@ -14,6 +15,10 @@ const MAX_CONNECTIONS: u32 = 10;
 /// for the operating system's TCP timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Key for `pg_advisory_xact_lock` around an audit append: the bytes of "odoaudit" (the
+/// migration lock is "odoowrdn").
+const AUDIT_LOCK_KEY: i64 = 0x6f64_6f61_7564_6974;
 
 const KEY_COLUMNS: &str =
     "id, name, secret_hash, scopes, profile, created_at, expires_at, revoked_at, last_used_at";
@@ -194,4 +199,211 @@ pub(super) async fn revoked_since(
             .collect()
     })
     .map_err(|e| query_error("revoked since", &e))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit trail
+
+const AUDIT_COLUMNS: &str = "seq, time, record, prev_hash, hash";
+
+fn audit_from_row(row: &PgRow) -> Result<AuditRow, sqlx::Error> {
+    let seq: i64 = row.try_get("seq")?;
+    let text: String = row.try_get("record")?;
+    Ok(AuditRow {
+        seq,
+        time: row.try_get("time")?,
+        record: audit::parse_record(seq, &text)?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+pub(super) async fn append_audit(
+    pool: &PgPool,
+    events: &[AuditInsert],
+    chain: &ChainFn,
+) -> Result<Vec<i64>, StoreError> {
+    let mut tx = pool.begin().await.map_err(audit::map_append)?;
+    // Held until commit or rollback: appends from every instance extend the head one at a time.
+    // The head is read after the lock is granted, by a statement of its own, so under READ
+    // COMMITTED it sees the previous holder's committed rows.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_LOCK_KEY)
+        .execute(&mut *tx)
+        .await
+        .map_err(audit::map_append)?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await
+        .and_then(|r| {
+            r.map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?)))
+                .transpose()
+        })
+        .map_err(audit::map_append)?;
+    // An error from here on drops `tx`, which rolls the whole batch back.
+    let prepared = audit::prepare(events, head, chain)?;
+
+    // One statement for the whole batch, whatever its size: arrays, one element per record.
+    let n = prepared.len();
+    let mut seqs = Vec::with_capacity(n);
+    let mut times = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    let mut key_ids = Vec::with_capacity(n);
+    let mut profiles = Vec::with_capacity(n);
+    let mut models = Vec::with_capacity(n);
+    let mut operations = Vec::with_capacity(n);
+    let mut decisions = Vec::with_capacity(n);
+    let mut outcomes = Vec::with_capacity(n);
+    let mut call_ids = Vec::with_capacity(n);
+    let mut texts = Vec::with_capacity(n);
+    let mut prev_hashes = Vec::with_capacity(n);
+    let mut hashes = Vec::with_capacity(n);
+    let mut id_records = Vec::new();
+    let mut id_seqs = Vec::new();
+    for p in &prepared {
+        let e = p.event;
+        seqs.push(p.seq);
+        times.push(super::stored_time(e.time));
+        kinds.push(e.kind.as_str());
+        key_ids.push(e.key_id.as_deref());
+        profiles.push(e.profile.as_deref());
+        models.push(e.model.as_deref());
+        operations.push(e.operation.as_deref());
+        decisions.push(e.decision.as_deref());
+        outcomes.push(e.outcome.as_deref());
+        call_ids.push(e.call_id.as_deref());
+        texts.push(p.text.as_str());
+        prev_hashes.push(p.prev_hash.as_str());
+        hashes.push(p.hash.as_str());
+        for id in &e.record_ids {
+            id_records.push(*id);
+            id_seqs.push(p.seq);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO audit_log (seq, time, kind, key_id, profile, model, operation, decision, \
+         outcome, call_id, record, prev_hash, hash) \
+         SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], \
+         $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+         $12::text[], $13::text[])",
+    )
+    .bind(&seqs)
+    .bind(&times)
+    .bind(&kinds)
+    .bind(&key_ids)
+    .bind(&profiles)
+    .bind(&models)
+    .bind(&operations)
+    .bind(&decisions)
+    .bind(&outcomes)
+    .bind(&call_ids)
+    .bind(&texts)
+    .bind(&prev_hashes)
+    .bind(&hashes)
+    .execute(&mut *tx)
+    .await
+    .map_err(audit::map_append)?;
+    if !id_records.is_empty() {
+        // A record id listed twice in one event is indexed once.
+        sqlx::query(
+            "INSERT INTO audit_record_ids (record_id, seq) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(&id_records)
+        .bind(&id_seqs)
+        .execute(&mut *tx)
+        .await
+        .map_err(audit::map_append)?;
+    }
+    tx.commit().await.map_err(audit::map_append)?;
+    Ok(seqs)
+}
+
+/// `descending`: newest first, `cursor` an exclusive upper bound; else oldest first, `cursor` an
+/// exclusive lower bound.
+pub(super) async fn query_audit(
+    pool: &PgPool,
+    filter: &AuditFilter,
+    cursor: Option<i64>,
+    limit: u32,
+    descending: bool,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let mut qb: QueryBuilder<'_, Postgres> =
+        QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE TRUE"));
+    if let Some(t) = filter.since {
+        qb.push(" AND time >= ").push_bind(super::stored_time(t));
+    }
+    if let Some(t) = filter.until {
+        qb.push(" AND time < ").push_bind(super::stored_time(t));
+    }
+    for (column, value) in [
+        ("kind", &filter.kind),
+        ("key_id", &filter.key_id),
+        ("profile", &filter.profile),
+        ("model", &filter.model),
+        ("operation", &filter.operation),
+        ("decision", &filter.decision),
+        ("outcome", &filter.outcome),
+        ("call_id", &filter.call_id),
+    ] {
+        if let Some(v) = value {
+            qb.push(format_args!(" AND {column} = "))
+                .push_bind(v.clone());
+        }
+    }
+    if let Some(id) = filter.record_id {
+        qb.push(" AND seq IN (SELECT seq FROM audit_record_ids WHERE record_id = ")
+            .push_bind(id)
+            .push(")");
+    }
+    if let Some(c) = cursor {
+        qb.push(if descending {
+            " AND seq < "
+        } else {
+            " AND seq > "
+        })
+        .push_bind(c);
+    }
+    qb.push(if descending {
+        " ORDER BY seq DESC LIMIT "
+    } else {
+        " ORDER BY seq LIMIT "
+    })
+    .push_bind(i64::from(limit));
+    qb.build()
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| rows.iter().map(audit_from_row).collect())
+        .map_err(|e| query_error("query audit trail", &e))
+}
+
+pub(super) async fn audit_range(
+    pool: &PgPool,
+    from_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditRow>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2"
+    ))
+    .bind(from_seq)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .and_then(|rows| rows.iter().map(audit_from_row).collect())
+    .map_err(|e| query_error("read audit range", &e))
+}
+
+pub(super) async fn audit_head(pool: &PgPool) -> Result<Option<(i64, String)>, StoreError> {
+    sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(pool)
+        .await
+        .and_then(|r| r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())
+        .map_err(|e| query_error("read audit head", &e))
+}
+
+pub(super) async fn audit_count(pool: &PgPool) -> Result<i64, StoreError> {
+    sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| query_error("count audit records", &e))
 }

@@ -6,9 +6,10 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
+use super::audit::{self, AuditFilter, AuditInsert, AuditRow, ChainFn};
 use super::{KeyRecord, NewKey, StoreError, insert_error, migrate, query_error};
 
 /// Readers run concurrently under WAL; SQLite itself serialises the writers.
@@ -214,4 +215,169 @@ pub(super) async fn revoked_since(
                 .collect()
         })
         .map_err(|e| query_error("revoked since", &e))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit trail
+
+const AUDIT_COLUMNS: &str = "seq, time, record, prev_hash, hash";
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditRow, sqlx::Error> {
+    let seq: i64 = row.try_get("seq")?;
+    let text: String = row.try_get("record")?;
+    Ok(AuditRow {
+        seq,
+        time: from_micros(row.try_get("time")?)?,
+        record: audit::parse_record(seq, &text)?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+pub(super) async fn append_audit(
+    pool: &SqlitePool,
+    events: &[AuditInsert],
+    chain: &ChainFn,
+) -> Result<Vec<i64>, StoreError> {
+    // The write lock from the start: the head read below cannot go stale before the inserts.
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(audit::map_append)?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await
+        .and_then(|r| {
+            r.map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?)))
+                .transpose()
+        })
+        .map_err(audit::map_append)?;
+    // An error from here on drops `tx`, which rolls the whole batch back.
+    let prepared = audit::prepare(events, head, chain)?;
+    for p in &prepared {
+        let e = p.event;
+        sqlx::query(
+            "INSERT INTO audit_log (seq, time, kind, key_id, profile, model, operation, \
+             decision, outcome, call_id, record, prev_hash, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(p.seq)
+        .bind(micros(super::stored_time(e.time)))
+        .bind(&e.kind)
+        .bind(&e.key_id)
+        .bind(&e.profile)
+        .bind(&e.model)
+        .bind(&e.operation)
+        .bind(&e.decision)
+        .bind(&e.outcome)
+        .bind(&e.call_id)
+        .bind(&p.text)
+        .bind(&p.prev_hash)
+        .bind(&p.hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(audit::map_append)?;
+        for id in &e.record_ids {
+            // A record id listed twice in one event is indexed once.
+            sqlx::query("INSERT OR IGNORE INTO audit_record_ids (record_id, seq) VALUES (?, ?)")
+                .bind(id)
+                .bind(p.seq)
+                .execute(&mut *tx)
+                .await
+                .map_err(audit::map_append)?;
+        }
+    }
+    tx.commit().await.map_err(audit::map_append)?;
+    Ok(prepared.iter().map(|p| p.seq).collect())
+}
+
+/// `descending`: newest first, `cursor` an exclusive upper bound; else oldest first, `cursor` an
+/// exclusive lower bound.
+pub(super) async fn query_audit(
+    pool: &SqlitePool,
+    filter: &AuditFilter,
+    cursor: Option<i64>,
+    limit: u32,
+    descending: bool,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let mut qb: QueryBuilder<'_, Sqlite> =
+        QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1 = 1"));
+    if let Some(t) = filter.since {
+        qb.push(" AND time >= ")
+            .push_bind(micros(super::stored_time(t)));
+    }
+    if let Some(t) = filter.until {
+        qb.push(" AND time < ")
+            .push_bind(micros(super::stored_time(t)));
+    }
+    for (column, value) in [
+        ("kind", &filter.kind),
+        ("key_id", &filter.key_id),
+        ("profile", &filter.profile),
+        ("model", &filter.model),
+        ("operation", &filter.operation),
+        ("decision", &filter.decision),
+        ("outcome", &filter.outcome),
+        ("call_id", &filter.call_id),
+    ] {
+        if let Some(v) = value {
+            qb.push(format_args!(" AND {column} = "))
+                .push_bind(v.clone());
+        }
+    }
+    if let Some(id) = filter.record_id {
+        qb.push(" AND seq IN (SELECT seq FROM audit_record_ids WHERE record_id = ")
+            .push_bind(id)
+            .push(")");
+    }
+    if let Some(c) = cursor {
+        qb.push(if descending {
+            " AND seq < "
+        } else {
+            " AND seq > "
+        })
+        .push_bind(c);
+    }
+    qb.push(if descending {
+        " ORDER BY seq DESC LIMIT "
+    } else {
+        " ORDER BY seq LIMIT "
+    })
+    .push_bind(i64::from(limit));
+    qb.build()
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| rows.iter().map(audit_from_row).collect())
+        .map_err(|e| query_error("query audit trail", &e))
+}
+
+pub(super) async fn audit_range(
+    pool: &SqlitePool,
+    from_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditRow>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?"
+    ))
+    .bind(from_seq)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .and_then(|rows| rows.iter().map(audit_from_row).collect())
+    .map_err(|e| query_error("read audit range", &e))
+}
+
+pub(super) async fn audit_head(pool: &SqlitePool) -> Result<Option<(i64, String)>, StoreError> {
+    sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(pool)
+        .await
+        .and_then(|r| r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())
+        .map_err(|e| query_error("read audit head", &e))
+}
+
+pub(super) async fn audit_count(pool: &SqlitePool) -> Result<i64, StoreError> {
+    sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| query_error("count audit records", &e))
 }

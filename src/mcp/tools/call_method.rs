@@ -6,6 +6,7 @@ use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
     model_schema,
 };
+use crate::mcp::server::CallContext;
 use serde_json::{Map, Value, json};
 
 pub fn spec() -> ToolSpec {
@@ -35,7 +36,7 @@ pub fn spec() -> ToolSpec {
     }
 }
 
-pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
+pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext) -> ToolOutput {
     let model = model_arg(args);
     let method = args
         .get("method")
@@ -78,6 +79,10 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    // The intent is committed before Odoo is called; no record, no write.
+    if let Err(refusal) = super::guard::intent(ctx).await {
+        return refusal;
+    }
     match p
         .user
         .with_context(&context)

@@ -5,6 +5,7 @@ use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, model_arg, model_schema,
     write_output_schema,
 };
+use crate::mcp::server::CallContext;
 use crate::policy::Op;
 use serde_json::{Map, Value, json};
 
@@ -30,7 +31,7 @@ pub fn spec() -> ToolSpec {
     }
 }
 
-pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
+pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext) -> ToolOutput {
     let model = model_arg(args);
     let (pol, mp) = match allowed(p, model, Op::Create) {
         Ok(x) => x,
@@ -62,6 +63,10 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         &what,
         &p.name,
     ) {
+        return refusal;
+    }
+    // The intent is committed before Odoo is called; no record, no write.
+    if let Err(refusal) = super::guard::intent(ctx).await {
         return refusal;
     }
     match p.user.with_context(&context).create(model, records).await {

@@ -47,7 +47,7 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let model = model_arg(args);
     let pol = p.policy();
     let Some(mp) = pol.model(model) else {
-        return ToolOutput::Error(format!(
+        return ToolOutput::Denied(format!(
             "model \"{model}\" is not available under profile \"{}\": call list_models for the models you may use",
             p.name
         ));
@@ -59,7 +59,7 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let wanted = opt_strings(args, "fields");
     if let Some(wanted) = &wanted {
         if let Some(hidden) = wanted.iter().find(|f| mp.is_hidden(f)) {
-            return ToolOutput::Error(format!(
+            return ToolOutput::Denied(format!(
                 "field \"{hidden}\" of \"{model}\" is not available under profile \"{}\"",
                 p.name
             ));

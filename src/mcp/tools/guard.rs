@@ -21,7 +21,7 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 
 
 /// A refusal, as the tool result the assistant reads.
 pub fn deny(message: impl Into<String>) -> ToolOutput {
-    ToolOutput::Error(message.into())
+    ToolOutput::Denied(message.into())
 }
 
 /// The policy in force and the model's rules, if `op` is allowed on `model`.
@@ -361,6 +361,20 @@ pub fn check_confirm(confirm: Confirm, what: &str, profile: &str) -> Result<(), 
                 "an approver"
             }
         ))),
+    }
+}
+
+/// Commits a write's intent to the audit trail before Odoo is called; refuses the write when the
+/// trail cannot take it (fail closed).
+pub async fn intent(ctx: &crate::mcp::server::CallContext) -> Result<(), ToolOutput> {
+    match &ctx.audit {
+        Some(audit) => audit.write_intent().await.map_err(|e| {
+            ToolOutput::Failed {
+                message: format!("the write was refused: the audit trail cannot record it ({e}). Nothing was changed; try again later."),
+                class: None,
+            }
+        }),
+        None => Ok(()),
     }
 }
 

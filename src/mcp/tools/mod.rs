@@ -2,6 +2,7 @@
 //! handler; [`Toolbox`] compiles every input schema once at start-up, validates arguments before
 //! anything runs, and turns handler outcomes into MCP `CallToolResult`s.
 
+pub mod audit;
 mod call_method;
 mod create_records;
 mod delete_records;
@@ -72,8 +73,15 @@ pub enum ToolOutput {
     /// Success: the structured result (also sent as JSON text for clients without
     /// `structuredContent`).
     Structured(Value),
-    /// A failure the assistant should read: the message says what to change.
+    /// Arguments refused before any decision: the message says what to change.
     Error(String),
+    /// The policy refused the call: the message says what is refused and under which profile.
+    Denied(String),
+    /// Odoo refused or failed: its message and exception class (never its traceback).
+    Failed {
+        message: String,
+        class: Option<String>,
+    },
 }
 
 impl ToolOutput {
@@ -84,10 +92,24 @@ impl ToolOutput {
                 "structuredContent": v,
                 "isError": false,
             }),
-            ToolOutput::Error(message) => json!({
+            ToolOutput::Error(message)
+            | ToolOutput::Denied(message)
+            | ToolOutput::Failed { message, .. } => json!({
                 "content": [{"type": "text", "text": message}],
                 "isError": true,
             }),
+        }
+    }
+
+    /// How the audit trail describes this outcome: (decision, outcome, reason, Odoo class).
+    fn audit_terms(&self) -> (&'static str, &'static str, Option<String>, Option<String>) {
+        match self {
+            ToolOutput::Structured(_) => ("allow", "ok", None, None),
+            ToolOutput::Error(m) => ("invalid", "refused", Some(m.clone()), None),
+            ToolOutput::Denied(m) => ("deny", "refused", Some(m.clone()), None),
+            ToolOutput::Failed { message, class } => {
+                ("allow", "error", Some(message.clone()), class.clone())
+            }
         }
     }
 }
@@ -110,10 +132,10 @@ impl From<OdooError> for ToolOutput {
             .as_deref()
             .map(|c| format!(" [{c}]"))
             .unwrap_or_default();
-        ToolOutput::Error(format!(
-            "Odoo error ({}){class}: {}{hint}",
-            e.kind, e.message
-        ))
+        ToolOutput::Failed {
+            message: format!("Odoo error ({}){class}: {}{hint}", e.kind, e.message),
+            class: e.class.clone(),
+        }
     }
 }
 
@@ -417,7 +439,9 @@ impl Toolbox {
         false
     }
 
-    /// Validates `arguments` against the tool's schema, then runs it.
+    /// Validates `arguments` against the tool's schema, runs the tool, and records the call in
+    /// the audit trail (when the context carries one): a read whose record cannot be taken fails
+    /// rather than answer unrecorded; a write's intent is committed before Odoo is called.
     pub async fn call(
         &self,
         profile: &ProfileState,
@@ -425,48 +449,80 @@ impl Toolbox {
         arguments: Value,
         ctx: &CallContext,
     ) -> CallOutcome {
-        let Some(validator) = self.validators.get(name) else {
+        let Some(tool_kind) = self.kind(name) else {
             return CallOutcome::UnknownTool;
         };
+        #[cfg(feature = "conformance-fixtures")]
+        if conformance::is_fixture(name) {
+            let args = arguments.as_object().cloned().unwrap_or_default();
+            if let Some(message) = self
+                .validators
+                .get(name)
+                .and_then(|v| first_validation_error(v, &arguments))
+            {
+                return CallOutcome::Result(ToolOutput::Error(message).into_result());
+            }
+            return conformance::call(name, &args, ctx).await;
+        }
         let arguments = match arguments {
             Value::Null => Value::Object(Map::new()),
             other => other,
         };
-        if let Some(message) = first_validation_error(validator, &arguments) {
-            return CallOutcome::Result(ToolOutput::Error(message).into_result());
+        let out = self.run(profile, name, &arguments, ctx).await;
+        if let Some(audit) = &ctx.audit {
+            if let Err(e) = audit.finish(tool_kind, &out).await {
+                tracing::error!(tool = name, error = %e, "the audit trail did not take a tool call record");
+                if tool_kind == ToolKind::Read {
+                    // Fail closed: no answer without its record.
+                    return CallOutcome::Result(
+                        ToolOutput::Failed {
+                            message: format!("the audit trail is unavailable ({e}); the answer was withheld. Try again later."),
+                            class: None,
+                        }
+                        .into_result(),
+                    );
+                }
+                // A write that happened stays reported; its outcome record stays queued.
+            }
+        }
+        CallOutcome::Result(out.into_result())
+    }
+
+    async fn run(
+        &self,
+        profile: &ProfileState,
+        name: &str,
+        arguments: &Value,
+        ctx: &CallContext,
+    ) -> ToolOutput {
+        if let Some(message) = self
+            .validators
+            .get(name)
+            .and_then(|v| first_validation_error(v, arguments))
+        {
+            return ToolOutput::Error(message);
         }
         let Value::Object(args) = arguments else {
-            return CallOutcome::Result(
-                ToolOutput::Error("arguments must be an object".into()).into_result(),
-            );
+            return ToolOutput::Error("arguments must be an object".into());
         };
         if !tool_allowed(&profile.policy(), name) {
-            return CallOutcome::Result(
-                ToolOutput::Error(format!(
-                    "tool \"{name}\" is not available under profile \"{}\": its policy allows no such operation",
-                    profile.name
-                ))
-                .into_result(),
-            );
+            return ToolOutput::Denied(format!(
+                "tool \"{name}\" is not available under profile \"{}\": its policy allows no such operation",
+                profile.name
+            ));
         }
-        let out = match name {
+        match name {
             "get_context" => get_context::call(profile).await,
             "list_models" => list_models::call(profile).await,
-            "get_fields" => get_fields::call(profile, &args).await,
-            "search_records" => search_records::call(profile, &args).await,
-            "read_group" => read_group::call(profile, &args).await,
-            "create_records" => create_records::call(profile, &args).await,
-            "update_records" => update_records::call(profile, &args).await,
-            "delete_records" => delete_records::call(profile, &args).await,
-            "call_method" => call_method::call(profile, &args).await,
-            #[cfg(feature = "conformance-fixtures")]
-            other if conformance::is_fixture(other) => {
-                return conformance::call(other, &args, ctx).await;
-            }
-            _ => return CallOutcome::UnknownTool,
-        };
-        let _ = ctx;
-        CallOutcome::Result(out.into_result())
+            "get_fields" => get_fields::call(profile, args).await,
+            "search_records" => search_records::call(profile, args).await,
+            "read_group" => read_group::call(profile, args).await,
+            "create_records" => create_records::call(profile, args, ctx).await,
+            "update_records" => update_records::call(profile, args, ctx).await,
+            "delete_records" => delete_records::call(profile, args, ctx).await,
+            "call_method" => call_method::call(profile, args, ctx).await,
+            other => ToolOutput::Error(format!("unknown tool {other}")),
+        }
     }
 }
 

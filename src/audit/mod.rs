@@ -1,0 +1,208 @@
+//! The audit trail: one record per request (and two per write: the intent, committed before Odoo
+//! is called, and the outcome), chained by SHA-256 so that any change, removal, insertion or
+//! reordering is found by [`verify`].
+//!
+//! Records go through one batching writer per instance ([`AuditLog`]): reads are queued (bounded;
+//! a full queue makes the request wait, then fail — records are never dropped); write intents and
+//! outcomes wait for their commit, and a store that cannot take them refuses the write.
+
+pub mod export;
+mod redact;
+mod verify;
+mod writer;
+
+pub use redact::redact;
+pub use verify::{VerifyReport, verify};
+pub use writer::{AuditError, AuditLog};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// What happened. Stable strings: auditors filter on them.
+pub mod kind {
+    pub const REQUEST: &str = "request";
+    pub const TOOL_CALL: &str = "tool_call";
+    pub const WRITE_INTENT: &str = "write_intent";
+    pub const WRITE_OUTCOME: &str = "write_outcome";
+    pub const AUTH_FAILURE: &str = "auth_failure";
+    pub const ORIGIN_REFUSED: &str = "origin_refused";
+    pub const MALFORMED: &str = "malformed";
+    pub const RATE_LIMITED: &str = "rate_limited";
+    pub const KILL_SWITCH_REFUSED: &str = "kill_switch_refused";
+    pub const POLICY_RELOAD: &str = "policy_reload";
+    pub const KEY_CHANGE: &str = "key_change";
+    pub const KILL_SWITCH_CHANGE: &str = "kill_switch_change";
+    pub const ADMIN: &str = "admin";
+}
+
+/// One audit record. Field order is the serialization order; every field is always present
+/// (null when unknown) so the shape is the same for every record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub kind: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    pub instance: String,
+    pub request_id: Option<String>,
+    pub key_id: Option<String>,
+    pub key_name: Option<String>,
+    pub profile: Option<String>,
+    pub odoo_uid: Option<i64>,
+    pub client_ip: Option<String>,
+    pub mcp_method: Option<String>,
+    pub protocol_version: Option<String>,
+    pub tool: Option<String>,
+    pub model: Option<String>,
+    pub operation: Option<String>,
+    pub record_ids: Vec<i64>,
+    /// Redacted ([`redact`]): hidden fields and secret-looking values removed, large values cut.
+    pub arguments: Option<Value>,
+    /// `allow`, `deny`, `invalid` (arguments refused before any decision), `refuse` (stack).
+    pub decision: Option<String>,
+    pub reason: Option<String>,
+    pub confirmed_by: Option<String>,
+    /// `ok`, `error` (Odoo failed), `refused`, `pending` (an intent), `unknown`.
+    pub outcome: Option<String>,
+    pub odoo_error_class: Option<String>,
+    pub http_status: Option<u16>,
+    pub duration_ms: Option<f64>,
+    /// Links a write's intent and outcome.
+    pub call_id: Option<String>,
+}
+
+impl Event {
+    pub fn new(kind: &str, instance: &str) -> Self {
+        Self {
+            kind: kind.to_string(),
+            time: OffsetDateTime::now_utc(),
+            instance: instance.to_string(),
+            request_id: None,
+            key_id: None,
+            key_name: None,
+            profile: None,
+            odoo_uid: None,
+            client_ip: None,
+            mcp_method: None,
+            protocol_version: None,
+            tool: None,
+            model: None,
+            operation: None,
+            record_ids: Vec::new(),
+            arguments: None,
+            decision: None,
+            reason: None,
+            confirmed_by: None,
+            outcome: None,
+            odoo_error_class: None,
+            http_status: None,
+            duration_ms: None,
+            call_id: None,
+        }
+    }
+
+    /// The JSON the store keeps (and the hash covers).
+    pub fn to_record(&self) -> Value {
+        let mut e = self.clone();
+        // Microseconds, as the store keeps times.
+        e.time = crate::store::stored_time(e.time);
+        serde_json::to_value(&e).unwrap_or(Value::Null)
+    }
+
+    pub fn to_insert(&self) -> crate::store::AuditInsert {
+        crate::store::AuditInsert {
+            time: crate::store::stored_time(self.time),
+            kind: self.kind.clone(),
+            key_id: self.key_id.clone(),
+            profile: self.profile.clone(),
+            model: self.model.clone(),
+            operation: self.operation.clone(),
+            decision: self.decision.clone(),
+            outcome: self.outcome.clone(),
+            call_id: self.call_id.clone(),
+            record_ids: self.record_ids.clone(),
+            record: self.to_record(),
+        }
+    }
+}
+
+/// The chain: `hash = SHA-256(prev_hash "\n" seq "\n" canonical(record))`, hex. Canonical JSON
+/// sorts object keys, so the hash does not depend on how the record was serialized.
+pub fn chain(prev_hash: &str, seq: i64, record: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(b"\n");
+    h.update(seq.to_string().as_bytes());
+    h.update(b"\n");
+    canonical(record, &mut h);
+    hex::encode(h.finalize())
+}
+
+fn canonical(v: &Value, h: &mut Sha256) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            h.update(b"{");
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    h.update(b",");
+                }
+                h.update(Value::String(k.clone()).to_string().as_bytes());
+                h.update(b":");
+                canonical(&map[k], h);
+            }
+            h.update(b"}");
+        }
+        Value::Array(items) => {
+            h.update(b"[");
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    h.update(b",");
+                }
+                canonical(x, h);
+            }
+            h.update(b"]");
+        }
+        other => h.update(other.to_string().as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn chain_depends_on_everything_but_key_order() {
+        let a = json!({"b": 1, "a": [1, {"y": 2, "x": "é"}]});
+        let b = json!({"a": [1, {"x": "é", "y": 2}], "b": 1});
+        assert_eq!(chain("p", 1, &a), chain("p", 1, &b));
+        assert_ne!(chain("p", 1, &a), chain("q", 1, &a));
+        assert_ne!(chain("p", 1, &a), chain("p", 2, &a));
+        assert_ne!(
+            chain("p", 1, &a),
+            chain("p", 1, &json!({"b": 2, "a": [1, {"y": 2, "x": "é"}]}))
+        );
+    }
+
+    #[test]
+    fn every_field_is_always_present() {
+        let e = Event::new(kind::REQUEST, "i1");
+        let r = e.to_record();
+        for k in [
+            "kind",
+            "time",
+            "instance",
+            "request_id",
+            "key_id",
+            "record_ids",
+            "decision",
+            "outcome",
+            "call_id",
+        ] {
+            assert!(r.get(k).is_some(), "{k}");
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! What arguments look like in the audit trail: hidden fields' values and secret-looking values
+//! removed, large values cut with their size noted.
+
+use serde_json::{Map, Value, json};
+
+const MAX_STRING: usize = 1000;
+const MAX_ITEMS: usize = 100;
+const MAX_DEPTH: usize = 12;
+
+/// Keys whose values are never stored, whatever the model.
+fn secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "authorization",
+        "credential",
+        "private_key",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// Redacts tool arguments: object keys in `hidden` (the model's hidden fields) and secret-looking
+/// keys lose their values; domain leaves on hidden fields lose their value; long strings and
+/// lists are cut.
+pub fn redact(args: &Value, hidden: &dyn Fn(&str) -> bool) -> Value {
+    walk(args, hidden, 0)
+}
+
+fn walk(v: &Value, hidden: &dyn Fn(&str) -> bool, depth: usize) -> Value {
+    if depth > MAX_DEPTH {
+        return json!("[truncated: nested too deep]");
+    }
+    match v {
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, x) in map {
+                let value = if secret_key(k) {
+                    json!("[redacted]")
+                } else if hidden(k) {
+                    json!("[hidden]")
+                } else {
+                    walk(x, hidden, depth + 1)
+                };
+                out.insert(k.clone(), value);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => {
+            // A domain leaf [field, operator, value] on a hidden field keeps its shape, not its value.
+            if let [Value::String(field), Value::String(op), _] = items.as_slice() {
+                let first = field.split('.').next().unwrap_or("");
+                if hidden(first) || field.split('.').any(hidden) {
+                    return json!([field, op, "[hidden]"]);
+                }
+            }
+            let mut out: Vec<Value> = items
+                .iter()
+                .take(MAX_ITEMS)
+                .map(|x| walk(x, hidden, depth + 1))
+                .collect();
+            if items.len() > MAX_ITEMS {
+                out.push(json!(format!(
+                    "[truncated: {} more items]",
+                    items.len() - MAX_ITEMS
+                )));
+            }
+            Value::Array(out)
+        }
+        Value::String(s) if s.len() > MAX_STRING => {
+            let mut end = MAX_STRING;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            json!(format!("{}…[truncated: {} bytes]", &s[..end], s.len()))
+        }
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_secret_and_large_values_are_removed() {
+        let hidden = |f: &str| f == "vat";
+        let args = json!({
+            "model": "res.partner",
+            "records": [{"name": "Acme", "vat": "BE0477472701", "child_ids": [[0, 0, {"vat": "BE1"}]]}],
+            "domain": ["|", ["vat", "=", "BE0477472701"], ["partner_id.vat", "ilike", "BE"]],
+            "values": {"api_key": "abc", "Password": "x", "comment": "y".repeat(5000)},
+            "ids": (0..150).collect::<Vec<i32>>(),
+        });
+        let r = redact(&args, &hidden);
+        let text = r.to_string();
+        assert!(
+            !text.contains("BE0477472701") && !text.contains("\"BE1\""),
+            "{text}"
+        );
+        assert!(!text.contains("\"abc\""));
+        assert_eq!(r["records"][0]["vat"], "[hidden]");
+        assert_eq!(r["domain"][1], json!(["vat", "=", "[hidden]"]));
+        assert_eq!(
+            r["domain"][2],
+            json!(["partner_id.vat", "ilike", "[hidden]"])
+        );
+        assert_eq!(r["values"]["Password"], "[redacted]");
+        assert!(
+            r["values"]["comment"]
+                .as_str()
+                .unwrap()
+                .ends_with("[truncated: 5000 bytes]")
+        );
+        assert_eq!(r["ids"].as_array().unwrap().len(), 101);
+        assert_eq!(r["records"][0]["name"], "Acme");
+    }
+}

@@ -1,0 +1,163 @@
+//! One writer task per instance appends queued records in batches (one transaction, one lock on
+//! the chain head). A record is never dropped: a full queue makes the caller wait (bounded), and a
+//! batch the store refused is retried until it is taken, while durable callers are told at once.
+
+use super::{Event, chain};
+use crate::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How many records may wait for the writer.
+const QUEUE: usize = 10_000;
+/// How many records one transaction takes at most.
+const BATCH: usize = 512;
+/// How long a request waits for room in the queue, or for a durable record's commit.
+const WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit trail is not taking records (queue full for {0} s)")]
+    QueueFull(u64),
+    #[error("the audit trail could not store the record: {0}")]
+    Store(String),
+    #[error("the audit writer has stopped")]
+    Stopped,
+}
+
+struct Job {
+    event: Event,
+    done: Option<oneshot::Sender<Result<i64, String>>>,
+}
+
+/// The handle every part of the server records through.
+pub struct AuditLog {
+    tx: mpsc::Sender<Job>,
+    instance: String,
+    depth: Arc<AtomicUsize>,
+}
+
+impl AuditLog {
+    /// Starts the writer task for `store`. `instance` names this process in every record.
+    pub fn start(store: Arc<Store>, instance: String) -> Arc<AuditLog> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let depth = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(run(store, rx, depth.clone()));
+        Arc::new(AuditLog {
+            tx,
+            instance,
+            depth,
+        })
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// A new event of this instance.
+    pub fn event(&self, kind: &str) -> Event {
+        Event::new(kind, &self.instance)
+    }
+
+    /// Records waiting for the writer (metrics).
+    pub fn queue_depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    /// Queues a record. Waits for room at most a few seconds, then fails: the caller must not
+    /// answer as if the record were kept.
+    pub async fn record(&self, event: Event) -> Result<(), AuditError> {
+        self.enqueue(Job { event, done: None }).await
+    }
+
+    /// Queues a record and waits until it is committed; its sequence number.
+    pub async fn record_durable(&self, event: Event) -> Result<i64, AuditError> {
+        let (done, wait) = oneshot::channel();
+        self.enqueue(Job {
+            event,
+            done: Some(done),
+        })
+        .await?;
+        match tokio::time::timeout(WAIT, wait).await {
+            Ok(Ok(Ok(seq))) => Ok(seq),
+            Ok(Ok(Err(e))) => Err(AuditError::Store(e)),
+            Ok(Err(_)) => Err(AuditError::Stopped),
+            Err(_) => Err(AuditError::Store(format!(
+                "not committed within {} s",
+                WAIT.as_secs()
+            ))),
+        }
+    }
+
+    async fn enqueue(&self, job: Job) -> Result<(), AuditError> {
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        match tokio::time::timeout(WAIT, self.tx.send(job)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => {
+                self.depth.fetch_sub(1, Ordering::Relaxed);
+                Err(AuditError::Stopped)
+            }
+            Err(_) => {
+                self.depth.fetch_sub(1, Ordering::Relaxed);
+                Err(AuditError::QueueFull(WAIT.as_secs()))
+            }
+        }
+    }
+
+    /// Waits until every queued record is committed (shutdown), at most `limit`.
+    pub async fn flush(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.queue_depth() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+}
+
+async fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUsize>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if batch.is_empty() {
+            match rx.recv().await {
+                Some(job) => batch.push(job),
+                None => return,
+            }
+        }
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let inserts: Vec<_> = batch.iter().map(|j| j.event.to_insert()).collect();
+        match store.append_audit(&inserts, &chain).await {
+            Ok(seqs) => {
+                let n = batch.len();
+                for (job, seq) in batch.drain(..).zip(seqs) {
+                    if let Some(done) = job.done {
+                        let _ = done.send(Ok(seq));
+                    }
+                }
+                depth.fetch_sub(n, Ordering::Relaxed);
+                backoff = Duration::from_millis(50);
+            }
+            Err(e) => {
+                // Durable callers learn at once (their write is refused); every record stays queued
+                // and is retried until the store takes it.
+                tracing::error!(error = %e, records = batch.len(), "the audit store refused a batch; retrying");
+                for job in batch.iter_mut() {
+                    if let Some(done) = job.done.take() {
+                        let _ = done.send(Err(e.to_string()));
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}

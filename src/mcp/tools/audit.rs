@@ -1,0 +1,119 @@
+//! The audit of one tool call: the record written when the call ends, and for writes the intent
+//! committed before Odoo is called.
+
+use super::{ToolKind, ToolOutput};
+use crate::audit::{AuditLog, Event, kind, redact};
+use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// What is known of a tool call for the trail.
+pub struct CallAudit {
+    log: Arc<AuditLog>,
+    base: Event,
+    started: Instant,
+    intent: Mutex<Option<i64>>,
+}
+
+/// The operation a tool performs, as the trail names it.
+fn operation(tool: &str, args: &Map<String, Value>) -> Option<String> {
+    Some(match tool {
+        "search_records" | "read_group" | "get_fields" => "read".to_string(),
+        "create_records" => "create".to_string(),
+        "update_records" => "update".to_string(),
+        "delete_records" => "delete".to_string(),
+        "call_method" => format!(
+            "method:{}",
+            args.get("method").and_then(Value::as_str).unwrap_or("")
+        ),
+        _ => return None,
+    })
+}
+
+impl CallAudit {
+    /// `base` carries the request's identity (request id, key, profile, client, protocol);
+    /// `hidden` tells which fields of the target model the policy hides (their values are never
+    /// stored).
+    pub fn new(
+        log: Arc<AuditLog>,
+        mut base: Event,
+        tool: &str,
+        args: &Value,
+        hidden: &dyn Fn(&str) -> bool,
+    ) -> Self {
+        let map = args.as_object().cloned().unwrap_or_default();
+        base.tool = Some(tool.to_string());
+        base.model = map.get("model").and_then(Value::as_str).map(str::to_string);
+        base.operation = operation(tool, &map);
+        base.record_ids = map
+            .get("ids")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        base.arguments = Some(redact(args, hidden));
+        // One call id links a write's intent and outcome.
+        base.call_id = Some(format!(
+            "{}-{}",
+            base.request_id.clone().unwrap_or_default(),
+            rand::random::<u32>()
+        ));
+        Self {
+            log,
+            base,
+            started: Instant::now(),
+            intent: Mutex::new(None),
+        }
+    }
+
+    /// Commits the intent of a write before Odoo is called. An error means the write must not
+    /// happen (fail closed).
+    pub async fn write_intent(&self) -> Result<(), String> {
+        let mut e = self.base.clone();
+        e.kind = kind::WRITE_INTENT.to_string();
+        e.time = time::OffsetDateTime::now_utc();
+        e.decision = Some("allow".into());
+        e.outcome = Some("pending".into());
+        match self.log.record_durable(e).await {
+            Ok(seq) => {
+                if let Ok(mut i) = self.intent.lock() {
+                    *i = Some(seq);
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Records how the call ended. Writes wait for the commit; reads are queued. Err: the record
+    /// could not be taken (the caller fails the call rather than answer unrecorded).
+    pub async fn finish(&self, tool_kind: ToolKind, out: &ToolOutput) -> Result<(), String> {
+        let had_intent = self.intent.lock().map(|i| i.is_some()).unwrap_or(false);
+        let mut e = self.base.clone();
+        e.time = time::OffsetDateTime::now_utc();
+        e.kind = if had_intent {
+            kind::WRITE_OUTCOME
+        } else {
+            kind::TOOL_CALL
+        }
+        .to_string();
+        let (decision, outcome, reason, class) = out.audit_terms();
+        e.decision = Some(decision.into());
+        e.outcome = Some(outcome.into());
+        e.reason = reason;
+        e.odoo_error_class = class;
+        e.duration_ms = Some(self.started.elapsed().as_secs_f64() * 1000.0);
+        if let ToolOutput::Structured(v) = out {
+            if e.record_ids.is_empty() {
+                if let Some(ids) = v.get("ids").and_then(Value::as_array) {
+                    e.record_ids = ids.iter().filter_map(Value::as_i64).collect();
+                }
+            }
+        }
+        let result = if tool_kind == ToolKind::Read {
+            self.log.record(e).await.map(|_| ())
+        } else {
+            self.log.record_durable(e).await.map(|_| ())
+        };
+        result.map_err(|e| e.to_string())
+    }
+}
