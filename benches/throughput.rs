@@ -220,7 +220,10 @@ fn main() {
             odoo_warden::mcp::server::McpSettings {
                 request_timeout: Duration::from_secs(60),
                 client_request_timeout: Duration::from_secs(60),
+                confirm: Default::default(),
+                state_key: None,
             },
+            None,
             None,
         ));
         let app = odoo_warden::mcp::server::router(unaudited).layer(odoo_warden::middleware::auth::AuthLayer::new(

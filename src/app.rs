@@ -5,7 +5,7 @@ use crate::admin;
 use crate::audit::AuditLog;
 use crate::auth::{Scope, Verifier};
 use crate::config::{Config, Profile};
-use crate::mcp::server::{McpServer, McpSettings, router};
+use crate::mcp::server::{ConfirmSettings, McpServer, McpSettings, router};
 use crate::mcp::tools::{ProfileState, Toolbox};
 use crate::middleware::audit::AuditLayer;
 use crate::middleware::auth::AuthLayer;
@@ -245,8 +245,16 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
         McpSettings {
             request_timeout: config.server.request_timeout,
             client_request_timeout: Duration::from_secs(300),
+            confirm: ConfirmSettings {
+                elicitation_timeout: config.confirm.elicitation_timeout,
+                approval_ttl: time::Duration::try_from(config.confirm.approval_ttl)
+                    .unwrap_or(time::Duration::hours(1)),
+                without_elicitation: config.confirm.without_elicitation,
+            },
+            state_key: config.confirm.state_key,
         },
         Some(audit.clone()),
+        Some(store.clone()),
     ));
     Ok(Runtime {
         store,

@@ -4,9 +4,11 @@
 //! Secrets never live in the file: a profile names the environment variable or the file that
 //! holds its Odoo API key.
 
+use crate::confirm::WithoutElicitation;
 use crate::odoo::{ClientConfig, Credentials, ProtocolChoice};
 use crate::secret::Secret;
 use serde::Deserialize;
+use sha2::Digest;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,49 @@ struct RawConfig {
     odoo: RawOdoo,
     #[serde(default)]
     profiles: BTreeMap<String, RawProfile>,
+    #[serde(default)]
+    confirm: RawConfirm,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfirm {
+    #[serde(default = "default_elicitation_timeout")]
+    elicitation_timeout_secs: u64,
+    #[serde(default = "default_approval_ttl")]
+    approval_ttl_secs: u64,
+    #[serde(default)]
+    without_elicitation: WithoutElicitation,
+    /// Environment variable holding the secret that seals MRTR state (needed when several
+    /// instances serve one client; otherwise a random key per process).
+    state_key_env: Option<String>,
+}
+
+impl Default for RawConfirm {
+    fn default() -> Self {
+        Self {
+            elicitation_timeout_secs: default_elicitation_timeout(),
+            approval_ttl_secs: default_approval_ttl(),
+            without_elicitation: WithoutElicitation::default(),
+            state_key_env: None,
+        }
+    }
+}
+
+fn default_elicitation_timeout() -> u64 {
+    120
+}
+fn default_approval_ttl() -> u64 {
+    3600
+}
+
+/// `[confirm]`: how writes are confirmed.
+#[derive(Debug, Clone)]
+pub struct ConfirmConfig {
+    pub elicitation_timeout: Duration,
+    pub approval_ttl: Duration,
+    pub without_elicitation: WithoutElicitation,
+    pub state_key: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +184,7 @@ pub struct Config {
     pub store_url: String,
     pub odoo: ClientConfig,
     pub profiles: BTreeMap<String, Profile>,
+    pub confirm: ConfirmConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -279,6 +325,7 @@ impl Config {
                 timeout_secs: default_odoo_timeout(),
             },
             profiles,
+            confirm: RawConfirm::default(),
         };
         compile(raw, None, None, &|var| std::env::var(var).ok())
     }
@@ -365,6 +412,32 @@ fn compile(
             "no profile is configured: add a [profiles.NAME] table with odoo_login and odoo_api_key_env (or odoo_api_key_file)",
         ));
     }
+    if raw.confirm.elicitation_timeout_secs == 0 || raw.confirm.approval_ttl_secs == 0 {
+        return Err(err(
+            "[confirm] elicitation_timeout_secs and approval_ttl_secs must be at least 1",
+        ));
+    }
+    let state_key = match &raw.confirm.state_key_env {
+        None => None,
+        Some(var) => {
+            let secret = env(var).ok_or_else(|| {
+                err(format!("[confirm] state_key_env = \"{var}\", but the environment variable {var} is not set"))
+            })?;
+            if secret.trim().len() < 32 {
+                return Err(err(format!(
+                    "[confirm] state_key_env: {var} must hold at least 32 characters of random secret"
+                )));
+            }
+            let digest: [u8; 32] = sha2::Sha256::digest(secret.trim().as_bytes()).into();
+            Some(digest)
+        }
+    };
+    let confirm = ConfirmConfig {
+        elicitation_timeout: Duration::from_secs(raw.confirm.elicitation_timeout_secs),
+        approval_ttl: Duration::from_secs(raw.confirm.approval_ttl_secs),
+        without_elicitation: raw.confirm.without_elicitation,
+        state_key,
+    };
     let mut profiles = BTreeMap::new();
     for (name, p) in raw.profiles {
         if !name
@@ -402,6 +475,7 @@ fn compile(
             request_timeout: Duration::from_secs(raw.server.request_timeout_secs),
         },
         store_url: raw.store.url,
+        confirm,
         odoo,
         profiles,
     })

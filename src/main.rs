@@ -81,6 +81,17 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Pending approvals, through the admin API with an approve key (--key or $ODOO_WARDEN_KEY)
+    Approvals {
+        /// An odoo-warden key with the approve scope
+        #[arg(long, env = "ODOO_WARDEN_KEY", hide_env_values = true, global = true)]
+        key: Option<String>,
+        /// Admin API base URL (default: http://<[server] admin_listen>)
+        #[arg(long, global = true)]
+        admin_url: Option<String>,
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
     /// The audit trail, through the admin API with an audit key (--key or $ODOO_WARDEN_KEY)
     Audit {
         /// An odoo-warden key with the audit scope
@@ -91,6 +102,29 @@ enum Command {
         admin_url: Option<String>,
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// Requests (default: pending ones)
+    List {
+        #[arg(long, default_value = "pending")]
+        status: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request: the assistant may then run it once
+    Approve {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny a request
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -273,6 +307,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admin_url,
             command,
         } => audit_cmd(cli.config, key, admin_url, command).await,
+        Command::Approvals {
+            key,
+            admin_url,
+            command,
+        } => approvals_cmd(cli.config, key, admin_url, command).await,
     }
 }
 
@@ -1009,5 +1048,102 @@ async fn audit_cmd(
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The admin API's base URL: as given, else from the config's `admin_listen`.
+fn admin_base(path: Option<PathBuf>, admin_url: Option<String>) -> anyhow::Result<String> {
+    match admin_url {
+        Some(u) => Ok(u),
+        None => {
+            let path = path.unwrap_or_else(Config::default_path);
+            let config = Config::load_without_secrets(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(format!("http://{}", config.server.admin_listen))
+        }
+    }
+}
+
+async fn approvals_cmd(
+    path: Option<PathBuf>,
+    key: Option<String>,
+    admin_url: Option<String>,
+    command: ApprovalsCommand,
+) -> anyhow::Result<ExitCode> {
+    let key =
+        key.ok_or_else(|| anyhow::anyhow!("an approve key is needed: --key or $ODOO_WARDEN_KEY"))?;
+    let base = admin_base(path, admin_url)?;
+    match command {
+        ApprovalsCommand::List { status, json } => {
+            let body: serde_json::Value =
+                admin_get(&base, &key, "/admin/v1/approvals", &[("status", status)])
+                    .await?
+                    .json()
+                    .await?;
+            if json {
+                println!("{body}");
+            } else {
+                for a in body["approvals"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}  {}  key {}  profile {}  {}  expires {}\n    {}",
+                        a["id"].as_str().unwrap_or(""),
+                        a["status"].as_str().unwrap_or(""),
+                        a["key_id"].as_str().unwrap_or(""),
+                        a["profile"].as_str().unwrap_or(""),
+                        a["tool"].as_str().unwrap_or(""),
+                        a["expires_at"].as_str().unwrap_or(""),
+                        a["preview"].as_str().unwrap_or("").replace('\n', "\n    ")
+                    );
+                }
+            }
+        }
+        ApprovalsCommand::Approve { id, reason } => {
+            decide_cmd(&base, &key, &id, "approve", reason).await?
+        }
+        ApprovalsCommand::Deny { id, reason } => {
+            decide_cmd(&base, &key, &id, "deny", Some(reason)).await?
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn decide_cmd(
+    base: &str,
+    key: &str,
+    id: &str,
+    action: &str,
+    reason: Option<String>,
+) -> anyhow::Result<()> {
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/admin/v1/approvals/{id}/{action}",
+            base.trim_end_matches('/')
+        ))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"reason": reason}))
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot reach the admin API at {base}: {}", e.without_url())
+        })?;
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    match status {
+        200 => {
+            println!("approval {id}: {}", body["status"].as_str().unwrap_or("?"));
+            Ok(())
+        }
+        401 => anyhow::bail!(
+            "the admin API refused the key (401): pass an odoo-warden key with --key or $ODOO_WARDEN_KEY"
+        ),
+        403 => anyhow::bail!(
+            "{}",
+            body["message"]
+                .as_str()
+                .unwrap_or("the key lacks the approve scope (403)")
+        ),
+        _ => anyhow::bail!(
+            "{} ({status})",
+            body["message"].as_str().unwrap_or("the admin API refused")
+        ),
     }
 }

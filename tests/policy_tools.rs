@@ -413,19 +413,23 @@ async fn writes_follow_allowlists_restrictions_and_confirmation() {
             "outside what profile \"sales\" may delete",
         )
         .await;
-        // Confirmation: refused for now, and nothing written.
-        s.denied(
-            "update_records",
-            json!({"model": "sale.order", "ids": [1], "values": {"note": "x"}}),
-            "requires confirmation by the user",
-        )
-        .await;
-        s.denied(
-            "call_method",
-            json!({"model": "sale.order", "method": "action_draft", "ids": [1]}),
-            "requires confirmation by an approver",
-        )
-        .await;
+        // Confirmation: this client cannot ask its user, so both wait for an approver; nothing written.
+        let p = s
+            .call(
+                "update_records",
+                json!({"model": "sale.order", "ids": [1], "values": {"note": "x"}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(p["status"], "pending_approval", "{p}");
+        let p = s
+            .call(
+                "call_method",
+                json!({"model": "sale.order", "method": "action_draft", "ids": [1]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(p["status"], "pending_approval", "{p}");
         // Methods: allowlisted only.
         s.denied(
             "call_method",

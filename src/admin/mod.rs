@@ -41,6 +41,11 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/keys/{id}", delete(revoke_key))
         .route("/admin/v1/policy/reload", post(reload_policies))
         .layer(AuthLayer::new(state.verifier.clone(), Scope::Admin));
+    let approvals = Router::new()
+        .route("/admin/v1/approvals", get(list_approvals))
+        .route("/admin/v1/approvals/{id}/approve", post(approve))
+        .route("/admin/v1/approvals/{id}/deny", post(deny))
+        .layer(AuthLayer::new(state.verifier.clone(), Scope::Approve));
     let audit = Router::new()
         .route("/admin/v1/audit", get(query_audit))
         .route("/admin/v1/audit/verify", get(verify_audit))
@@ -50,6 +55,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(keys)
+        .merge(approvals)
         .merge(audit)
         .with_state(state)
 }
@@ -409,4 +415,159 @@ async fn export_audit(
         "application/x-ndjson"
     };
     ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalsQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+/// An approval request as approvers see it (the status as of now).
+fn approval_json(a: &crate::store::ApprovalRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(a).unwrap_or_else(|_| json!({}));
+    v["status"] = json!(a.effective_status(OffsetDateTime::now_utc()));
+    v
+}
+
+async fn list_approvals(
+    State(s): State<AdminState>,
+    q: Result<axum::extract::Query<ApprovalsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(q) => q.0,
+        Err(e) => return bad_query(e),
+    };
+    match s
+        .store
+        .list_approvals(q.status.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+    {
+        Ok(list) => Json(json!({"approvals": list.iter().map(approval_json).collect::<Vec<_>>()}))
+            .into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Decision {
+    reason: Option<String>,
+}
+
+async fn approve(
+    State(s): State<AdminState>,
+    Extension(by): Extension<Principal>,
+    handle: Option<Extension<AuditHandle>>,
+    Path(id): Path<String>,
+    body: Option<Json<Decision>>,
+) -> Response {
+    decide(
+        s,
+        by,
+        handle.map(|h| h.0),
+        id,
+        true,
+        body.map(|b| b.0).unwrap_or_default(),
+    )
+    .await
+}
+
+async fn deny(
+    State(s): State<AdminState>,
+    Extension(by): Extension<Principal>,
+    handle: Option<Extension<AuditHandle>>,
+    Path(id): Path<String>,
+    body: Option<Json<Decision>>,
+) -> Response {
+    decide(
+        s,
+        by,
+        handle.map(|h| h.0),
+        id,
+        false,
+        body.map(|b| b.0).unwrap_or_default(),
+    )
+    .await
+}
+
+async fn decide(
+    s: AdminState,
+    by: Principal,
+    handle: Option<AuditHandle>,
+    id: String,
+    approve: bool,
+    d: Decision,
+) -> Response {
+    let current = match s.store.get_approval(&id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no approval request {id}"),
+            );
+        }
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            );
+        }
+    };
+    // Four eyes: never the key that asked (an mcp key cannot hold the approve scope anyway).
+    if current.key_id == by.key_id {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a request cannot be decided by the key that made it",
+        );
+    }
+    let who = format!("{} ({})", by.name, by.key_id);
+    let now = OffsetDateTime::now_utc();
+    let decided = match s
+        .store
+        .decide_approval(&id, approve, &who, d.reason.as_deref(), now)
+        .await
+    {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return error(
+                StatusCode::CONFLICT,
+                "not_pending",
+                format!(
+                    "approval {id} is {}, not pending: it cannot be decided",
+                    current.effective_status(now)
+                ),
+            );
+        }
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            );
+        }
+    };
+    let reason = format!(
+        "approval {id} {} by {who} for key {} (profile {}, {}){}",
+        if approve { "approved" } else { "denied" },
+        decided.key_id,
+        decided.profile,
+        decided.tool,
+        d.reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    if let Err(r) = record_admin(&s, handle, &by, kind::APPROVAL_DECISION, reason).await {
+        return r;
+    }
+    Json(approval_json(&decided)).into_response()
 }

@@ -35,6 +35,12 @@ pub mod kind {
     pub const KEY_CHANGE: &str = "key_change";
     pub const KILL_SWITCH_CHANGE: &str = "kill_switch_change";
     pub const ADMIN: &str = "admin";
+    /// A person was asked to confirm a write, or answered.
+    pub const CONFIRMATION: &str = "confirmation";
+    /// An approval was requested, used, or refused.
+    pub const APPROVAL: &str = "approval";
+    /// An approver approved or denied a request.
+    pub const APPROVAL_DECISION: &str = "approval_decision";
 }
 
 /// One audit record. Field order is the serialization order; every field is always present

@@ -12,8 +12,10 @@ use super::tools::audit::CallAudit;
 use super::tools::{CallOutcome, ProfileState, Toolbox};
 use crate::audit::AuditLog;
 use crate::auth::Principal;
+use crate::confirm::WithoutElicitation;
 use crate::confirm::state::Sealer;
 use crate::middleware::audit::AuditHandle;
+use crate::store::Store;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -44,6 +46,9 @@ pub struct McpSettings {
     pub request_timeout: Duration,
     /// How long a server-to-client request (elicitation) waits for its answer.
     pub client_request_timeout: Duration,
+    pub confirm: ConfirmSettings,
+    /// The key sealing MRTR `requestState` (shared by instances when configured; random otherwise).
+    pub state_key: Option<[u8; 32]>,
 }
 
 /// State shared by every request to `/mcp`.
@@ -55,6 +60,8 @@ pub struct McpServer {
     settings: McpSettings,
     sealer: Arc<Sealer>,
     audit: Option<Arc<AuditLog>>,
+    confirm: Arc<ConfirmSettings>,
+    store: Option<Arc<Store>>,
 }
 
 impl McpServer {
@@ -63,14 +70,25 @@ impl McpServer {
         profiles: HashMap<String, Arc<ProfileState>>,
         settings: McpSettings,
         audit: Option<Arc<AuditLog>>,
+        store: Option<Arc<Store>>,
     ) -> Self {
+        let sealer = Arc::new(Sealer::new(
+            settings.state_key,
+            settings
+                .confirm
+                .elicitation_timeout
+                .max(Duration::from_secs(600)),
+        ));
+        let confirm = Arc::new(settings.confirm.clone());
         Self {
             toolbox,
             profiles,
             sessions: SessionStore::new(10_000, Duration::from_secs(3600)),
             settings,
-            sealer: Arc::new(Sealer::new(None, Duration::from_secs(600))),
+            sealer,
+            confirm,
             audit,
+            store,
         }
     }
 }
@@ -833,6 +851,17 @@ impl ClientChannel {
 
     /// Sends a request to the client and waits for its answer (the `result`), or an error text.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, String> {
+        self.request_with_timeout(method, params, self.timeout)
+            .await
+    }
+
+    /// As [`request`](Self::request), waiting at most `timeout`.
+    pub async fn request_with_timeout(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, String> {
         let Some(session) = &self.session else {
             return Err("this client cannot be asked anything during a call".into());
         };
@@ -842,7 +871,7 @@ impl ClientChannel {
             session.forget_answer(&id);
             return Err("the client closed the call's stream".into());
         }
-        match tokio::time::timeout(self.timeout, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(mut answer)) => match answer.get_mut("result") {
                 Some(result) => Ok(result.take()),
                 None => Err(format!(
@@ -884,6 +913,29 @@ pub struct CallContext {
     pub sealer: Arc<Sealer>,
     /// The call's audit record (absent only where no audit trail is configured, in unit tests).
     pub audit: Option<Arc<CallAudit>>,
+    pub confirm: Arc<ConfirmSettings>,
+    /// Where approvals are kept.
+    pub store: Option<Arc<Store>>,
+}
+
+/// How confirmation behaves (`[confirm]` in the config).
+#[derive(Debug, Clone)]
+pub struct ConfirmSettings {
+    /// No answer to an elicitation within this time is a decline.
+    pub elicitation_timeout: Duration,
+    /// How long an approval request stays valid.
+    pub approval_ttl: time::Duration,
+    pub without_elicitation: WithoutElicitation,
+}
+
+impl Default for ConfirmSettings {
+    fn default() -> Self {
+        Self {
+            elicitation_timeout: Duration::from_secs(120),
+            approval_ttl: time::Duration::hours(1),
+            without_elicitation: WithoutElicitation::Approver,
+        }
+    }
 }
 
 impl CallContext {
@@ -964,8 +1016,18 @@ async fn tools_call(
     };
     // Stream (SSE) when the client accepts it and the call has something to say before its
     // result: progress, or a question to the person behind the client.
+    let may_ask_user = era == Era::Handshake
+        && server
+            .toolbox
+            .kind(&name)
+            .is_some_and(|k| k != super::tools::ToolKind::Read)
+        && client_capabilities
+            .get("elicitation")
+            .is_some_and(|c| !c.is_null());
     let streams = accept.sse
-        && (progress_token.is_some() || server.toolbox.may_talk(&name, era == Era::Handshake));
+        && (progress_token.is_some()
+            || may_ask_user
+            || server.toolbox.may_talk(&name, era == Era::Handshake));
     let session = ctx.session.clone();
     // The call records itself (a richer record than the request's, and for writes an intent
     // before Odoo is called): the request-level record is claimed.
@@ -999,6 +1061,8 @@ async fn tools_call(
         log_level,
         sealer: server.sealer.clone(),
         audit: call_audit,
+        confirm: server.confirm.clone(),
+        store: server.store.clone(),
     };
     let timeout = server.settings.request_timeout;
     if !streams {

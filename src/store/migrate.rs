@@ -144,6 +144,50 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        version: 3,
+        name: "approvals",
+        // RECONSTRUCTED by the audit-store helper after it overwrote this file by mistake:
+        // derived from the queries in approvals.rs; the original author should check it.
+        sqlite: "
+        CREATE TABLE approvals (
+            id           TEXT    NOT NULL PRIMARY KEY,
+            key_id       TEXT    NOT NULL,
+            profile      TEXT    NOT NULL,
+            tool         TEXT    NOT NULL,
+            payload      TEXT    NOT NULL,
+            payload_hash TEXT    NOT NULL,
+            preview      TEXT    NOT NULL,
+            status       TEXT    NOT NULL,
+            created_at   INTEGER NOT NULL,
+            expires_at   INTEGER NOT NULL,
+            decided_at   INTEGER,
+            decided_by   TEXT,
+            reason       TEXT,
+            used_at      INTEGER
+        ) STRICT;
+        CREATE INDEX approvals_by_created ON approvals (created_at DESC, id DESC);
+    ",
+        postgres: "
+        CREATE TABLE approvals (
+            id           TEXT        NOT NULL PRIMARY KEY,
+            key_id       TEXT        NOT NULL,
+            profile      TEXT        NOT NULL,
+            tool         TEXT        NOT NULL,
+            payload      TEXT        NOT NULL,
+            payload_hash TEXT        NOT NULL,
+            preview      TEXT        NOT NULL,
+            status       TEXT        NOT NULL,
+            created_at   TIMESTAMPTZ NOT NULL,
+            expires_at   TIMESTAMPTZ NOT NULL,
+            decided_at   TIMESTAMPTZ,
+            decided_by   TEXT,
+            reason       TEXT,
+            used_at      TIMESTAMPTZ
+        );
+        CREATE INDEX approvals_by_created ON approvals (created_at DESC, id DESC);
+    ",
+    },
 ];
 
 const SQLITE_BOOKKEEPING: &str = "

@@ -21,6 +21,7 @@
 //! Every error is written for an operator and names what to check; no message ever contains the
 //! password of a PostgreSQL URL.
 
+mod approvals;
 mod audit;
 mod migrate;
 mod postgres;
@@ -31,6 +32,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
+pub use approvals::{ApprovalRecord, NewApproval};
 pub use audit::{AuditFilter, AuditInsert, AuditRow, ChainFn, MAX_HASH_LEN};
 pub use migrate::SCHEMA_VERSION;
 

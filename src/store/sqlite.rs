@@ -222,6 +222,9 @@ pub(super) async fn revoked_since(
 
 const AUDIT_COLUMNS: &str = "seq, time, record, prev_hash, hash";
 
+/// Records per INSERT statement (13 parameters each, far below SQLite's limit of 32766).
+const AUDIT_CHUNK: usize = 64;
+
 fn audit_from_row(row: &SqliteRow) -> Result<AuditRow, sqlx::Error> {
     let seq: i64 = row.try_get("seq")?;
     let text: String = row.try_get("record")?;
@@ -254,38 +257,51 @@ pub(super) async fn append_audit(
         .map_err(audit::map_append)?;
     // An error from here on drops `tx`, which rolls the whole batch back.
     let prepared = audit::prepare(events, head, chain)?;
-    for p in &prepared {
-        let e = p.event;
-        sqlx::query(
+    // Multi-row inserts: one statement per AUDIT_CHUNK records. A full chunk's SQL is always the
+    // same and stays prepared; a shorter last chunk is prepared for the one use.
+    for chunk in prepared.chunks(AUDIT_CHUNK) {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
             "INSERT INTO audit_log (seq, time, kind, key_id, profile, model, operation, \
-             decision, outcome, call_id, record, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(p.seq)
-        .bind(micros(super::stored_time(e.time)))
-        .bind(&e.kind)
-        .bind(&e.key_id)
-        .bind(&e.profile)
-        .bind(&e.model)
-        .bind(&e.operation)
-        .bind(&e.decision)
-        .bind(&e.outcome)
-        .bind(&e.call_id)
-        .bind(&p.text)
-        .bind(&p.prev_hash)
-        .bind(&p.hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(audit::map_append)?;
-        for id in &e.record_ids {
-            // A record id listed twice in one event is indexed once.
-            sqlx::query("INSERT OR IGNORE INTO audit_record_ids (record_id, seq) VALUES (?, ?)")
-                .bind(id)
-                .bind(p.seq)
-                .execute(&mut *tx)
-                .await
-                .map_err(audit::map_append)?;
-        }
+             decision, outcome, call_id, record, prev_hash, hash) ",
+        );
+        qb.push_values(chunk, |mut b, p| {
+            let e = p.event;
+            b.push_bind(p.seq)
+                .push_bind(micros(super::stored_time(e.time)))
+                .push_bind(e.kind.as_str())
+                .push_bind(e.key_id.as_deref())
+                .push_bind(e.profile.as_deref())
+                .push_bind(e.model.as_deref())
+                .push_bind(e.operation.as_deref())
+                .push_bind(e.decision.as_deref())
+                .push_bind(e.outcome.as_deref())
+                .push_bind(e.call_id.as_deref())
+                .push_bind(p.text.as_str())
+                .push_bind(p.prev_hash.as_str())
+                .push_bind(p.hash.as_str());
+        });
+        qb.build()
+            .persistent(chunk.len() == AUDIT_CHUNK)
+            .execute(&mut *tx)
+            .await
+            .map_err(audit::map_append)?;
+    }
+    let ids: Vec<(i64, i64)> = prepared
+        .iter()
+        .flat_map(|p| p.event.record_ids.iter().map(move |id| (*id, p.seq)))
+        .collect();
+    for chunk in ids.chunks(AUDIT_CHUNK) {
+        // A record id listed twice in one event is indexed once.
+        let mut qb: QueryBuilder<'_, Sqlite> =
+            QueryBuilder::new("INSERT OR IGNORE INTO audit_record_ids (record_id, seq) ");
+        qb.push_values(chunk, |mut b, (id, seq)| {
+            b.push_bind(*id).push_bind(*seq);
+        });
+        qb.build()
+            .persistent(chunk.len() == AUDIT_CHUNK)
+            .execute(&mut *tx)
+            .await
+            .map_err(audit::map_append)?;
     }
     tx.commit().await.map_err(audit::map_append)?;
     Ok(prepared.iter().map(|p| p.seq).collect())

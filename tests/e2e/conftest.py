@@ -81,7 +81,7 @@ def start_emulator(version):
     return p, url
 
 
-def start_warden(tmp_path, odoo_url, login="mcp_reader", extra_server=""):
+def start_warden(tmp_path, odoo_url, login="mcp_reader", extra_server="", policy=None):
     """odoo-warden with a SQLite store in tmp_path; returns (process, MCP URL, MCP key).
 
     The key is made with the real CLI (`keys create --json`), as an operator would."""
@@ -104,7 +104,10 @@ database = "lab"
 odoo_login = "{login}"
 odoo_api_key_env = "E2E_ODOO_KEY"
 """
+        + (f'policy = "{tmp_path / "policy.toml"}"\n' if policy else "")
     )
+    if policy:
+        (tmp_path / "policy.toml").write_text(policy)
     env = dict(os.environ, E2E_ODOO_KEY=f"<apikey:{login}>", RUST_LOG="info")
     made = subprocess.run(
         [str(WARDEN), "--config", str(config), "keys", "create", "--name", "e2e", "--scope", "mcp",
@@ -114,6 +117,10 @@ odoo_api_key_env = "E2E_ODOO_KEY"
     token = json.loads(made.stdout)["token"]
     p = Process([str(WARDEN), "--config", str(config), "serve"], env=env, name="odoo-warden")
     url = p.wait_for("odoo-warden listening on ")
+    # The admin line comes first; with port 0 only the server knows its address.
+    p.admin_url = next(
+        line.split("admin listening on ", 1)[1].strip() for line in p.output if "admin listening on " in line
+    )
     return p, url, token
 
 

@@ -13,6 +13,7 @@ pub struct CallAudit {
     base: Event,
     started: Instant,
     intent: Mutex<Option<i64>>,
+    confirmed_by: Mutex<Option<String>>,
 }
 
 /// The operation a tool performs, as the trail names it.
@@ -62,6 +63,30 @@ impl CallAudit {
             base,
             started: Instant::now(),
             intent: Mutex::new(None),
+            confirmed_by: Mutex::new(None),
+        }
+    }
+
+    /// Who confirmed the write (the intent and outcome carry it).
+    pub fn set_confirmed_by(&self, by: Option<String>) {
+        if let Ok(mut c) = self.confirmed_by.lock() {
+            *c = by;
+        }
+    }
+
+    fn confirmed(&self) -> Option<String> {
+        self.confirmed_by.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// A confirmation step (asked, answered, approval requested or refused): queued.
+    pub async fn step(&self, what: &str, reason: &str) {
+        let mut e = self.base.clone();
+        e.kind = what.to_string();
+        e.time = time::OffsetDateTime::now_utc();
+        e.reason = Some(reason.to_string());
+        e.confirmed_by = self.confirmed();
+        if let Err(err) = self.log.record(e).await {
+            tracing::error!(error = %err, "the audit trail did not take a confirmation step");
         }
     }
 
@@ -73,6 +98,7 @@ impl CallAudit {
         e.time = time::OffsetDateTime::now_utc();
         e.decision = Some("allow".into());
         e.outcome = Some("pending".into());
+        e.confirmed_by = self.confirmed();
         match self.log.record_durable(e).await {
             Ok(seq) => {
                 if let Ok(mut i) = self.intent.lock() {
@@ -101,6 +127,7 @@ impl CallAudit {
         e.outcome = Some(outcome.into());
         e.reason = reason;
         e.odoo_error_class = class;
+        e.confirmed_by = self.confirmed();
         e.duration_ms = Some(self.started.elapsed().as_secs_f64() * 1000.0);
         if let ToolOutput::Structured(v) = out {
             if e.record_ids.is_empty() {

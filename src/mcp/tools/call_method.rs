@@ -1,7 +1,7 @@
 //! `call_method`: call a business method the policy allowlists, on records inside the policy's
 //! read restriction.
 
-use super::guard::{self, check_confirm, check_method_ids, deny, write_context_arg};
+use super::guard::{self, check_method_ids, deny, write_context_arg};
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
     model_schema,
@@ -70,9 +70,18 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
     if let Err(refusal) = check_method_ids(p, &pol, model, method, &ids).await {
         return refusal;
     }
-    let what = format!("calling \"{model}.{method}\"");
-    if let Err(refusal) = check_confirm(confirm, &what, &p.name) {
-        return refusal;
+    let preview = guard::preview(
+        p,
+        model,
+        &format!("call {method} on"),
+        &ids,
+        ids.len(),
+        args.get("arguments").cloned(),
+        guard::asks(confirm, args),
+    )
+    .await;
+    if let Err(answer) = guard::confirmed(p, ctx, "call_method", args, confirm, preview).await {
+        return answer;
     }
     let kwargs = args
         .get("arguments")

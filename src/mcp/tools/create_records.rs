@@ -1,6 +1,6 @@
 //! `create_records`: create one or many records, under the policy's create rule.
 
-use super::guard::{self, allowed, check_confirm, check_ids, check_values, write_context_arg};
+use super::guard::{self, allowed, check_ids, check_values, write_context_arg};
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, model_arg, model_schema,
     write_output_schema,
@@ -57,13 +57,19 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
             }
         }
     }
-    let what = format!("creating \"{model}\" records");
-    if let Err(refusal) = check_confirm(
-        mp.confirm(Op::Create, pol.default_confirm()),
-        &what,
-        &p.name,
-    ) {
-        return refusal;
+    let confirm = mp.confirm(Op::Create, pol.default_confirm());
+    let preview = guard::preview(
+        p,
+        model,
+        "create",
+        &[],
+        records.len(),
+        Some(json!(records)),
+        guard::asks(confirm, args),
+    )
+    .await;
+    if let Err(answer) = guard::confirmed(p, ctx, "create_records", args, confirm, preview).await {
+        return answer;
     }
     // The intent is committed before Odoo is called; no record, no write.
     if let Err(refusal) = super::guard::intent(ctx).await {

@@ -1,6 +1,6 @@
 //! `delete_records`: unlink records by id, under the policy's delete rule.
 
-use super::guard::{self, allowed, check_confirm, check_ids, write_context_arg};
+use super::guard::{self, allowed, check_ids, write_context_arg};
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
     model_schema, write_output_schema,
@@ -44,13 +44,19 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
     if let Err(refusal) = check_ids(p, &pol, model, Op::Delete, &ids).await {
         return refusal;
     }
-    let what = format!("deleting \"{model}\" records");
-    if let Err(refusal) = check_confirm(
-        mp.confirm(Op::Delete, pol.default_confirm()),
-        &what,
-        &p.name,
-    ) {
-        return refusal;
+    let confirm = mp.confirm(Op::Delete, pol.default_confirm());
+    let preview = guard::preview(
+        p,
+        model,
+        "delete",
+        &ids,
+        ids.len(),
+        None,
+        guard::asks(confirm, args),
+    )
+    .await;
+    if let Err(answer) = guard::confirmed(p, ctx, "delete_records", args, confirm, preview).await {
+        return answer;
     }
     // The intent is committed before Odoo is called; no record, no write.
     if let Err(refusal) = super::guard::intent(ctx).await {

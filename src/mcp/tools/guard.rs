@@ -349,18 +349,63 @@ async fn check_ids_within(
     }
 }
 
-/// Writes needing a person's confirmation are refused until confirmation exists.
-pub fn check_confirm(confirm: Confirm, what: &str, profile: &str) -> Result<(), ToolOutput> {
-    match confirm {
-        Confirm::None => Ok(()),
-        Confirm::User | Confirm::Approver => Err(deny(format!(
-            "{what} requires confirmation by {} under profile \"{profile}\"; confirmation is not available on this server yet, so the write was not made",
-            if confirm == Confirm::User {
-                "the user"
-            } else {
-                "an approver"
+/// What a person is shown before a write: the records by display name (read as the profile's
+/// user; one Odoo call, made only when `needed`: someone will be asked) and the values.
+pub async fn preview(
+    p: &ProfileState,
+    model: &str,
+    operation: &str,
+    ids: &[i64],
+    count: usize,
+    values: Option<Value>,
+    needed: bool,
+) -> crate::confirm::Preview {
+    let records = if ids.is_empty() || !needed {
+        Vec::new()
+    } else {
+        match p.user.read(model, ids, &["display_name"]).await {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| {
+                    let id = r.get("id").and_then(Value::as_i64).unwrap_or_default();
+                    let name = r.get("display_name").and_then(Value::as_str).unwrap_or("?");
+                    format!("{name} (#{id})")
+                })
+                .collect(),
+            Err(_) => ids.iter().map(|i| format!("#{i}")).collect(),
+        }
+    };
+    crate::confirm::Preview {
+        model: model.to_string(),
+        operation: operation.to_string(),
+        records,
+        count,
+        values,
+    }
+}
+
+/// Runs the confirmation gate: Ok to proceed (recording who confirmed), or the answer to give.
+/// Whether a write will ask someone (so its preview needs the records' names).
+pub fn asks(confirm: Confirm, args: &Map<String, Value>) -> bool {
+    confirm != Confirm::None && !args.contains_key("approval_id")
+}
+
+pub async fn confirmed(
+    p: &ProfileState,
+    ctx: &crate::mcp::server::CallContext,
+    tool: &str,
+    args: &Map<String, Value>,
+    confirm: Confirm,
+    preview: crate::confirm::Preview,
+) -> Result<(), ToolOutput> {
+    match super::confirm::gate(p, ctx, tool, args, confirm, preview).await {
+        super::confirm::Gate::Proceed { confirmed_by } => {
+            if let Some(audit) = &ctx.audit {
+                audit.set_confirmed_by(confirmed_by);
             }
-        ))),
+            Ok(())
+        }
+        super::confirm::Gate::Stop(out) => Err(out),
     }
 }
 

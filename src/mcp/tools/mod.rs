@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod call_method;
+pub mod confirm;
 mod create_records;
 mod delete_records;
 mod get_context;
@@ -82,6 +83,10 @@ pub enum ToolOutput {
         message: String,
         class: Option<String>,
     },
+    /// The write waits for an approver: `{status: "pending_approval", approval_id, ...}`.
+    Pending(Value),
+    /// 2026-07-28: the client must ask its user first (an `input_required` result, as is).
+    InputRequired(Value),
 }
 
 impl ToolOutput {
@@ -98,6 +103,12 @@ impl ToolOutput {
                 "content": [{"type": "text", "text": message}],
                 "isError": true,
             }),
+            ToolOutput::Pending(v) => json!({
+                "content": [{"type": "text", "text": v["message"].as_str().unwrap_or("pending approval")}],
+                "structuredContent": v,
+                "isError": false,
+            }),
+            ToolOutput::InputRequired(v) => v,
         }
     }
 
@@ -110,6 +121,20 @@ impl ToolOutput {
             ToolOutput::Failed { message, class } => {
                 ("allow", "error", Some(message.clone()), class.clone())
             }
+            ToolOutput::Pending(v) => (
+                "pending",
+                "pending_approval",
+                v["approval_id"]
+                    .as_str()
+                    .map(|a| format!("approval {a} requested")),
+                None,
+            ),
+            ToolOutput::InputRequired(_) => (
+                "pending",
+                "input_required",
+                Some("asked the user to confirm".into()),
+                None,
+            ),
         }
     }
 }
@@ -602,11 +627,19 @@ fn ids_arg(args: &Map<String, Value>) -> Vec<i64> {
 }
 
 /// Output schema of the record-writing tools.
+/// Output schema of the record-writing tools: `{model, ids}` once written, or
+/// `{status: "pending_approval", approval_id, expires_at, message}` while an approver decides.
 fn write_output_schema() -> Value {
     json!({
         "type": "object",
-        "properties": {"model": {"type": "string"}, "ids": {"type": "array", "items": {"type": "integer"}}},
-        "required": ["model", "ids"]
+        "properties": {
+            "model": {"type": "string"},
+            "ids": {"type": "array", "items": {"type": "integer"}},
+            "status": {"type": "string"},
+            "approval_id": {"type": "string"},
+            "expires_at": {"type": "string"},
+            "message": {"type": "string"}
+        }
     })
 }
 

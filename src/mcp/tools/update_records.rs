@@ -1,6 +1,6 @@
 //! `update_records`: write values on records by id, under the policy's update rule.
 
-use super::guard::{self, allowed, check_confirm, check_ids, check_values, write_context_arg};
+use super::guard::{self, allowed, check_ids, check_values, write_context_arg};
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
     model_schema, write_output_schema,
@@ -59,13 +59,19 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
             return refusal;
         }
     }
-    let what = format!("updating \"{model}\" records");
-    if let Err(refusal) = check_confirm(
-        mp.confirm(Op::Update, pol.default_confirm()),
-        &what,
-        &p.name,
-    ) {
-        return refusal;
+    let confirm = mp.confirm(Op::Update, pol.default_confirm());
+    let preview = guard::preview(
+        p,
+        model,
+        "update",
+        &ids,
+        ids.len(),
+        Some(Value::Object(values.clone())),
+        guard::asks(confirm, args),
+    )
+    .await;
+    if let Err(answer) = guard::confirmed(p, ctx, "update_records", args, confirm, preview).await {
+        return answer;
     }
     // The intent is committed before Odoo is called; no record, no write.
     if let Err(refusal) = super::guard::intent(ctx).await {
