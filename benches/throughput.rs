@@ -170,7 +170,14 @@ fn main() {
         let dir = std::env::temp_dir().join(format!("ow-bench-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let store_url = format!("sqlite://{}/bench.db", dir.display());
-        let text = warden::config_text(&emu.url(), &store_url, &[("bench", "mcp_writer")], "");
+        // Limits on, but far above what the benchmark sends: their cost is measured, not their refusals.
+        let mut text = warden::config_text(
+            &emu.url(),
+            &store_url,
+            &[("bench", "mcp_writer")],
+            "rate_limit = { per_minute = 1000000000, burst = 1000000, writes_per_minute = 1000 }",
+        );
+        text.push_str("[limits]\nper_ip_per_minute = 1000000000\nper_ip_burst = 1000000\n");
         let w = warden::start(&text, warden::env_for(&["mcp_writer"])).await.expect("odoo-warden starts");
         let (_, token) = w.key(&["mcp"], Some("bench"), None).await;
         let key = api_key("mcp_writer");

@@ -5,11 +5,13 @@ use crate::admin;
 use crate::audit::AuditLog;
 use crate::auth::{Scope, Verifier};
 use crate::config::{Config, Profile};
+use crate::killswitch::KillSwitch;
 use crate::mcp::server::{ConfirmSettings, McpServer, McpSettings, router};
 use crate::mcp::tools::{ProfileState, Toolbox};
 use crate::middleware::audit::AuditLayer;
 use crate::middleware::auth::AuthLayer;
 use crate::middleware::origin::{OriginLayer, allowed_hosts, loopback_origins};
+use crate::middleware::ratelimit::{KeyRateLimitLayer, per_ip_layer};
 use crate::middleware::request_id;
 use crate::odoo::{ErrorKind, Identity, OdooClient, OdooError, OdooUser, ServerInfo};
 use crate::policy::Policy;
@@ -199,6 +201,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
 pub struct Runtime {
     pub store: Arc<Store>,
     pub audit: Arc<AuditLog>,
+    pub kill: Arc<KillSwitch>,
+    /// (profile, requests per minute, burst) for the per-key limit.
+    pub key_limits: Vec<(String, u32, u32)>,
     pub reloader: Arc<PolicyReloader>,
     pub verifier: Arc<Verifier>,
     pub mcp: Arc<McpServer>,
@@ -235,30 +240,51 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
             odoo.uid = ready.state.identity.uid,
             "profile ready"
         );
+        ready
+            .state
+            .set_write_budget(profile.rate_limit.writes_per_minute);
         entries.push((ready.state.clone(), profile.clone()));
         profiles.insert(profile.name.clone(), ready.state);
     }
     let toolbox = Toolbox::new().map_err(|e| anyhow::anyhow!(e))?;
-    let mcp = Arc::new(McpServer::new(
-        toolbox,
-        profiles,
-        McpSettings {
-            request_timeout: config.server.request_timeout,
-            client_request_timeout: Duration::from_secs(300),
-            confirm: ConfirmSettings {
-                elicitation_timeout: config.confirm.elicitation_timeout,
-                approval_ttl: time::Duration::try_from(config.confirm.approval_ttl)
-                    .unwrap_or(time::Duration::hours(1)),
-                without_elicitation: config.confirm.without_elicitation,
+    let kill = KillSwitch::load(store.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("[store] url: cannot read the kill switch: {e}"))?;
+    kill.watch(REVOCATION_POLL);
+    let state = kill.state();
+    if state.mode != crate::killswitch::Mode::Open {
+        tracing::warn!(mode = state.mode.as_str(), reason = %state.reason, by = %state.changed_by, "the kill switch is thrown");
+    }
+    let mcp = Arc::new(
+        McpServer::new(
+            toolbox,
+            profiles,
+            McpSettings {
+                request_timeout: config.server.request_timeout,
+                client_request_timeout: Duration::from_secs(300),
+                confirm: ConfirmSettings {
+                    elicitation_timeout: config.confirm.elicitation_timeout,
+                    approval_ttl: time::Duration::try_from(config.confirm.approval_ttl)
+                        .unwrap_or(time::Duration::hours(1)),
+                    without_elicitation: config.confirm.without_elicitation,
+                },
+                state_key: config.confirm.state_key,
             },
-            state_key: config.confirm.state_key,
-        },
-        Some(audit.clone()),
-        Some(store.clone()),
-    ));
+            Some(audit.clone()),
+            Some(store.clone()),
+        )
+        .with_kill_switch(kill.clone()),
+    );
+    let key_limits = config
+        .profiles
+        .values()
+        .map(|p| (p.name.clone(), p.rate_limit.per_minute, p.rate_limit.burst))
+        .collect();
     Ok(Runtime {
         store,
         audit,
+        kill,
+        key_limits,
         reloader: Arc::new(PolicyReloader { entries }),
         verifier,
         mcp,
@@ -289,8 +315,16 @@ pub fn mcp_stack(config: &Config, rt: &Runtime) -> Router {
         .layer(AuditLayer::new(rt.audit.clone()))
         // DNS-rebinding and cross-site protection before any work is done (and before argon2).
         .layer(OriginLayer::new(origins, hosts))
+        // Per client address, before authentication: caps key guessing and argon2 work.
+        .option_layer(per_ip_layer(
+            config.limits.per_ip_per_minute,
+            config.limits.per_ip_burst,
+            config.limits.trusted_proxies.clone(),
+        ))
         // Only keys with the mcp scope; the Principal travels on in the request extensions.
-        .layer(AuthLayer::new(rt.verifier.clone(), Scope::Mcp));
+        .layer(AuthLayer::new(rt.verifier.clone(), Scope::Mcp))
+        // Per key, from its profile's rate_limit.
+        .layer(KeyRateLimitLayer::new(&rt.key_limits));
     router(rt.mcp.clone())
         // Bounded bodies: 413 once the body passes the limit, while it is read.
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
@@ -305,6 +339,7 @@ pub fn admin_stack(rt: &Runtime) -> Router {
         profiles: rt.profile_names.clone(),
         reloader: rt.reloader.clone(),
         audit: rt.audit.clone(),
+        kill: rt.kill.clone(),
     })
     .layer(
         ServiceBuilder::new()
@@ -371,13 +406,67 @@ pub async fn serve(
     #[cfg(unix)]
     {
         let reloader = rt.reloader.clone();
+        let audit = rt.audit.clone();
         if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
-                    reloader.reload_and_log("SIGHUP");
+                    let reason = match reloader.reload() {
+                        Ok(done) => {
+                            tracing::info!(profiles = ?done, "policies reloaded (SIGHUP)");
+                            format!("policies reloaded by SIGHUP: {done:?}")
+                        }
+                        Err(problems) => {
+                            tracing::error!(problems = ?problems, "policy reload refused (SIGHUP): the policies in force stay");
+                            format!(
+                                "policy reload by SIGHUP refused, the policies in force stay: {problems:?}"
+                            )
+                        }
+                    };
+                    let mut e = audit.event(crate::audit::kind::POLICY_RELOAD);
+                    e.reason = Some(reason);
+                    e.decision = Some("allow".into());
+                    e.outcome = Some("ok".into());
+                    if let Err(err) = audit.record(e).await {
+                        tracing::error!(error = %err, "the audit trail did not take a policy reload");
+                    }
                 }
             });
+        }
+    }
+    // SIGUSR1 closes this instance, SIGUSR2 reopens it (the shared switch is unchanged).
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        for (kind, close) in [
+            (SignalKind::user_defined1(), true),
+            (SignalKind::user_defined2(), false),
+        ] {
+            let kill = rt.kill.clone();
+            let audit = rt.audit.clone();
+            if let Ok(mut sig) = signal(kind) {
+                tokio::spawn(async move {
+                    while sig.recv().await.is_some() {
+                        let (mode, what) = if close {
+                            (
+                                Some(crate::killswitch::Mode::Closed),
+                                "closed on this instance by SIGUSR1",
+                            )
+                        } else {
+                            (None, "reopened on this instance by SIGUSR2")
+                        };
+                        kill.set_local(mode, what);
+                        tracing::warn!(what, "kill switch");
+                        let mut e = audit.event(crate::audit::kind::KILL_SWITCH_CHANGE);
+                        e.reason = Some(what.to_string());
+                        e.decision = Some("allow".into());
+                        e.outcome = Some("ok".into());
+                        if let Err(err) = audit.record(e).await {
+                            tracing::error!(error = %err, "the audit trail did not take a kill switch change");
+                        }
+                    }
+                });
+            }
         }
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -36,6 +36,80 @@ struct RawConfig {
     profiles: BTreeMap<String, RawProfile>,
     #[serde(default)]
     confirm: RawConfirm,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    /// Requests per minute from one client address, before authentication (caps key guessing
+    /// and argon2 work).
+    #[serde(default = "default_per_ip")]
+    per_ip_per_minute: u32,
+    #[serde(default = "default_per_ip_burst")]
+    per_ip_burst: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges).
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            per_ip_per_minute: default_per_ip(),
+            per_ip_burst: default_per_ip_burst(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+fn default_per_ip() -> u32 {
+    1200
+}
+fn default_per_ip_burst() -> u32 {
+    120
+}
+
+/// `[limits]`: the per-address limit and the proxies trusted for `X-Forwarded-For`.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    pub per_ip_per_minute: u32,
+    pub per_ip_burst: u32,
+    pub trusted_proxies: Vec<(std::net::IpAddr, u8)>,
+}
+
+/// A profile's limits: requests and writes per minute for each of its keys.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+    pub writes_per_minute: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_minute: 600,
+            burst: 60,
+            writes_per_minute: 30,
+        }
+    }
+}
+
+/// Parses `10.0.0.0/8`, `192.168.1.7`, `::1`, `fd00::/8`.
+fn parse_cidr(s: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (addr, bits) = match s.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (s, None),
+    };
+    let ip: std::net::IpAddr = addr.trim().parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let bits = match bits {
+        Some(b) => b.trim().parse::<u8>().ok().filter(|b| *b <= max)?,
+        None => max,
+    };
+    Some((ip, bits))
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +259,7 @@ pub struct Config {
     pub odoo: ClientConfig,
     pub profiles: BTreeMap<String, Profile>,
     pub confirm: ConfirmConfig,
+    pub limits: LimitsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -234,7 +309,7 @@ pub struct Profile {
     pub name: String,
     pub credentials: Credentials,
     pub policy: Option<PathBuf>,
-    pub rate_limit: Option<RawRateLimit>,
+    pub rate_limit: RateLimit,
     pub allow_privileged_user: bool,
 }
 
@@ -326,6 +401,7 @@ impl Config {
             },
             profiles,
             confirm: RawConfirm::default(),
+            limits: RawLimits::default(),
         };
         compile(raw, None, None, &|var| std::env::var(var).ok())
     }
@@ -432,6 +508,22 @@ fn compile(
             Some(digest)
         }
     };
+    if raw.limits.per_ip_per_minute == 0 || raw.limits.per_ip_burst == 0 {
+        return Err(err(
+            "[limits] per_ip_per_minute and per_ip_burst must be at least 1",
+        ));
+    }
+    let mut trusted_proxies = Vec::new();
+    for p in &raw.limits.trusted_proxies {
+        trusted_proxies.push(parse_cidr(p).ok_or_else(|| {
+            err(format!("[limits] trusted_proxies: \"{p}\" is not an address or a CIDR range such as 10.0.0.0/8"))
+        })?);
+    }
+    let limits = LimitsConfig {
+        per_ip_per_minute: raw.limits.per_ip_per_minute,
+        per_ip_burst: raw.limits.per_ip_burst,
+        trusted_proxies,
+    };
     let confirm = ConfirmConfig {
         elicitation_timeout: Duration::from_secs(raw.confirm.elicitation_timeout_secs),
         approval_ttl: Duration::from_secs(raw.confirm.approval_ttl_secs),
@@ -451,6 +543,21 @@ fn compile(
         if p.odoo_login.trim().is_empty() {
             return Err(err(format!("[profiles.{name}] odoo_login is empty")));
         }
+        let defaults = RateLimit::default();
+        let rate_limit = match &p.rate_limit {
+            None => defaults,
+            Some(r) => RateLimit {
+                per_minute: r.per_minute.unwrap_or(defaults.per_minute),
+                burst: r.burst.unwrap_or(defaults.burst),
+                writes_per_minute: r.writes_per_minute.unwrap_or(defaults.writes_per_minute),
+            },
+        };
+        if rate_limit.per_minute == 0 || rate_limit.burst == 0 || rate_limit.writes_per_minute == 0
+        {
+            return Err(err(format!(
+                "[profiles.{name}] rate_limit: per_minute, burst and writes_per_minute must be at least 1"
+            )));
+        }
         let api_key = read_secret(&name, &p, base_dir, env)?;
         let policy = p.policy.map(|path| resolve(base_dir, path));
         profiles.insert(
@@ -459,7 +566,7 @@ fn compile(
                 name,
                 credentials: Credentials::new(p.odoo_login, api_key),
                 policy,
-                rate_limit: p.rate_limit,
+                rate_limit,
                 allow_privileged_user: p.allow_privileged_user,
             },
         );
@@ -476,6 +583,7 @@ fn compile(
         },
         store_url: raw.store.url,
         confirm,
+        limits,
         odoo,
         profiles,
     })

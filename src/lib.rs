@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod confirm;
+pub mod killswitch;
 pub mod mcp;
 pub mod middleware;
 pub mod odoo;

@@ -81,6 +81,26 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// The kill switch, through the admin API with an admin key (--key or $ODOO_WARDEN_KEY):
+    /// `kill --mode read-only|closed --reason R`, `kill --off`, `kill --status`
+    Kill {
+        #[arg(long, value_parser = ["read-only", "closed"], conflicts_with_all = ["off", "status"])]
+        mode: Option<String>,
+        #[arg(long, requires = "mode")]
+        reason: Option<String>,
+        /// Reopen (mode open)
+        #[arg(long, conflicts_with = "status")]
+        off: bool,
+        /// Show the switch
+        #[arg(long)]
+        status: bool,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "ODOO_WARDEN_KEY", hide_env_values = true)]
+        key: Option<String>,
+        #[arg(long)]
+        admin_url: Option<String>,
+    },
     /// Pending approvals, through the admin API with an approve key (--key or $ODOO_WARDEN_KEY)
     Approvals {
         /// An odoo-warden key with the approve scope
@@ -312,6 +332,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admin_url,
             command,
         } => approvals_cmd(cli.config, key, admin_url, command).await,
+        Command::Kill {
+            mode,
+            reason,
+            off,
+            status,
+            json,
+            key,
+            admin_url,
+        } => kill_cmd(cli.config, key, admin_url, mode, reason, off, status, json).await,
     }
 }
 
@@ -387,6 +416,23 @@ async fn keys(path: Option<PathBuf>, command: KeysCommand) -> anyhow::Result<Exi
             let created = create_key(&store, &req, &profiles)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
+            record_cli(
+                &store,
+                odoo_warden::audit::kind::KEY_CHANGE,
+                format!(
+                    "key {} created with the CLI ({}, scopes {}{})",
+                    created.view.id,
+                    created.view.name,
+                    created.view.scopes.join(","),
+                    created
+                        .view
+                        .profile
+                        .as_deref()
+                        .map(|p| format!(", profile {p}"))
+                        .unwrap_or_default()
+                ),
+            )
+            .await?;
             if json {
                 let mut v = serde_json::to_value(&created.view)?;
                 v["token"] = serde_json::json!(created.token.expose());
@@ -441,6 +487,12 @@ async fn keys(path: Option<PathBuf>, command: KeysCommand) -> anyhow::Result<Exi
             if !done {
                 anyhow::bail!("no active key with id {id}");
             }
+            record_cli(
+                &store,
+                odoo_warden::audit::kind::KEY_CHANGE,
+                format!("key {id} revoked with the CLI"),
+            )
+            .await?;
             println!(
                 "key {id} revoked (running instances stop accepting it within about a second)"
             );
@@ -1146,4 +1198,89 @@ async fn decide_cmd(
             body["message"].as_str().unwrap_or("the admin API refused")
         ),
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn kill_cmd(
+    path: Option<PathBuf>,
+    key: Option<String>,
+    admin_url: Option<String>,
+    mode: Option<String>,
+    reason: Option<String>,
+    off: bool,
+    status: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let key =
+        key.ok_or_else(|| anyhow::anyhow!("an admin key is needed: --key or $ODOO_WARDEN_KEY"))?;
+    let base = admin_base(path, admin_url)?;
+    let url = format!("{}/admin/v1/killswitch", base.trim_end_matches('/'));
+    let http = reqwest::Client::new();
+    let request = match (mode, off, status) {
+        (Some(mode), false, false) => {
+            let reason = reason
+                .ok_or_else(|| anyhow::anyhow!("say why: --reason is required with --mode"))?;
+            http.put(&url)
+                .json(&serde_json::json!({"mode": mode, "reason": reason}))
+        }
+        (None, true, false) => http
+            .put(&url)
+            .json(&serde_json::json!({"mode": "open", "reason": "reopened"})),
+        (None, false, _) => http.get(&url),
+        _ => anyhow::bail!("use one of --mode M --reason R, --off, --status"),
+    };
+    let r = request.bearer_auth(&key).send().await.map_err(|e| {
+        anyhow::anyhow!("cannot reach the admin API at {base}: {}", e.without_url())
+    })?;
+    let code = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    if code != 200 {
+        anyhow::bail!(
+            "{} ({code})",
+            body["message"].as_str().unwrap_or("the admin API refused")
+        );
+    }
+    if json {
+        println!("{body}");
+    } else {
+        println!(
+            "kill switch: {}{}{}",
+            body["mode"].as_str().unwrap_or("?"),
+            body["reason"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            body["changed_by"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+                .map(|b| format!(", set by {b}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Records a change made by a command (no server involved) in the audit trail, naming the OS user.
+async fn record_cli(
+    store: &odoo_warden::store::Store,
+    kind: &str,
+    reason: String,
+) -> anyhow::Result<()> {
+    let mut e = odoo_warden::audit::Event::new(kind, &odoo_warden::audit::cli_instance());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    e.key_name = Some(format!("os user {user}"));
+    e.decision = Some("allow".into());
+    e.outcome = Some("ok".into());
+    e.reason = Some(reason);
+    odoo_warden::audit::record_direct(store, &e)
+        .await
+        .map(|_| ())
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "the change was made, but the audit trail did not take its record: {err}"
+            )
+        })
 }

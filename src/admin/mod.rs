@@ -25,6 +25,7 @@ pub struct AdminState {
     pub profiles: Vec<String>,
     pub reloader: Arc<crate::app::PolicyReloader>,
     pub audit: Arc<AuditLog>,
+    pub kill: Arc<crate::killswitch::KillSwitch>,
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -41,6 +42,15 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/keys/{id}", delete(revoke_key))
         .route("/admin/v1/policy/reload", post(reload_policies))
         .layer(AuthLayer::new(state.verifier.clone(), Scope::Admin));
+    let kill_read = Router::new()
+        .route("/admin/v1/killswitch", get(get_kill))
+        .layer(AuthLayer::any_of(
+            state.verifier.clone(),
+            &[Scope::Admin, Scope::Audit],
+        ));
+    let kill_write = Router::new()
+        .route("/admin/v1/killswitch", axum::routing::put(put_kill))
+        .layer(AuthLayer::new(state.verifier.clone(), Scope::Admin));
     let approvals = Router::new()
         .route("/admin/v1/approvals", get(list_approvals))
         .route("/admin/v1/approvals/{id}/approve", post(approve))
@@ -55,6 +65,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(keys)
+        .merge(kill_read)
+        .merge(kill_write)
         .merge(approvals)
         .merge(audit)
         .with_state(state)
@@ -570,4 +582,71 @@ async fn decide(
         return r;
     }
     Json(approval_json(&decided)).into_response()
+}
+
+async fn get_kill(State(s): State<AdminState>) -> Response {
+    Json(s.kill.state()).into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KillChange {
+    mode: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn put_kill(
+    State(s): State<AdminState>,
+    Extension(by): Extension<Principal>,
+    handle: Option<Extension<AuditHandle>>,
+    body: Result<Json<KillChange>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(change) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
+    };
+    let Some(mode) = crate::killswitch::Mode::parse(&change.mode) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "mode must be open, read-only or closed",
+        );
+    };
+    if mode != crate::killswitch::Mode::Open && change.reason.trim().is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "say why: a reason is required to close or restrict",
+        );
+    }
+    let who = format!("{} ({})", by.name, by.key_id);
+    let state = match s.kill.set(mode, change.reason.trim(), &who).await {
+        Ok(state) => state,
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            );
+        }
+    };
+    tracing::warn!(mode = mode.as_str(), reason = %change.reason, by = %who, "kill switch set");
+    let reason = format!(
+        "kill switch set to {} by {who}: {}",
+        mode.as_str(),
+        change.reason.trim()
+    );
+    if let Err(r) = record_admin(
+        &s,
+        handle.map(|h| h.0),
+        &by,
+        kind::KILL_SWITCH_CHANGE,
+        reason,
+    )
+    .await
+    {
+        return r;
+    }
+    Json(state).into_response()
 }

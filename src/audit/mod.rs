@@ -133,6 +133,23 @@ impl Event {
     }
 }
 
+/// Records one event straight into the store (commands that run without a server: `keys`,
+/// `init`). Returns its sequence number.
+pub async fn record_direct(
+    store: &crate::store::Store,
+    event: &Event,
+) -> Result<i64, crate::store::StoreError> {
+    let seqs = store.append_audit(&[event.to_insert()], &chain).await?;
+    seqs.first()
+        .copied()
+        .ok_or_else(|| crate::store::StoreError::Query("no sequence number".into()))
+}
+
+/// The name commands running without a server use in audit records.
+pub fn cli_instance() -> String {
+    format!("cli:{}", std::process::id())
+}
+
 /// The chain: `hash = SHA-256(prev_hash "\n" seq "\n" canonical(record))`, hex. Canonical JSON
 /// sorts object keys, so the hash does not depend on how the record was serialized.
 pub fn chain(prev_hash: &str, seq: i64, record: &Value) -> String {

@@ -14,6 +14,10 @@ pub struct VerifyReport {
     pub problem: Option<String>,
     /// Write intents without an outcome (a crash between the two): their outcome is unknown.
     pub unknown_outcomes: Vec<UnknownOutcome>,
+    /// The last record's seq and hash: keep them (an export does) to detect, later, the removal
+    /// of records at the end, which leaves a consistent but shorter chain.
+    pub head_seq: Option<i64>,
+    pub head_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -42,6 +46,8 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
                 first_bad_seq: Some(row.seq),
                 problem: Some(problem),
                 unknown_outcomes: Vec::new(),
+                head_seq: None,
+                head_hash: None,
             };
             if row.seq != expected_seq {
                 return Ok(VerifyReport {
@@ -98,5 +104,7 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
             .into_iter()
             .map(|(call_id, seq)| UnknownOutcome { seq, call_id })
             .collect(),
+        head_seq: (count > 0).then_some(expected_seq - 1),
+        head_hash: (count > 0).then_some(prev_hash),
     })
 }

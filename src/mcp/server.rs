@@ -14,6 +14,7 @@ use crate::audit::AuditLog;
 use crate::auth::Principal;
 use crate::confirm::WithoutElicitation;
 use crate::confirm::state::Sealer;
+use crate::killswitch::{KillSwitch, Mode};
 use crate::middleware::audit::AuditHandle;
 use crate::store::Store;
 use axum::Router;
@@ -33,6 +34,14 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 const SESSION_HEADER: &str = "mcp-session-id";
+
+/// JSON-RPC error code of a call refused by the kill switch (`data.error` is
+/// `kill_switch_closed` or `kill_switch_read_only`).
+pub const KILL_SWITCH_ERROR: i64 = -32050;
+
+/// A call refused by the kill switch (in the response extensions, for the audit trail).
+#[derive(Debug, Clone, Copy)]
+pub struct KillSwitchRefused(pub &'static str);
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const METHOD_HEADER: &str = "mcp-method";
 const NAME_HEADER: &str = "mcp-name";
@@ -62,6 +71,7 @@ pub struct McpServer {
     audit: Option<Arc<AuditLog>>,
     confirm: Arc<ConfirmSettings>,
     store: Option<Arc<Store>>,
+    kill: Option<Arc<KillSwitch>>,
 }
 
 impl McpServer {
@@ -89,7 +99,14 @@ impl McpServer {
             confirm,
             audit,
             store,
+            kill: None,
         }
+    }
+
+    /// Follows this kill switch: `read-only` refuses write tools, `closed` every tool call.
+    pub fn with_kill_switch(mut self, kill: Arc<KillSwitch>) -> Self {
+        self.kill = Some(kill);
+        self
     }
 }
 
@@ -979,12 +996,47 @@ async fn tools_call(
             );
         }
     };
-    if server.toolbox.kind(&name).is_none() {
+    let Some(tool_kind) = server.toolbox.kind(&name) else {
         return respond(
             era,
             &id,
             Outcome::error(jsonrpc::INVALID_PARAMS, format!("Unknown tool: {name}")),
         );
+    };
+    // The kill switch comes before anything else a call does.
+    if let Some(kill) = &server.kill {
+        let state = kill.state();
+        let refused = match state.mode {
+            Mode::Closed => true,
+            Mode::ReadOnly => tool_kind != super::tools::ToolKind::Read,
+            Mode::Open => false,
+        };
+        if refused {
+            let message = format!(
+                "odoo-warden's kill switch is {}: {} (set by {}). Nothing was done; tell the person who operates odoo-warden.",
+                state.mode.as_str(),
+                if state.reason.is_empty() {
+                    "no reason given"
+                } else {
+                    &state.reason
+                },
+                state.changed_by
+            );
+            let mut r = respond(
+                era,
+                &id,
+                Outcome::Error {
+                    code: KILL_SWITCH_ERROR,
+                    message,
+                    data: Some(
+                        json!({"error": state.error_code(), "mode": state.mode.as_str(), "reason": state.reason}),
+                    ),
+                },
+            );
+            r.extensions_mut()
+                .insert(KillSwitchRefused(state.mode.as_str()));
+            return r;
+        }
     }
     let meta = params.get("_meta");
     let progress_token = meta

@@ -158,6 +158,22 @@ where
                     AuthRefusal::Scope { needed, .. } => format!("key lacks the {needed} scope"),
                 };
                 (kind::AUTH_FAILURE, "refuse", Some(reason))
+            } else if let Some(r) = ext.get::<crate::middleware::ratelimit::RateLimited>() {
+                let reason = match r {
+                    crate::middleware::ratelimit::RateLimited::Address(_) => {
+                        "per-address rate limit".to_string()
+                    }
+                    crate::middleware::ratelimit::RateLimited::Key(k) => {
+                        format!("per-key rate limit ({k})")
+                    }
+                };
+                (kind::RATE_LIMITED, "refuse", Some(reason))
+            } else if let Some(r) = ext.get::<crate::mcp::server::KillSwitchRefused>() {
+                (
+                    kind::KILL_SWITCH_REFUSED,
+                    "refuse",
+                    Some(format!("kill switch {}", r.0)),
+                )
             } else if let Some(r) = ext.get::<OriginRefusal>() {
                 let reason = match r {
                     OriginRefusal::ForeignOrigin(o) => format!("foreign Origin {o}"),

@@ -29,13 +29,24 @@ pub enum AuthRefusal {
 #[derive(Clone)]
 pub struct AuthLayer {
     verifier: Arc<Verifier>,
-    scope: Scope,
+    scopes: &'static [Scope],
 }
 
 impl AuthLayer {
     /// Requires a key holding `scope`.
     pub fn new(verifier: Arc<Verifier>, scope: Scope) -> Self {
-        Self { verifier, scope }
+        let scopes: &'static [Scope] = match scope {
+            Scope::Mcp => &[Scope::Mcp],
+            Scope::Audit => &[Scope::Audit],
+            Scope::Approve => &[Scope::Approve],
+            Scope::Admin => &[Scope::Admin],
+        };
+        Self { verifier, scopes }
+    }
+
+    /// Requires a key holding any of `scopes`.
+    pub fn any_of(verifier: Arc<Verifier>, scopes: &'static [Scope]) -> Self {
+        Self { verifier, scopes }
     }
 }
 
@@ -46,7 +57,7 @@ impl<S> Layer<S> for AuthLayer {
         Auth {
             inner,
             verifier: self.verifier.clone(),
-            scope: self.scope,
+            scopes: self.scopes,
         }
     }
 }
@@ -55,7 +66,7 @@ impl<S> Layer<S> for AuthLayer {
 pub struct Auth<S> {
     inner: S,
     verifier: Arc<Verifier>,
-    scope: Scope,
+    scopes: &'static [Scope],
 }
 
 /// The bearer token of a request, if it has one.
@@ -84,7 +95,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
-        let scope = self.scope;
+        let scopes = self.scopes;
         Box::pin(async move {
             let Some(token) = bearer(req.headers()).map(str::to_string) else {
                 return Ok(refuse(AuthRefusal::Key(Refusal::Missing)));
@@ -93,10 +104,10 @@ where
                 Ok(p) => p,
                 Err(r) => return Ok(refuse(AuthRefusal::Key(r))),
             };
-            if !principal.has(scope) {
+            if !scopes.iter().any(|s| principal.has(*s)) {
                 return Ok(refuse(AuthRefusal::Scope {
                     key_id: principal.key_id.clone(),
-                    needed: scope,
+                    needed: scopes.first().copied().unwrap_or(Scope::Admin),
                 }));
             }
             req.extensions_mut().insert(Principal::clone(&principal));

@@ -3,4 +3,5 @@
 pub mod audit;
 pub mod auth;
 pub mod origin;
+pub mod ratelimit;
 pub mod request_id;

@@ -188,6 +188,29 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         CREATE INDEX approvals_by_created ON approvals (created_at DESC, id DESC);
     ",
     },
+    Migration {
+        version: 4,
+        name: "kill_switch",
+        // One row (id = 1): the switch every instance follows.
+        sqlite: "
+        CREATE TABLE kill_switch (
+            id         INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+            mode       TEXT    NOT NULL,
+            reason     TEXT    NOT NULL,
+            changed_by TEXT    NOT NULL,
+            changed_at INTEGER NOT NULL
+        ) STRICT;
+    ",
+        postgres: "
+        CREATE TABLE kill_switch (
+            id         INTEGER     NOT NULL PRIMARY KEY CHECK (id = 1),
+            mode       TEXT        NOT NULL,
+            reason     TEXT        NOT NULL,
+            changed_by TEXT        NOT NULL,
+            changed_at TIMESTAMPTZ NOT NULL
+        );
+    ",
+    },
 ];
 
 const SQLITE_BOOKKEEPING: &str = "

@@ -23,6 +23,7 @@
 
 mod approvals;
 mod audit;
+mod killswitch;
 mod migrate;
 mod postgres;
 mod sqlite;
@@ -34,6 +35,7 @@ use time::OffsetDateTime;
 
 pub use approvals::{ApprovalRecord, NewApproval};
 pub use audit::{AuditFilter, AuditInsert, AuditRow, ChainFn, MAX_HASH_LEN};
+pub use killswitch::KillSwitchRow;
 pub use migrate::SCHEMA_VERSION;
 
 /// The store, on one of its two backends. Cloning is cheap (the pools are shared).

@@ -45,14 +45,39 @@ pub(super) async fn connect(
             .connect_with(options)
             .await
     } else {
-        SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options.journal_mode(SqliteJournalMode::Wal))
-            .await
+        // Switching a new file to WAL takes an exclusive lock that SQLite's busy handler does not
+        // always wait for: several processes opening one new store at once (a CLI command while
+        // the server starts) can see "database is locked". That is transient: retry briefly.
+        let options = options.journal_mode(SqliteJournalMode::Wal);
+        let mut delay = std::time::Duration::from_millis(20);
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match SqlitePoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .connect_with(options.clone())
+                .await
+            {
+                Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_millis(500));
+                }
+                other => break other,
+            }
+        }
     }
     .map_err(|e| open_error(&path, &e))?;
     migrate::sqlite(&pool, &display).await?;
     Ok(pool)
+}
+
+/// SQLITE_BUSY / SQLITE_LOCKED: another connection holds a lock for now.
+fn is_locked(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|db| {
+        let m = db.message();
+        m.contains("database is locked")
+            || m.contains("database table is locked")
+            || m.contains("busy")
+    })
 }
 
 /// Says what is wrong with the path, when that can be seen, rather than SQLite's bare

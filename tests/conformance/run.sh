@@ -47,12 +47,17 @@ admin_listen = "127.0.0.1:0"
 public_url = "$proxy_origin"
 [store]
 url = "sqlite://$work/store.db"
+# The suites send hundreds of requests in seconds; limits have their own tests (tests/limits.rs).
+[limits]
+per_ip_per_minute = 1000000
+per_ip_burst = 100000
 [odoo]
 url = "$odoo_url"
 database = "lab"
 [profiles.assistant]
 odoo_login = "mcp_reader"
 odoo_api_key_env = "CONFORMANCE_ODOO_KEY"
+rate_limit = { per_minute = 1000000, burst = 100000 }
 TOML
 export CONFORMANCE_ODOO_KEY='<apikey:mcp_reader>'
 (umask 077; "$warden" --config "$work/odoo-warden.toml" keys create --name conformance --scope mcp \

@@ -26,8 +26,20 @@ pub async fn start(text: &str, env: HashMap<String, String>) -> anyhow::Result<W
     let rt = app::build(&config).await?;
     let mcp_app = app::mcp_stack(&config, &rt);
     let admin_app = app::admin_stack(&rt);
-    tokio::spawn(async move { axum::serve(mcp, mcp_app).await });
-    tokio::spawn(async move { axum::serve(admin, admin_app).await });
+    tokio::spawn(async move {
+        axum::serve(
+            mcp,
+            mcp_app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    tokio::spawn(async move {
+        axum::serve(
+            admin,
+            admin_app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
     Ok(Warden {
         mcp_url: format!("http://{}/mcp", config.server.listen),
         admin_url: format!("http://{}", config.server.admin_listen),

@@ -106,8 +106,16 @@ async fn ask_user(
         return mrtr(p, ctx, tool, args, preview).await;
     }
     let Some(channel) = &ctx.channel else {
-        // Declared elicitation but cannot take a streamed answer: ask an approver instead.
-        return request_approval(p, ctx, tool, args, preview, Some("this client did not accept a streamed answer, so it cannot be asked; an approver must")).await;
+        // Declared elicitation but takes no streamed answer: it cannot be asked after all.
+        return match ctx.confirm.without_elicitation {
+            WithoutElicitation::Approver => {
+                request_approval(p, ctx, tool, args, preview, Some("this client did not accept a streamed answer, so it cannot be asked; an approver must")).await
+            }
+            WithoutElicitation::Refuse => denied(format!(
+                "this write needs the user's confirmation, and this client cannot be asked (it does not accept text/event-stream); profile \"{}\" refuses such writes",
+                p.name
+            )),
+        };
     };
     let old_revision = ctx
         .session

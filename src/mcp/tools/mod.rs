@@ -195,6 +195,7 @@ pub struct ProfileState {
     generation: AtomicU64,
     access: tokio::sync::Mutex<Option<CachedAccess>>,
     fields: RwLock<HashMap<String, CachedFields>>,
+    write_budget: std::sync::OnceLock<crate::middleware::ratelimit::WriteBudget>,
 }
 
 /// Human names of common models (`ir.model` is unreadable to most users, so names cannot come
@@ -255,6 +256,7 @@ impl ProfileState {
             generation: AtomicU64::new(0),
             access: tokio::sync::Mutex::new(None),
             fields: RwLock::new(HashMap::new()),
+            write_budget: std::sync::OnceLock::new(),
         })
     }
 
@@ -274,6 +276,27 @@ impl ProfileState {
             Err(poisoned) => *poisoned.into_inner() = new,
         }
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Sets the profile's write budget (writes per minute, per key); once.
+    pub fn set_write_budget(&self, per_minute: u32) {
+        if let Some(b) = crate::middleware::ratelimit::WriteBudget::new(per_minute) {
+            let _ = self.write_budget.set(b);
+        }
+    }
+
+    /// Refuses a write over the key's budget, saying when to retry.
+    pub fn check_write_budget(&self, key_id: &str) -> Result<(), ToolOutput> {
+        match self.write_budget.get() {
+            Some(b) => b.check(key_id).map_err(|wait| {
+                ToolOutput::Denied(format!(
+                    "write budget exceeded: this key may make {} writes per minute under profile \"{}\"; retry in {wait} s",
+                    b.per_minute(),
+                    self.name
+                ))
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The cap on any read.
@@ -530,6 +553,11 @@ impl Toolbox {
         let Value::Object(args) = arguments else {
             return ToolOutput::Error("arguments must be an object".into());
         };
+        if self.kind(name).is_some_and(|k| k != ToolKind::Read) {
+            if let Err(refusal) = profile.check_write_budget(&ctx.principal) {
+                return refusal;
+            }
+        }
         if !tool_allowed(&profile.policy(), name) {
             return ToolOutput::Denied(format!(
                 "tool \"{name}\" is not available under profile \"{}\": its policy allows no such operation",
