@@ -199,6 +199,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
 
 /// Everything the listeners serve.
 pub struct Runtime {
+    pub odoo: OdooClient,
     pub store: Arc<Store>,
     pub audit: Arc<AuditLog>,
     pub kill: Arc<KillSwitch>,
@@ -281,6 +282,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
         .map(|p| (p.name.clone(), p.rate_limit.per_minute, p.rate_limit.burst))
         .collect();
     Ok(Runtime {
+        odoo: client,
         store,
         audit,
         kill,
@@ -340,6 +342,7 @@ pub fn admin_stack(rt: &Runtime) -> Router {
         reloader: rt.reloader.clone(),
         audit: rt.audit.clone(),
         kill: rt.kill.clone(),
+        odoo: rt.odoo.clone(),
     })
     .layer(
         ServiceBuilder::new()
@@ -486,16 +489,31 @@ pub async fn serve(
         admin_listener,
         admin.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(wait(stop_rx));
-    let (a, b) = tokio::join!(mcp_server, admin_server);
-    // In-flight requests are done: flush what they recorded before exiting.
+    .with_graceful_shutdown(wait(stop_rx.clone()));
+    // After the signal: stop accepting at once, give in-flight calls up to the grace period.
+    let grace = config.server.shutdown_grace;
+    let deadline = async move {
+        wait(stop_rx).await;
+        tokio::time::sleep(grace).await;
+    };
+    let served = tokio::select! {
+        (a, b) = async { tokio::join!(mcp_server, admin_server) } => Some((a, b)),
+        _ = deadline => {
+            tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within the grace period; exiting");
+            None
+        }
+    };
+    // Flush what the requests recorded before exiting.
     if !rt.audit.flush(Duration::from_secs(10)).await {
         tracing::error!(
             queued = rt.audit.queue_depth(),
             "audit records still queued at exit"
         );
     }
-    a.context("the MCP listener failed")?;
-    b.context("the admin listener failed")?;
+    if let Some((a, b)) = served {
+        a.context("the MCP listener failed")?;
+        b.context("the admin listener failed")?;
+    }
+    tracing::info!("stopped");
     Ok(())
 }

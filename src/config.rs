@@ -167,6 +167,9 @@ struct RawServer {
     max_body_bytes: usize,
     #[serde(default = "default_request_timeout")]
     request_timeout_secs: u64,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[serde(default = "default_shutdown_grace")]
+    shutdown_grace_secs: u64,
 }
 
 impl Default for RawServer {
@@ -178,6 +181,7 @@ impl Default for RawServer {
             allowed_origins: Vec::new(),
             max_body_bytes: default_max_body(),
             request_timeout_secs: default_request_timeout(),
+            shutdown_grace_secs: default_shutdown_grace(),
         }
     }
 }
@@ -193,6 +197,9 @@ fn default_max_body() -> usize {
 }
 fn default_request_timeout() -> u64 {
     120
+}
+fn default_shutdown_grace() -> u64 {
+    30
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,6 +280,7 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -580,6 +588,7 @@ fn compile(
             allowed_origins,
             max_body_bytes: raw.server.max_body_bytes,
             request_timeout: Duration::from_secs(raw.server.request_timeout_secs),
+            shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_secs),
         },
         store_url: raw.store.url,
         confirm,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod confirm;
 pub mod killswitch;
 pub mod mcp;
+pub mod metrics;
 pub mod middleware;
 pub mod odoo;
 pub mod policy;

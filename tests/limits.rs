@@ -430,3 +430,77 @@ async fn a_switch_thrown_on_one_instance_stops_the_other() {
     }
     eprintln!("the other instance stopped in {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn metrics_and_readiness() {
+    let t = start(
+        "[limits]\nper_ip_per_minute = 1000\nper_ip_burst = 1000\n",
+        "rate_limit = { per_minute = 60, burst = 3 }",
+    )
+    .await;
+    let (_, key) = t.w.key(&["mcp"], Some("sales"), None).await;
+    tool(
+        &t.w.mcp_url,
+        &key,
+        "search_records",
+        json!({"model": "res.partner", "limit": 1}),
+    )
+    .await;
+    tool(
+        &t.w.mcp_url,
+        &key,
+        "search_records",
+        json!({"model": "product.product"}),
+    )
+    .await;
+    post(&t.w.mcp_url, "owk_wrong", &init(), None).await;
+    for _ in 0..3 {
+        post(&t.w.mcp_url, &key, &init(), None).await;
+    }
+    let http = reqwest::Client::new();
+    let m = http
+        .get(format!("{}/metrics", t.w.admin_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "odoo_warden_requests_total{method=\"initialize\",outcome=\"ok\"}",
+        "odoo_warden_tool_calls_total{tool=\"search_records\",model=\"res.partner\",decision=\"allow\"}",
+        "odoo_warden_tool_calls_total{tool=\"search_records\",model=\"product.product\",decision=\"deny\"}",
+        "odoo_warden_odoo_request_duration_seconds_bucket{",
+        "odoo_warden_auth_failures_total{reason=\"malformed\"}",
+        "odoo_warden_rate_limited_total{reason=\"key\"}",
+        "odoo_warden_kill_switch_mode 0",
+        "odoo_warden_audit_queue_depth",
+        "odoo_warden_pending_approvals 0",
+    ] {
+        assert!(m.contains(want), "{want} not in /metrics:\n{m}");
+    }
+    let ready: Value = http
+        .get(format!("{}/readyz", t.w.admin_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            ready["ready"].clone(),
+            ready["odoo"].clone(),
+            ready["store"].clone()
+        ),
+        (json!(true), json!("ok"), json!("ok")),
+        "{ready}"
+    );
+    drop(t._emu);
+    let not_ready = http
+        .get(format!("{}/readyz", t.w.admin_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_ready.status(), 503, "Odoo gone: not ready");
+}

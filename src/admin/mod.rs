@@ -26,6 +26,7 @@ pub struct AdminState {
     pub reloader: Arc<crate::app::PolicyReloader>,
     pub audit: Arc<AuditLog>,
     pub kill: Arc<crate::killswitch::KillSwitch>,
+    pub odoo: crate::odoo::OdooClient,
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -64,6 +65,7 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(keys)
         .merge(kill_read)
         .merge(kill_write)
@@ -72,15 +74,46 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
+/// Ready when the store answers, Odoo answers, and the profiles (with their policies) are loaded.
 async fn readyz(State(s): State<AdminState>) -> Response {
-    match s.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"ready": true}))).into_response(),
-        Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            format!("store: {e}"),
-        ),
+    let store = s.store.ping().await.map_err(|e| e.to_string());
+    let odoo = s.odoo.ping().await.map_err(|e| e.to_string());
+    let body = json!({
+        "ready": store.is_ok() && odoo.is_ok() && !s.profiles.is_empty(),
+        "store": store.as_ref().map(|_| "ok").unwrap_or_else(|e| e.as_str()),
+        "odoo": odoo.as_ref().map(|_| "ok").unwrap_or_else(|e| e.as_str()),
+        "profiles": s.profiles,
+    });
+    let status = if body["ready"] == true {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus metrics; the gauges are read now.
+async fn metrics(State(s): State<AdminState>) -> Response {
+    let m = crate::metrics::metrics();
+    m.kill_switch.set(match s.kill.state().mode {
+        crate::killswitch::Mode::Open => 0,
+        crate::killswitch::Mode::ReadOnly => 1,
+        crate::killswitch::Mode::Closed => 2,
+    });
+    m.audit_queue
+        .set(i64::try_from(s.audit.queue_depth()).unwrap_or(i64::MAX));
+    if let Ok(pending) = s.store.list_approvals(Some("pending"), 1000).await {
+        m.pending_approvals
+            .set(i64::try_from(pending.len()).unwrap_or(i64::MAX));
     }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
+        .into_response()
 }
 
 async fn list_keys(State(s): State<AdminState>) -> Response {

@@ -147,10 +147,31 @@ where
         Box::pin(async move {
             let response = inner.call(req).await?;
             let draft = handle.draft();
+            let status = response.status();
+            crate::metrics::request(
+                draft.mcp_method.as_deref().unwrap_or(&path),
+                if status.is_success() {
+                    "ok"
+                } else if status.is_server_error() {
+                    "error"
+                } else {
+                    "refused"
+                },
+            );
             if draft.claimed {
                 return Ok(response);
             }
-            let status = response.status();
+            // One line per request (tool calls log their own): never arguments or values.
+            tracing::info!(
+                target: "odoo_warden::request",
+                request_id = draft.request_id.as_deref().unwrap_or("-"),
+                key.id = draft.key_id.as_deref().unwrap_or("-"),
+                method = draft.mcp_method.as_deref().unwrap_or(&method),
+                path = %path,
+                status = status.as_u16(),
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
             let ext = response.extensions();
             let (kind, decision, reason) = if let Some(r) = ext.get::<AuthRefusal>() {
                 let reason = match r {

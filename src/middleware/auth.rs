@@ -136,6 +136,10 @@ fn refuse(refusal: AuthRefusal) -> Response<Body> {
         ),
     };
     match &refusal {
+        AuthRefusal::Key(r) => crate::metrics::auth_failure(r.as_str()),
+        AuthRefusal::Scope { .. } => crate::metrics::auth_failure("scope"),
+    }
+    match &refusal {
         AuthRefusal::Key(r) => tracing::info!(reason = r.as_str(), "authentication refused"),
         AuthRefusal::Scope { key_id, needed } => {
             tracing::info!(key.id = %key_id, needed = %needed, "key lacks the scope")

@@ -38,6 +38,10 @@ pub enum RateLimited {
 
 /// A `429` in the project's JSON shape, with `Retry-After`.
 pub fn too_many(retry_after_secs: u64, what: RateLimited) -> Response<Body> {
+    crate::metrics::rate_limited(match &what {
+        RateLimited::Address(_) => "address",
+        RateLimited::Key(_) => "key",
+    });
     let message = match &what {
         RateLimited::Address(_) => "too many requests from this address",
         RateLimited::Key(_) => "too many requests with this key (its profile's rate_limit)",

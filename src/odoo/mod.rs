@@ -184,6 +184,16 @@ impl OdooClient {
         })
     }
 
+    /// Asks Odoo for its version, live (readiness probes): `common.version` answers on every
+    /// version without credentials.
+    pub async fn ping(&self) -> Result<(), OdooError> {
+        self.inner
+            .http
+            .jsonrpc("common", "version", vec![])
+            .await
+            .map(|_| ())
+    }
+
     /// Authenticates `credentials` and returns a handle that calls Odoo as that user. Fails with
     /// [`ErrorKind::Credentials`] when Odoo refuses the login or key.
     pub async fn login(&self, credentials: &Credentials) -> Result<OdooUser, OdooError> {

@@ -81,8 +81,15 @@ impl Http {
             "id": id,
         });
         let url = self.url("/jsonrpc");
+        let started = std::time::Instant::now();
         let response = self.send(self.client.post(url.clone()).json(&body)).await?;
         let (status, answer) = read_json(response, &url).await?;
+        // execute_kw's Odoo method is its fifth argument.
+        let label = body["params"]["args"]
+            .get(4)
+            .and_then(Value::as_str)
+            .unwrap_or(method);
+        crate::metrics::odoo_call(label, started.elapsed().as_secs_f64());
         if !status.is_success() {
             return Err(OdooError::new(
                 kind_for_http(status),
@@ -117,8 +124,10 @@ impl Http {
         if !self.database.is_empty() {
             request = request.header("X-Odoo-Database", &self.database);
         }
+        let started = std::time::Instant::now();
         let response = self.send(request).await?;
         let (status, answer) = read_json(response, &url).await?;
+        crate::metrics::odoo_call(method, started.elapsed().as_secs_f64());
         if status.is_success() {
             Ok(answer)
         } else {

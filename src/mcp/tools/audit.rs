@@ -136,6 +136,23 @@ impl CallAudit {
                 }
             }
         }
+        crate::metrics::tool_call(
+            e.tool.as_deref().unwrap_or(""),
+            e.model.as_deref().unwrap_or(""),
+            decision,
+        );
+        // One line per tool call: never arguments or values.
+        tracing::info!(
+            target: "odoo_warden::request",
+            request_id = e.request_id.as_deref().unwrap_or("-"),
+            key.id = e.key_id.as_deref().unwrap_or("-"),
+            tool = e.tool.as_deref().unwrap_or("-"),
+            model = e.model.as_deref().unwrap_or("-"),
+            decision,
+            outcome,
+            duration_ms = e.duration_ms.unwrap_or_default(),
+            "tool call"
+        );
         let result = if tool_kind == ToolKind::Read {
             self.log.record(e).await.map(|_| ())
         } else {

@@ -1,0 +1,186 @@
+//! Prometheus metrics (`GET /metrics` on the admin listener), with the official
+//! `prometheus-client` crate.
+//!
+//! Counters and the Odoo latency histogram are updated where things happen; gauges (kill switch,
+//! audit queue, pending approvals) are read when scraped.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolLabels {
+    pub tool: String,
+    pub model: String,
+    pub decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub method: String,
+}
+
+/// Every metric odoo-warden exports.
+pub struct Metrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub tool_calls: Family<ToolLabels, Counter>,
+    pub odoo_latency: Family<MethodLabels, Histogram>,
+    pub auth_failures: Family<ReasonLabels, Counter>,
+    pub rate_limited: Family<ReasonLabels, Counter>,
+    pub kill_switch: Gauge,
+    pub audit_queue: Gauge,
+    pub pending_approvals: Gauge,
+    registry: Registry,
+}
+
+fn odoo_buckets() -> Histogram {
+    // 1 ms .. ~16 s.
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
+    ])
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("odoo_warden");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let tool_calls = Family::<ToolLabels, Counter>::default();
+        let odoo_latency = Family::<MethodLabels, Histogram>::new_with_constructor(
+            odoo_buckets as fn() -> Histogram,
+        );
+        let auth_failures = Family::<ReasonLabels, Counter>::default();
+        let rate_limited = Family::<ReasonLabels, Counter>::default();
+        let kill_switch = Gauge::default();
+        let audit_queue = Gauge::default();
+        let pending_approvals = Gauge::default();
+        registry.register(
+            "requests",
+            "Requests by MCP method and outcome",
+            requests.clone(),
+        );
+        registry.register(
+            "tool_calls",
+            "Tool calls by tool, model and decision",
+            tool_calls.clone(),
+        );
+        registry.register(
+            "odoo_request_duration_seconds",
+            "Odoo call latency by Odoo method",
+            odoo_latency.clone(),
+        );
+        registry.register(
+            "auth_failures",
+            "Refused API keys by reason",
+            auth_failures.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate limit",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "kill_switch_mode",
+            "Kill switch: 0 open, 1 read-only, 2 closed",
+            kill_switch.clone(),
+        );
+        registry.register(
+            "audit_queue_depth",
+            "Audit records waiting for the writer",
+            audit_queue.clone(),
+        );
+        registry.register(
+            "pending_approvals",
+            "Approval requests waiting for an approver",
+            pending_approvals.clone(),
+        );
+        Self {
+            requests,
+            tool_calls,
+            odoo_latency,
+            auth_failures,
+            rate_limited,
+            kill_switch,
+            audit_queue,
+            pending_approvals,
+            registry,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+pub fn request(method: &str, outcome: &str) {
+    metrics()
+        .requests
+        .get_or_create(&RequestLabels {
+            method: method.to_string(),
+            outcome: outcome.to_string(),
+        })
+        .inc();
+}
+
+pub fn tool_call(tool: &str, model: &str, decision: &str) {
+    metrics()
+        .tool_calls
+        .get_or_create(&ToolLabels {
+            tool: tool.to_string(),
+            model: model.to_string(),
+            decision: decision.to_string(),
+        })
+        .inc();
+}
+
+pub fn odoo_call(method: &str, seconds: f64) {
+    metrics()
+        .odoo_latency
+        .get_or_create(&MethodLabels {
+            method: method.to_string(),
+        })
+        .observe(seconds);
+}
+
+pub fn auth_failure(reason: &str) {
+    metrics()
+        .auth_failures
+        .get_or_create(&ReasonLabels {
+            reason: reason.to_string(),
+        })
+        .inc();
+}
+
+pub fn rate_limited(limit: &str) {
+    metrics()
+        .rate_limited
+        .get_or_create(&ReasonLabels {
+            reason: limit.to_string(),
+        })
+        .inc();
+}
