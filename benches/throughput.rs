@@ -210,7 +210,7 @@ fn main() {
         let (dt, df) = throughput(&direct, a.seconds, a.concurrency).await;
         let (wt, wf) = throughput(&warden, a.seconds, a.concurrency).await;
         println!("throughput ({} clients)  direct: {dt:>8.0} calls/s  ({df} failed)", a.concurrency);
-        println!("throughput ({} clients)  warden: {wt:>8.0} tools/call/s  ({wf} failed)  [audit on]", a.concurrency);
+        println!("throughput ({} clients)  warden: {wt:>8.0} tools/call/s  ({wf} failed)  [audit on, limits on: the full stack]", a.concurrency);
 
         // The same tools, profile and key check without the audit trail, for its cost.
         let client = odoo_warden::odoo::OdooClient::new(w.config.odoo.clone()).expect("client");
@@ -233,19 +233,27 @@ fn main() {
             None,
             None,
         ));
-        let app = odoo_warden::mcp::server::router(unaudited).layer(odoo_warden::middleware::auth::AuthLayer::new(
-            w.rt.verifier.clone(),
-            odoo_warden::auth::Scope::Mcp,
-        ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let auth = odoo_warden::middleware::auth::AuthLayer::new(w.rt.verifier.clone(), odoo_warden::auth::Scope::Mcp);
         let Path::Warden { token, .. } = &warden else { unreachable!() };
-        let off = Path::Warden { url, token: token.clone() };
-        let (o50, _, _) = latency(&off, a.seconds).await;
-        let (ot, of) = throughput(&off, a.seconds, a.concurrency).await;
-        println!("sequential latency   warden: median {:>7.1} µs  [audit off]", o50.as_secs_f64() * 1e6);
-        println!("throughput ({} clients)  warden: {ot:>8.0} tools/call/s  ({of} failed)  [audit off]", a.concurrency);
+        // Audit off, limits off: the tools, the profile and the key check only.
+        let bare = odoo_warden::mcp::server::router(unaudited.clone()).layer(auth.clone());
+        // Audit off, limits on (not hit): the cost of the two limiters alone.
+        let limited = odoo_warden::mcp::server::router(unaudited)
+            .layer(odoo_warden::middleware::ratelimit::KeyRateLimitLayer::new(&w.rt.key_limits))
+            .layer(auth)
+            .layer(tower::util::option_layer(odoo_warden::middleware::ratelimit::per_ip_layer(1_000_000_000, 1_000_000, Vec::new())));
+        for (label, app) in [("audit off, limits off", bare), ("audit off, limits on", limited)] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+            tokio::spawn(async move {
+                axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+            });
+            let off = Path::Warden { url, token: token.clone() };
+            let (o50, _, _) = latency(&off, a.seconds).await;
+            let (ot, of) = throughput(&off, a.seconds, a.concurrency).await;
+            println!("sequential latency   warden: median {:>7.1} µs  [{label}]", o50.as_secs_f64() * 1e6);
+            println!("throughput ({} clients)  warden: {ot:>8.0} tools/call/s  ({of} failed)  [{label}]", a.concurrency);
+        }
         println!("audit records written: {}", w.rt.store.audit_count().await.unwrap_or(-1));
     });
 }
