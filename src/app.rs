@@ -303,6 +303,7 @@ pub fn mcp_stack(config: &Config, rt: &Runtime) -> Router {
     let hosts = allowed_hosts(&config.server.public_url(), config.server.listen);
     let middleware = ServiceBuilder::new()
         // A request id first, so every later log line and refusal can carry it.
+        .layer(tower::util::MapRequestLayer::new(strip_request_id))
         .layer(SetRequestIdLayer::new(
             http::HeaderName::from_static(request_id::HEADER),
             request_id::Counter::default(),
@@ -346,6 +347,7 @@ pub fn admin_stack(rt: &Runtime) -> Router {
     })
     .layer(
         ServiceBuilder::new()
+            .layer(tower::util::MapRequestLayer::new(strip_request_id))
             .layer(SetRequestIdLayer::new(
                 http::HeaderName::from_static(request_id::HEADER),
                 request_id::Counter::default(),
@@ -359,6 +361,13 @@ pub fn admin_stack(rt: &Runtime) -> Router {
                 AuditLayer::new(rt.audit.clone()).skipping(&["/healthz", "/readyz", "/metrics"]),
             ),
     )
+}
+
+/// Request ids are ours: a client's `x-request-id` is dropped (it would flow into logs and the
+/// audit trail unchecked), and [`request_id::Counter`] makes a new one.
+fn strip_request_id<B>(mut req: http::Request<B>) -> http::Request<B> {
+    req.headers_mut().remove(request_id::HEADER);
+    req
 }
 
 /// Names this process in audit records: the host name and process id.

@@ -196,7 +196,8 @@ fn default_max_body() -> usize {
     1024 * 1024
 }
 fn default_request_timeout() -> u64 {
-    120
+    // Longer than the default elicitation timeout (120 s): a call waits for its user.
+    300
 }
 fn default_shutdown_grace() -> u64 {
     30
@@ -532,6 +533,12 @@ fn compile(
         per_ip_burst: raw.limits.per_ip_burst,
         trusted_proxies,
     };
+    if raw.confirm.elicitation_timeout_secs >= raw.server.request_timeout_secs {
+        return Err(err(format!(
+            "[confirm] elicitation_timeout_secs ({}) must be shorter than [server] request_timeout_secs ({}): a call must not be stopped while its user is confirming",
+            raw.confirm.elicitation_timeout_secs, raw.server.request_timeout_secs
+        )));
+    }
     let confirm = ConfirmConfig {
         elicitation_timeout: Duration::from_secs(raw.confirm.elicitation_timeout_secs),
         approval_ttl: Duration::from_secs(raw.confirm.approval_ttl_secs),

@@ -504,6 +504,41 @@ async fn x2many_commands_are_checked_against_the_target() {
             "list of commands",
         )
         .await;
+        // one2many lines may only be added, changed or deleted under the policy: unlinking,
+        // clearing or replacing would orphan or move lines the policy never saw.
+        for cmd in [
+            json!([[5]]),
+            json!([[3, 3]]),
+            json!([[6, 0, [3]]]),
+            json!([3]),
+        ] {
+            s.denied(
+                "update_records",
+                json!({"model": "res.partner", "ids": [parent], "values": {"child_ids": cmd}}),
+                "is a one2many",
+            )
+            .await;
+        }
+        // Defaults would reach the nested lines and must not ride along with x2many commands.
+        s.denied(
+            "create_records",
+            json!({"model": "res.partner", "records": [{"name": "P3", "is_company": true,
+            "child_ids": [[0, 0, {"name": "Kid"}]]}], "context": {"default_comment": "x"}}),
+            "cannot be combined",
+        )
+        .await;
+        s.denied(
+            "create_records",
+            json!({"model": "res.partner", "records": [{"name": "P4"}], "context": {"default_child_ids": [[0, 0, {"name": "x"}]]}}),
+            "default_child_ids is not accepted",
+        )
+        .await;
+        s.denied(
+            "update_records",
+            json!({"model": "res.partner", "ids": [parent], "values": {"name": "Parent Co"}, "context": {"default_name": "x"}}),
+            "create_records only",
+        )
+        .await;
     }
 }
 
@@ -658,5 +693,13 @@ create = { fields = ["name"] }
         );
         s.denied("create_records", json!({"model": "res.partner", "records": [{"name": "D"}], "context": {"default_comment": "smuggled"}}), "default_comment").await;
         s.call("create_records", json!({"model": "res.partner", "records": [{"name": "D"}], "context": {"default_name": "fine"}})).await.unwrap();
+        for bad in ["context", "ids", "self"] {
+            s.denied(
+                "call_method",
+                json!({"model": "sale.order", "method": "action_confirm", "ids": [1], "arguments": {bad: {}}}),
+                "may not be passed to a method",
+            )
+            .await;
+        }
     }
 }

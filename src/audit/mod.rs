@@ -117,16 +117,31 @@ impl Event {
     }
 
     pub fn to_insert(&self) -> crate::store::AuditInsert {
+        // Indexed columns: no NUL byte, at most 200 bytes (the record itself keeps everything,
+        // JSON-escaped).
+        let col = |v: &Option<String>| {
+            v.as_ref().map(|s| {
+                let mut s: String = s.chars().filter(|c| *c != '\0').collect();
+                if s.len() > 200 {
+                    let mut end = 200;
+                    while !s.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    s.truncate(end);
+                }
+                s
+            })
+        };
         crate::store::AuditInsert {
             time: crate::store::stored_time(self.time),
-            kind: self.kind.clone(),
-            key_id: self.key_id.clone(),
-            profile: self.profile.clone(),
-            model: self.model.clone(),
-            operation: self.operation.clone(),
-            decision: self.decision.clone(),
-            outcome: self.outcome.clone(),
-            call_id: self.call_id.clone(),
+            kind: col(&Some(self.kind.clone())).unwrap_or_default(),
+            key_id: col(&self.key_id),
+            profile: col(&self.profile),
+            model: col(&self.model),
+            operation: col(&self.operation),
+            decision: col(&self.decision),
+            outcome: col(&self.outcome),
+            call_id: col(&self.call_id),
             record_ids: self.record_ids.clone(),
             record: self.to_record(),
         }
@@ -208,6 +223,19 @@ mod tests {
             chain("p", 1, &a),
             chain("p", 1, &json!({"b": 2, "a": [1, {"y": 2, "x": "é"}]}))
         );
+    }
+
+    #[test]
+    fn indexed_columns_are_bounded_but_the_record_keeps_everything() {
+        let mut e = Event::new(kind::TOOL_CALL, "i1");
+        let long = format!("a\0b{}", "é".repeat(300));
+        e.model = Some(long.clone());
+        let row = e.to_insert();
+        let model = row.model.unwrap_or_default();
+        assert!(model.len() <= 200, "{}", model.len());
+        assert!(model.starts_with("abé"), "{model}");
+        assert!(!model.contains('\0'));
+        assert_eq!(row.record["model"], json!(long));
     }
 
     #[test]

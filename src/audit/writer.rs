@@ -105,6 +105,15 @@ impl AuditLog {
         }
     }
 
+    /// Queues a record without waiting (for `Drop`); a full queue loses it, loudly.
+    pub fn record_nowait(&self, event: Event) {
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.tx.try_send(Job { event, done: None }) {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "an audit record could not be queued");
+        }
+    }
+
     /// Waits until every queued record is committed (shutdown), at most `limit`.
     pub async fn flush(&self, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
@@ -121,6 +130,7 @@ impl AuditLog {
 async fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUsize>) {
     let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
     let mut backoff = Duration::from_millis(50);
+    let mut failures = 0u32;
     loop {
         if batch.is_empty() {
             match rx.recv().await {
@@ -145,6 +155,7 @@ async fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUs
                 }
                 depth.fetch_sub(n, Ordering::Relaxed);
                 backoff = Duration::from_millis(50);
+                failures = 0;
             }
             Err(e) => {
                 // Durable callers learn at once (their write is refused); every record stays queued
@@ -155,9 +166,61 @@ async fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUs
                         let _ = done.send(Err(e.to_string()));
                     }
                 }
+                failures += 1;
+                if failures >= 3 {
+                    // The store answers, but refuses this batch: find the record it refuses and
+                    // keep the chain going with a placeholder saying so, rather than stall every
+                    // later record (and every write) behind it.
+                    let before = batch.len();
+                    isolate(&store, &mut batch).await;
+                    depth.fetch_sub(before - batch.len(), Ordering::Relaxed);
+                    failures = 0;
+                    if batch.is_empty() {
+                        continue;
+                    }
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         }
     }
+}
+
+/// Appends a refused batch record by record; a record the store still refuses is replaced by an
+/// `audit_error` placeholder naming what happened (its kind, request and the store's error), so
+/// the trail shows the gap instead of hiding it. If even placeholders are refused (the store is
+/// down, not the record), the records are kept for the next round.
+async fn isolate(store: &Store, batch: &mut Vec<Job>) {
+    let mut kept = Vec::new();
+    for job in batch.drain(..) {
+        let one = [job.event.to_insert()];
+        if store.append_audit(&one, &chain).await.is_ok() {
+            continue;
+        }
+        let mut placeholder = super::Event::new("audit_error", &job.event.instance);
+        placeholder.time = job.event.time;
+        placeholder.request_id = job.event.request_id.clone();
+        placeholder.key_id = job.event.key_id.clone();
+        placeholder.outcome = Some("error".into());
+        placeholder.reason = Some(format!(
+            "a {} record could not be stored and was replaced by this one",
+            job.event
+                .kind
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(40)
+                .collect::<String>()
+        ));
+        if store
+            .append_audit(&[placeholder.to_insert()], &chain)
+            .await
+            .is_err()
+        {
+            kept.push(job);
+        } else {
+            tracing::error!(kind = %placeholder.reason.as_deref().unwrap_or(""), "an audit record was replaced by a placeholder");
+        }
+    }
+    // What could not be written at all goes back for the next round (none dropped).
+    batch.extend(kept);
 }

@@ -73,6 +73,15 @@ pub fn parse_duration(s: &str) -> Result<time::Duration, String> {
     if n <= 0 {
         return Err(format!("\"{s}\": a duration must be positive"));
     }
+    let seconds = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        _ => Some(n),
+    };
+    if seconds.is_none_or(|s| s > 100 * 366 * 86_400) {
+        return Err(format!("\"{s}\": at most 100 years"));
+    }
     match unit {
         "d" => Ok(time::Duration::days(n)),
         "h" => Ok(time::Duration::hours(n)),
@@ -116,7 +125,10 @@ pub async fn create_key(
     }
     let now = OffsetDateTime::now_utc();
     let expires_at = match req.expires_in {
-        Some(d) => Some(now + parse_duration(d)?),
+        Some(d) => Some(
+            now.checked_add(parse_duration(d)?)
+                .ok_or_else(|| format!("expires_in \"{d}\" is out of range"))?,
+        ),
         None => None,
     };
     let generated = tokio::task::spawn_blocking(generate)

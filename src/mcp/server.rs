@@ -485,14 +485,13 @@ fn initialize(
         );
     };
     let version = protocol::negotiate(Some(requested));
-    let capabilities = params
-        .get("capabilities")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let client_info = params
-        .get("clientInfo")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+    // Kept for the session's life: bounded, whatever the client sends.
+    let bounded = |v: Option<&Value>| match v {
+        Some(v) if v.to_string().len() <= 8192 => v.clone(),
+        _ => json!({}),
+    };
+    let capabilities = bounded(params.get("capabilities"));
+    let client_info = bounded(params.get("clientInfo"));
     let session = server
         .sessions
         .create(key_id, version, capabilities, client_info);
@@ -933,6 +932,8 @@ pub struct CallContext {
     pub confirm: Arc<ConfirmSettings>,
     /// Where approvals are kept.
     pub store: Option<Arc<Store>>,
+    /// Checked again just before a write (a confirmation may have taken minutes).
+    pub kill: Option<Arc<KillSwitch>>,
 }
 
 /// How confirmation behaves (`[confirm]` in the config).
@@ -1115,6 +1116,7 @@ async fn tools_call(
         audit: call_audit,
         confirm: server.confirm.clone(),
         store: server.store.clone(),
+        kill: server.kill.clone(),
     };
     let timeout = server.settings.request_timeout;
     if !streams {

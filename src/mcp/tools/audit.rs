@@ -14,6 +14,24 @@ pub struct CallAudit {
     started: Instant,
     intent: Mutex<Option<i64>>,
     confirmed_by: Mutex<Option<String>>,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for CallAudit {
+    /// A call cut off (timeout, cancellation) after its intent was committed: record that its
+    /// outcome is unknown, so the trail never ends at a bare intent.
+    fn drop(&mut self) {
+        let had_intent = self.intent.lock().map(|i| i.is_some()).unwrap_or(false);
+        if had_intent && !self.finished.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut e = self.base.clone();
+            e.kind = kind::WRITE_OUTCOME.to_string();
+            e.time = time::OffsetDateTime::now_utc();
+            e.decision = Some("allow".into());
+            e.outcome = Some("unknown".into());
+            e.reason = Some("the call was cut off (timeout or cancellation) after its intent: whether Odoo made the change is unknown".into());
+            self.log.record_nowait(e);
+        }
+    }
 }
 
 /// The operation a tool performs, as the trail names it.
@@ -44,8 +62,19 @@ impl CallAudit {
     ) -> Self {
         let map = args.as_object().cloned().unwrap_or_default();
         base.tool = Some(tool.to_string());
-        base.model = map.get("model").and_then(Value::as_str).map(str::to_string);
-        base.operation = operation(tool, &map);
+        // Indexed columns take validated names only (the arguments are not validated yet).
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 128
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
+        };
+        base.model = map
+            .get("model")
+            .and_then(Value::as_str)
+            .filter(|m| name_ok(m))
+            .map(str::to_string);
+        base.operation = operation(tool, &map).filter(|o| name_ok(o.trim_start_matches("method:")));
         base.record_ids = map
             .get("ids")
             .and_then(Value::as_array)
@@ -53,17 +82,14 @@ impl CallAudit {
             .unwrap_or_default();
         base.arguments = Some(redact(args, hidden));
         // One call id links a write's intent and outcome.
-        base.call_id = Some(format!(
-            "{}-{}",
-            base.request_id.clone().unwrap_or_default(),
-            rand::random::<u32>()
-        ));
+        base.call_id = Some(hex::encode(rand::random::<[u8; 16]>()));
         Self {
             log,
             base,
             started: Instant::now(),
             intent: Mutex::new(None),
             confirmed_by: Mutex::new(None),
+            finished: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -114,6 +140,8 @@ impl CallAudit {
     /// could not be taken (the caller fails the call rather than answer unrecorded).
     pub async fn finish(&self, tool_kind: ToolKind, out: &ToolOutput) -> Result<(), String> {
         let had_intent = self.intent.lock().map(|i| i.is_some()).unwrap_or(false);
+        self.finished
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let mut e = self.base.clone();
         e.time = time::OffsetDateTime::now_utc();
         e.kind = if had_intent {

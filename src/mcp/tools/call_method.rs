@@ -66,6 +66,26 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
         Err(refusal) => return refusal,
     };
     let ids = ids_arg(args);
+    if let Err(refusal) =
+        guard::check_defaults(p, model, crate::policy::Op::Update, &context, &[]).await
+    {
+        return refusal;
+    }
+    // The method's keyword arguments must not carry their own context (it would override the
+    // checked one) nor records (the checked ids are the ones acted on).
+    if let Some(bad) = args
+        .get("arguments")
+        .and_then(Value::as_object)
+        .and_then(|a| {
+            ["context", "ids", "self"]
+                .into_iter()
+                .find(|k| a.contains_key(*k))
+        })
+    {
+        return deny(format!(
+            "invalid argument \"arguments\": \"{bad}\" may not be passed to a method; use the tool's own \"context\" and \"ids\""
+        ));
+    }
     // Methods act on records inside the model's read domain (even without a read rule).
     if let Err(refusal) = check_method_ids(p, &pol, model, method, &ids).await {
         return refusal;

@@ -46,6 +46,10 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|r| r.as_object().cloned()).collect())
         .unwrap_or_default();
+    let all: Vec<&Map<String, Value>> = records.iter().collect();
+    if let Err(refusal) = guard::check_defaults(p, model, Op::Create, &context, &all).await {
+        return refusal;
+    }
     for values in &records {
         let nested = match check_values(p, &pol, model, Op::Create, values).await {
             Ok(n) => n,

@@ -41,6 +41,9 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
         Err(refusal) => return refusal,
     };
     let ids = ids_arg(args);
+    if let Err(refusal) = guard::check_defaults(p, model, Op::Delete, &context, &[]).await {
+        return refusal;
+    }
     if let Err(refusal) = check_ids(p, &pol, model, Op::Delete, &ids).await {
         return refusal;
     }

@@ -66,6 +66,53 @@ pub fn write_context_arg(
     }
 }
 
+/// Checks the `default_<field>` keys of a write's context. A default is a value written by another
+/// name, to every record the call creates (nested ones, and records other calls create as a side
+/// effect), so: on `create_records` only; only for a field the create rule may write, that exists
+/// and is neither an x2many nor `res_model`; and never together with x2many commands.
+pub async fn check_defaults(
+    p: &ProfileState,
+    model: &str,
+    op: Op,
+    context: &Map<String, Value>,
+    values: &[&Map<String, Value>],
+) -> Result<(), ToolOutput> {
+    let defaults: Vec<&str> = context
+        .keys()
+        .filter_map(|k| k.strip_prefix("default_"))
+        .collect();
+    if defaults.is_empty() {
+        return Ok(());
+    }
+    if op != Op::Create {
+        return Err(deny(format!(
+            "invalid argument \"context\": default_* keys are accepted on create_records only (profile \"{}\")",
+            p.name
+        )));
+    }
+    let fields = p.fields(model).await.map_err(ToolOutput::from)?;
+    let x2many = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str)
+            .is_some_and(|t| t == "one2many" || t == "many2many")
+    };
+    for field in defaults {
+        if !fields.contains_key(field) || x2many(field) || field == "res_model" {
+            return Err(deny(format!(
+                "invalid argument \"context\": default_{field} is not accepted (defaults may set existing scalar or many2one fields only)"
+            )));
+        }
+    }
+    if values.iter().any(|v| v.keys().any(|k| x2many(k))) {
+        return Err(deny(
+            "invalid argument \"context\": default_* keys cannot be combined with one2many/many2many commands (the defaults would apply to the nested records too)",
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses caller context keys outside the allowlist.
 pub fn context_arg(args: &Map<String, Value>) -> Result<Map<String, Value>, ToolOutput> {
     match args.get("context") {
@@ -218,27 +265,39 @@ pub fn check_values<'a>(
             let ftype = def.get("type").and_then(Value::as_str).unwrap_or("");
             if matches!(ftype, "one2many" | "many2many") {
                 let target = def.get("relation").and_then(Value::as_str).unwrap_or("");
-                nested.extend(check_commands(p, pol, model, name, target, value).await?);
+                nested.extend(
+                    check_commands(p, pol, model, name, ftype == "one2many", target, value).await?,
+                );
             }
         }
         Ok(nested)
     })
 }
 
-/// x2many commands: `[0, _, vals]` creates on the target, `[1, id, vals]` updates it,
-/// `[2, id]` deletes it (each under the target's policy); `[3, id]`, `[4, id]`, `[5]`,
-/// `[6, _, ids]` only (un)link existing records, which the parent's field permission covers.
+/// x2many commands. `[0, _, vals]` creates on the target, `[1, id, vals]` updates it, `[2, id]`
+/// deletes it: each under the target's policy (ids checked against its restriction).
+///
+/// On a many2many field, `[3, id]`, `[4, id]`, `[5]`, `[6, _, ids]` and bare ids only (un)link
+/// existing records, which the parent's field permission covers. On a one2many field they are
+/// refused: unlinking a line whose inverse field cascades deletes it, and linking moves it from
+/// another parent, neither under the target's policy.
 async fn check_commands(
     p: &ProfileState,
     pol: &Policy,
     model: &str,
     field: &str,
+    one2many: bool,
     target: &str,
     value: &Value,
 ) -> Result<Vec<Nested>, ToolOutput> {
     let bad = || {
         deny(format!(
-            "field \"{field}\" on \"{model}\" takes a list of commands such as [[0, 0, {{...}}]] or [[6, 0, [ids]]]"
+            "field \"{field}\" on \"{model}\" takes a list of commands such as [[0, 0, {{...}}]], [[1, id, {{...}}]] or [[2, id]] (ids are integers)"
+        ))
+    };
+    let one2many_only = || {
+        deny(format!(
+            "field \"{field}\" on \"{model}\" is a one2many: use [0, 0, {{...}}] to add a line, [1, id, {{...}}] to change one and [2, id] to delete one; unlink, link, clear and replace commands are refused (they delete or move lines outside the policy)"
         ))
     };
     let Value::Array(commands) = value else {
@@ -246,36 +305,53 @@ async fn check_commands(
     };
     let mut nested = Vec::new();
     for c in commands {
-        // A bare id list is Odoo's shorthand for [6, 0, ids] on many2many.
+        // A bare id list is Odoo's shorthand for [6, 0, ids].
         if c.is_i64() {
+            if one2many {
+                return Err(one2many_only());
+            }
             continue;
         }
         let Some(parts) = c.as_array() else {
             return Err(bad());
         };
         let code = parts.first().and_then(Value::as_i64).ok_or_else(bad)?;
-        let id = parts.get(1).and_then(Value::as_i64);
+        let id = || parts.get(1).and_then(Value::as_i64).ok_or_else(bad);
         match code {
-            0 | 1 => {
+            0 => {
                 let vals = parts.get(2).and_then(Value::as_object).ok_or_else(bad)?;
-                let op = if code == 0 { Op::Create } else { Op::Update };
-                nested.extend(check_values(p, pol, target, op, vals).await?);
-                if let (1, Some(id)) = (code, id) {
-                    nested.push((target.to_string(), Op::Update, vec![id]));
-                }
+                nested.extend(check_values(p, pol, target, Op::Create, vals).await?);
+            }
+            1 => {
+                let id = id()?;
+                let vals = parts.get(2).and_then(Value::as_object).ok_or_else(bad)?;
+                nested.extend(check_values(p, pol, target, Op::Update, vals).await?);
+                nested.push((target.to_string(), Op::Update, vec![id]));
             }
             2 => {
-                let id = id.ok_or_else(bad)?;
-                let Some(tp) = pol.model(target).filter(|m| m.allows(Op::Delete)) else {
+                let id = id()?;
+                if !pol.model(target).is_some_and(|m| m.allows(Op::Delete)) {
                     return Err(deny(format!(
                         "deleting \"{target}\" records through \"{field}\" is not allowed under profile \"{}\"",
                         p.name
                     )));
-                };
-                let _ = tp;
+                }
                 nested.push((target.to_string(), Op::Delete, vec![id]));
             }
-            3..=6 => {}
+            3..=6 if one2many => return Err(one2many_only()),
+            3 | 4 => {
+                id()?;
+            }
+            5 => {}
+            6 => {
+                let ok = parts
+                    .get(2)
+                    .and_then(Value::as_array)
+                    .is_some_and(|ids| ids.iter().all(Value::is_i64));
+                if !ok {
+                    return Err(bad());
+                }
+            }
             _ => return Err(bad()),
         }
     }
@@ -412,6 +488,17 @@ pub async fn confirmed(
 /// Commits a write's intent to the audit trail before Odoo is called; refuses the write when the
 /// trail cannot take it (fail closed).
 pub async fn intent(ctx: &crate::mcp::server::CallContext) -> Result<(), ToolOutput> {
+    // The kill switch again, right before the write: a confirmation may have taken minutes.
+    if let Some(kill) = &ctx.kill {
+        let state = kill.state();
+        if state.mode != crate::killswitch::Mode::Open {
+            return Err(ToolOutput::Denied(format!(
+                "odoo-warden's kill switch is {} ({}): the write was not made",
+                state.mode.as_str(),
+                state.reason
+            )));
+        }
+    }
     match &ctx.audit {
         Some(audit) => audit.write_intent().await.map_err(|e| {
             ToolOutput::Failed {

@@ -42,6 +42,9 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
         Err(refusal) => return refusal,
     };
     let ids = ids_arg(args);
+    if let Err(refusal) = guard::check_defaults(p, model, Op::Update, &context, &[]).await {
+        return refusal;
+    }
     let values = args
         .get("values")
         .and_then(Value::as_object)
