@@ -39,6 +39,11 @@ impl Drop for TempDir {
 }
 
 async fn start(store_url: &str) -> T {
+    start_with(store_url, "").await
+}
+
+/// `odoo_extra`: lines added to the `[odoo]` section.
+async fn start_with(store_url: &str, odoo_extra: &str) -> T {
     let emu = Emulator::start(EmulatorConfig::odoo19()).await;
     let dir = std::env::temp_dir().join(format!(
         "ow-audit-{}-{}",
@@ -48,7 +53,12 @@ async fn start(store_url: &str) -> T {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
     let extra = format!("policy = \"{}\"", dir.join("policy.toml").display());
-    let text = warden::config_text(&emu.url(), store_url, &[("sales", "mcp_writer")], &extra);
+    let text = warden::config_text(&emu.url(), store_url, &[("sales", "mcp_writer")], &extra)
+        .replacen(
+            "database = \"lab\"\n",
+            &format!("database = \"lab\"\n{odoo_extra}"),
+            1,
+        );
     let w = warden::start(&text, warden::env_for(&["mcp_writer"]))
         .await
         .unwrap();
@@ -347,6 +357,47 @@ async fn removal_and_reorder(t: &T) {
         "{r}"
     );
     assert!(r["problem"].as_str().unwrap().contains("missing"), "{r}");
+}
+
+#[tokio::test]
+async fn a_write_odoo_never_answers_is_recorded_unknown() {
+    let t = start_with("sqlite::memory:", "timeout_secs = 1\n").await;
+    t._emu.stall(Some("create"));
+    let r = t
+        .tool(
+            "create_records",
+            json!({"model": "res.partner", "records": [{"name": "Stuck Co", "is_company": true}]}),
+        )
+        .await;
+    let text = r["result"]["content"][0]["text"].as_str().unwrap_or("");
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(text.contains("may or may not have carried this out"), "{r}");
+    let outcomes = t.records(&[("kind", "write_outcome")]).await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0]["record"]["outcome"], "unknown", "{outcomes:?}");
+    let call_id = outcomes[0]["record"]["call_id"].clone();
+    let v = t.verify().await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["unknown_outcomes"][0]["call_id"], call_id, "{v}");
+    // A read that times out changed nothing: an error, not an unknown outcome.
+    t._emu.stall(Some("search_read"));
+    let r = t
+        .tool("search_records", json!({"model": "res.partner"}))
+        .await;
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|m| m.contains("did not answer")),
+        "{r}"
+    );
+    let reads = t
+        .records(&[("kind", "tool_call"), ("operation", "read")])
+        .await;
+    assert_eq!(
+        reads.last().unwrap()["record"]["outcome"],
+        "error",
+        "{reads:?}"
+    );
 }
 
 #[tokio::test]

@@ -12,7 +12,8 @@ pub struct VerifyReport {
     /// The first record that breaks the chain, and how.
     pub first_bad_seq: Option<i64>,
     pub problem: Option<String>,
-    /// Write intents without an outcome (a crash between the two): their outcome is unknown.
+    /// Writes whose outcome is unknown: an intent without an outcome (a crash between the two),
+    /// or an outcome recorded as unknown (Odoo timed out, the call was cut off).
     pub unknown_outcomes: Vec<UnknownOutcome>,
     /// The last record's seq and hash: keep them (an export does) to detect, later, the removal
     /// of records at the end, which leaves a consistent but shorter chain.
@@ -81,7 +82,11 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
                     super::kind::WRITE_INTENT => {
                         open_intents.insert(call.to_string(), row.seq);
                     }
-                    super::kind::WRITE_OUTCOME => {
+                    // An outcome recorded as unknown (timeout, cut off) leaves the write open.
+                    super::kind::WRITE_OUTCOME
+                        if row.record.get("outcome").and_then(|o| o.as_str())
+                            != Some("unknown") =>
+                    {
                         open_intents.remove(call);
                     }
                     _ => {}

@@ -120,6 +120,9 @@ pub enum Lookup {
 pub struct SessionStore {
     sessions: RwLock<HashMap<String, Arc<Session>>>,
     max_sessions: usize,
+    /// Sessions one principal may hold: past it, its own oldest session goes, so one key
+    /// cannot push other keys' sessions out.
+    per_principal: usize,
     idle_timeout: Duration,
 }
 
@@ -128,12 +131,14 @@ impl SessionStore {
         Self {
             sessions: RwLock::new(HashMap::new()),
             max_sessions,
+            per_principal: (max_sessions / 10).max(1),
             idle_timeout,
         }
     }
 
-    /// Creates a session. When full, idle sessions are dropped first; if still full, the least
-    /// recently used one goes.
+    /// Creates a session. A principal at its own cap loses its least recently used session.
+    /// When the store is full, idle sessions are dropped first; if still full, the least recently
+    /// used one goes.
     pub fn create(
         &self,
         principal: Option<String>,
@@ -156,6 +161,20 @@ impl SessionStore {
             next_request_id: AtomicU64::new(1),
         });
         if let Ok(mut map) = self.sessions.write() {
+            let own: Vec<(&String, Duration)> = map
+                .iter()
+                .filter(|(_, s)| s.principal == session.principal)
+                .map(|(k, s)| (k, s.idle()))
+                .collect();
+            if own.len() >= self.per_principal {
+                if let Some(oldest) = own
+                    .iter()
+                    .max_by_key(|(_, idle)| *idle)
+                    .map(|(k, _)| (*k).clone())
+                {
+                    map.remove(&oldest);
+                }
+            }
             if map.len() >= self.max_sessions {
                 let idle = self.idle_timeout;
                 map.retain(|_, s| s.idle() < idle);
@@ -232,12 +251,26 @@ mod tests {
     #[test]
     fn the_store_is_bounded() {
         let store = SessionStore::new(3, Duration::from_secs(60));
-        let first = store.create(None, "2025-11-25", json!({}), json!({}));
-        for _ in 0..5 {
-            store.create(None, "2025-11-25", json!({}), json!({}));
+        let first = store.create(Some("key-0".into()), "2025-11-25", json!({}), json!({}));
+        for i in 1..6 {
+            store.create(Some(format!("key-{i}")), "2025-11-25", json!({}), json!({}));
         }
         assert_eq!(store.len(), 3);
-        assert!(store.get(&first.id, None).is_err());
+        assert!(store.get(&first.id, Some("key-0")).is_err());
+    }
+
+    #[test]
+    fn one_principal_cannot_push_out_anothers_sessions() {
+        let store = SessionStore::new(20, Duration::from_secs(60));
+        let b = store.create(Some("key-b".into()), "2025-11-25", json!({}), json!({}));
+        let first_a = store.create(Some("key-a".into()), "2025-11-25", json!({}), json!({}));
+        for _ in 0..50 {
+            store.create(Some("key-a".into()), "2025-11-25", json!({}), json!({}));
+        }
+        // key-a holds its cap (20 / 10) and no more; key-b's session survives.
+        assert_eq!(store.len(), 3);
+        assert!(store.get(&b.id, Some("key-b")).is_ok());
+        assert!(store.get(&first_a.id, Some("key-a")).is_err());
     }
 
     #[test]

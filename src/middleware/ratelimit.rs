@@ -258,7 +258,8 @@ where
     }
 }
 
-/// A profile's write budget: writes per minute, per key.
+/// A profile's write budget: writes per minute, per key. Only authenticated keys reach it, so it
+/// holds at most one entry per key in the store and needs no sweeping.
 pub struct WriteBudget {
     limiter: DefaultKeyedRateLimiter<String>,
     per_minute: u32,
@@ -283,12 +284,6 @@ impl WriteBudget {
 
     pub fn per_minute(&self) -> u32 {
         self.per_minute
-    }
-
-    /// Drops idle entries (call periodically).
-    pub fn cleanup(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
     }
 }
 

@@ -66,6 +66,9 @@ pub struct OdooError {
     /// Odoo's exception class (`odoo.exceptions.AccessError`), when Odoo named one.
     pub class: Option<String>,
     pub message: String,
+    /// Certainly not carried out: Odoo answered with an exception (it rolls the transaction
+    /// back), or the connection could not be opened.
+    pub not_applied: bool,
 }
 
 impl OdooError {
@@ -74,7 +77,15 @@ impl OdooError {
             kind,
             class: None,
             message: message.into(),
+            not_applied: false,
         }
+    }
+
+    /// Whether Odoo may have carried the request out despite the error: it timed out, or the
+    /// connection broke or the answer was unreadable after the request was sent. (Odoo rolls a
+    /// transaction back when it raises, so an error Odoo answered with means nothing changed.)
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self.kind, ErrorKind::Timeout | ErrorKind::Transport) && !self.not_applied
     }
 
     /// From an Odoo exception class and message (both transports end here). The HTTP status, when
@@ -86,6 +97,7 @@ impl OdooError {
             kind,
             class: Some(class.to_string()),
             message,
+            not_applied: true,
         }
     }
 

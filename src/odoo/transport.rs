@@ -155,6 +155,17 @@ impl Http {
     }
 
     fn transport_error(&self, e: reqwest::Error) -> OdooError {
+        if e.is_connect() {
+            let mut err = OdooError::new(
+                ErrorKind::Transport,
+                format!(
+                    "cannot connect to Odoo at {}: is the URL right and is Odoo running?",
+                    self.base
+                ),
+            );
+            err.not_applied = true;
+            return err;
+        }
         if e.is_timeout() {
             return OdooError::new(
                 ErrorKind::Timeout,
@@ -162,15 +173,6 @@ impl Http {
                     "Odoo at {} did not answer within {} s",
                     self.base,
                     self.timeout.as_secs_f32()
-                ),
-            );
-        }
-        if e.is_connect() {
-            return OdooError::new(
-                ErrorKind::Transport,
-                format!(
-                    "cannot connect to Odoo at {}: is the URL right and is Odoo running?",
-                    self.base
                 ),
             );
         }

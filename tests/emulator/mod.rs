@@ -111,6 +111,8 @@ pub(crate) struct Shared {
     db: RwLock<db::Db>,
     sessions: Mutex<HashMap<String, Session>>,
     requests: AtomicU64,
+    /// Fault injection: hold every request naming this method without answering.
+    stalled_method: Mutex<Option<String>>,
     /// The recorded `session_info` of Odoo 18, filled in per user.
     session_template: serde_json::Value,
 }
@@ -131,6 +133,7 @@ impl Shared {
             db: RwLock::new(db),
             sessions: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
+            stalled_method: Mutex::new(None),
             session_template,
         }
     }
@@ -196,6 +199,14 @@ impl Emulator {
     /// How many HTTP requests the server has answered so far.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Fault injection: from now on, requests that call `method` (for example "create") get no
+    /// answer, like an Odoo stuck on a lock; `None` ends it.
+    pub fn stall(&self, method: Option<&str>) {
+        if let Ok(mut m) = self.shared.stalled_method.lock() {
+            *m = method.map(str::to_string);
+        }
     }
 
     /// Sets the request counter back to zero.

@@ -150,7 +150,11 @@ impl CallAudit {
             kind::TOOL_CALL
         }
         .to_string();
-        let (decision, outcome, reason, class) = out.audit_terms();
+        let (decision, mut outcome, reason, class) = out.audit_terms();
+        if outcome == "unknown" && !had_intent {
+            // A read that timed out changed nothing.
+            outcome = "error";
+        }
         e.decision = Some(decision.into());
         e.outcome = Some(outcome.into());
         e.reason = reason;

@@ -271,6 +271,7 @@ async fn request_approval(
         return Gate::Stop(ToolOutput::Failed {
             message: format!("the approval request could not be stored ({e}); nothing was changed"),
             class: None,
+            unknown: false,
         });
     }
     let expires = expires_at

@@ -504,6 +504,7 @@ pub async fn intent(ctx: &crate::mcp::server::CallContext) -> Result<(), ToolOut
             ToolOutput::Failed {
                 message: format!("the write was refused: the audit trail cannot record it ({e}). Nothing was changed; try again later."),
                 class: None,
+                unknown: false,
             }
         }),
         None => Ok(()),

@@ -82,6 +82,8 @@ pub enum ToolOutput {
     Failed {
         message: String,
         class: Option<String>,
+        /// Odoo may have carried the call out (timeout, connection lost after sending).
+        unknown: bool,
     },
     /// The write waits for an approver: `{status: "pending_approval", approval_id, ...}`.
     Pending(Value),
@@ -118,9 +120,16 @@ impl ToolOutput {
             ToolOutput::Structured(_) => ("allow", "ok", None, None),
             ToolOutput::Error(m) => ("invalid", "refused", Some(m.clone()), None),
             ToolOutput::Denied(m) => ("deny", "refused", Some(m.clone()), None),
-            ToolOutput::Failed { message, class } => {
-                ("allow", "error", Some(message.clone()), class.clone())
-            }
+            ToolOutput::Failed {
+                message,
+                class,
+                unknown,
+            } => (
+                "allow",
+                if *unknown { "unknown" } else { "error" },
+                Some(message.clone()),
+                class.clone(),
+            ),
             ToolOutput::Pending(v) => (
                 "pending",
                 "pending_approval",
@@ -147,6 +156,9 @@ impl From<OdooError> for ToolOutput {
             ErrorKind::Credentials => {
                 " (odoo-warden's Odoo credentials were refused: tell the operator)"
             }
+            _ if e.outcome_unknown() => {
+                " (Odoo is unreachable or slow, and may or may not have carried this out: check the records before retrying a change)"
+            }
             ErrorKind::Timeout | ErrorKind::Transport => {
                 " (Odoo is unreachable or slow: try again later)"
             }
@@ -160,6 +172,7 @@ impl From<OdooError> for ToolOutput {
         ToolOutput::Failed {
             message: format!("Odoo error ({}){class}: {}{hint}", e.kind, e.message),
             class: e.class.clone(),
+            unknown: e.outcome_unknown(),
         }
     }
 }
@@ -526,6 +539,7 @@ impl Toolbox {
                         ToolOutput::Failed {
                             message: format!("the audit trail is unavailable ({e}); the answer was withheld. Try again later."),
                             class: None,
+                            unknown: false,
                         }
                         .into_result(),
                     );
