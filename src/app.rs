@@ -335,16 +335,26 @@ pub fn mcp_stack(config: &Config, rt: &Runtime) -> Router {
 }
 
 /// The admin listener: health and readiness (no key), and the admin API (scoped keys).
-pub fn admin_stack(rt: &Runtime) -> Router {
-    admin::router(admin::AdminState {
-        store: rt.store.clone(),
-        verifier: rt.verifier.clone(),
-        profiles: rt.profile_names.clone(),
-        reloader: rt.reloader.clone(),
-        audit: rt.audit.clone(),
-        kill: rt.kill.clone(),
-        odoo: rt.odoo.clone(),
-    })
+pub fn admin_stack(config: &Config, rt: &Runtime) -> Router {
+    // Per client address before the admin API's authentication, as on the MCP listener: caps
+    // key guessing and the argon2 work it costs.
+    let per_ip = ServiceBuilder::new().option_layer(per_ip_layer(
+        config.limits.per_ip_per_minute,
+        config.limits.per_ip_burst,
+        config.limits.trusted_proxies.clone(),
+    ));
+    admin::router(
+        admin::AdminState {
+            store: rt.store.clone(),
+            verifier: rt.verifier.clone(),
+            profiles: rt.profile_names.clone(),
+            reloader: rt.reloader.clone(),
+            audit: rt.audit.clone(),
+            kill: rt.kill.clone(),
+            odoo: rt.odoo.clone(),
+        },
+        per_ip,
+    )
     .layer(
         ServiceBuilder::new()
             .layer(tower::util::MapRequestLayer::new(strip_request_id))
@@ -403,7 +413,7 @@ pub async fn serve(
     config.server.admin_listen = admin_listener.local_addr()?;
     let rt = build(&config).await?;
     let mcp = mcp_stack(&config, &rt);
-    let admin = admin_stack(&rt);
+    let admin = admin_stack(&config, &rt);
     tracing::info!(address = %config.server.listen, admin = %config.server.admin_listen, "odoo-warden listening; MCP endpoint at /mcp");
     // One line each on stdout for people and scripts that wait for readiness.
     println!(

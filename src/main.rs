@@ -1063,7 +1063,7 @@ async fn audit_cmd(
                 println!("ok: {} records, the chain is intact", report["records"]);
                 for u in report["unknown_outcomes"].as_array().into_iter().flatten() {
                     println!(
-                        "note: write intent {} (call {}) has no outcome: it is unknown whether Odoo made the change",
+                        "note: the write with intent record {} (call {}) has an unknown outcome: check in Odoo whether the change was made",
                         u["seq"], u["call_id"]
                     );
                 }

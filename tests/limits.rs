@@ -123,6 +123,40 @@ async fn per_address_limit_before_authentication() {
 }
 
 #[tokio::test]
+async fn admin_api_is_limited_per_address_but_probes_are_not() {
+    let t = start("[limits]\nper_ip_per_minute = 2\nper_ip_burst = 2\n", "").await;
+    let (_, audit) = t.w.key(&["audit"], None, None).await;
+    let client = reqwest::Client::new();
+    let get = |path: &str, key: &str| {
+        client
+            .get(format!("{}{path}", t.w.admin_url))
+            .bearer_auth(key.to_string())
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            get("/admin/v1/audit/verify", "owk_nope")
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let r = get("/admin/v1/audit/verify", &audit).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        for _ in 0..3 {
+            assert_eq!(
+                get(path, "").await.unwrap().status(),
+                StatusCode::OK,
+                "{path}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let t = start(
         "[limits]\nper_ip_per_minute = 2\nper_ip_burst = 2\ntrusted_proxies = [\"127.0.0.1\"]\n",

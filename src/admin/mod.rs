@@ -37,7 +37,21 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
         .into_response()
 }
 
-pub fn router(state: AdminState) -> Router {
+/// The admin listener's routes: the probes (`/healthz`, `/readyz`, `/metrics`, no key) and the
+/// API, with `api_layers` (the per-address limit) wrapped around the API only, so that probes
+/// and scrapes are never limited.
+pub fn router<L>(state: AdminState, api_layers: L) -> Router
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Response:
+        axum::response::IntoResponse + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+{
     let keys = Router::new()
         .route("/admin/v1/keys", get(list_keys).post(post_key))
         .route("/admin/v1/keys/{id}", delete(revoke_key))
@@ -62,15 +76,18 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/audit/verify", get(verify_audit))
         .route("/admin/v1/audit/export", get(export_audit))
         .layer(AuthLayer::new(state.verifier.clone(), Scope::Audit));
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    let api = Router::new()
         .merge(keys)
         .merge(kill_read)
         .merge(kill_write)
         .merge(approvals)
         .merge(audit)
+        .layer(api_layers);
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(api)
         .with_state(state)
 }
 

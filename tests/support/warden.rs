@@ -25,7 +25,7 @@ pub async fn start(text: &str, env: HashMap<String, String>) -> anyhow::Result<W
     config.server.admin_listen = admin.local_addr()?;
     let rt = app::build(&config).await?;
     let mcp_app = app::mcp_stack(&config, &rt);
-    let admin_app = app::admin_stack(&rt);
+    let admin_app = app::admin_stack(&config, &rt);
     tokio::spawn(async move {
         axum::serve(
             mcp,
