@@ -241,6 +241,55 @@ impl Store {
     }
 }
 
+/// The part of an audit query both backends share, after the time bounds (which differ: SQLite
+/// stores microseconds): the equality filters, the record id, the cursor, the order and the limit.
+pub(super) fn push_filter<'a, DB>(
+    qb: &mut sqlx::QueryBuilder<'a, DB>,
+    filter: &AuditFilter,
+    cursor: Option<i64>,
+    limit: u32,
+    descending: bool,
+) where
+    DB: sqlx::Database,
+    String: 'a + sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: 'a + sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    for (column, value) in [
+        ("kind", &filter.kind),
+        ("key_id", &filter.key_id),
+        ("profile", &filter.profile),
+        ("model", &filter.model),
+        ("operation", &filter.operation),
+        ("decision", &filter.decision),
+        ("outcome", &filter.outcome),
+        ("call_id", &filter.call_id),
+    ] {
+        if let Some(v) = value {
+            qb.push(format_args!(" AND {column} = "))
+                .push_bind(v.clone());
+        }
+    }
+    if let Some(id) = filter.record_id {
+        qb.push(" AND seq IN (SELECT seq FROM audit_record_ids WHERE record_id = ")
+            .push_bind(id)
+            .push(")");
+    }
+    if let Some(c) = cursor {
+        qb.push(if descending {
+            " AND seq < "
+        } else {
+            " AND seq > "
+        })
+        .push_bind(c);
+    }
+    qb.push(if descending {
+        " ORDER BY seq DESC LIMIT "
+    } else {
+        " ORDER BY seq LIMIT "
+    })
+    .push_bind(i64::from(limit));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

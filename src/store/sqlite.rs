@@ -351,40 +351,7 @@ pub(super) async fn query_audit(
         qb.push(" AND time < ")
             .push_bind(micros(super::stored_time(t)));
     }
-    for (column, value) in [
-        ("kind", &filter.kind),
-        ("key_id", &filter.key_id),
-        ("profile", &filter.profile),
-        ("model", &filter.model),
-        ("operation", &filter.operation),
-        ("decision", &filter.decision),
-        ("outcome", &filter.outcome),
-        ("call_id", &filter.call_id),
-    ] {
-        if let Some(v) = value {
-            qb.push(format_args!(" AND {column} = "))
-                .push_bind(v.clone());
-        }
-    }
-    if let Some(id) = filter.record_id {
-        qb.push(" AND seq IN (SELECT seq FROM audit_record_ids WHERE record_id = ")
-            .push_bind(id)
-            .push(")");
-    }
-    if let Some(c) = cursor {
-        qb.push(if descending {
-            " AND seq < "
-        } else {
-            " AND seq > "
-        })
-        .push_bind(c);
-    }
-    qb.push(if descending {
-        " ORDER BY seq DESC LIMIT "
-    } else {
-        " ORDER BY seq LIMIT "
-    })
-    .push_bind(i64::from(limit));
+    audit::push_filter(&mut qb, filter, cursor, limit, descending);
     qb.build()
         .fetch_all(pool)
         .await
