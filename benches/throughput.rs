@@ -1,11 +1,13 @@
 //! tools/call `search_records` through odoo-warden against the Odoo emulator, next to the same
 //! query sent to the emulator directly (JSON-2, as odoo-warden sends it).
 //!
-//! `cargo bench --bench throughput [-- --seconds N --concurrency C]`
+//! `cargo bench --bench throughput [-- --seconds N --concurrency C --rounds R --full-only]`
 //!
 //! Reports, for each path: sequential latency (median, p99) with one client, and throughput with
-//! C concurrent clients. The difference of the medians is what odoo-warden adds per call
-//! (budget: under 1 ms, DESIGN.md section 11).
+//! C concurrent clients, as the median of R rounds (this machine's neighbours make single rounds
+//! vary by a fifth). The difference of the medians is what odoo-warden adds per call (budget:
+//! under 1 ms, DESIGN.md section 11). "release binary" is `odoo-warden serve` as shipped, in its
+//! own process, logging at info to a file; the other rows run the same stack in this process.
 
 #[path = "../tests/emulator/mod.rs"]
 mod emulator;
@@ -21,6 +23,9 @@ use std::time::{Duration, Instant};
 struct Args {
     seconds: f64,
     concurrency: usize,
+    rounds: usize,
+    /// Only the full-stack throughput (for a profiler).
+    full_only: bool,
 }
 
 fn args() -> Args {
@@ -34,6 +39,8 @@ fn args() -> Args {
     let mut a = Args {
         seconds,
         concurrency: 16,
+        rounds: 5,
+        full_only: false,
     };
     let mut i = 1;
     while i < argv.len() {
@@ -52,6 +59,15 @@ fn args() -> Args {
                     .unwrap_or(a.concurrency);
                 i += 1;
             }
+            "--rounds" => {
+                a.rounds = argv
+                    .get(i + 1)
+                    .and_then(|v| v.parse().ok())
+                    .filter(|r| *r > 0)
+                    .unwrap_or(a.rounds);
+                i += 1;
+            }
+            "--full-only" => a.full_only = true,
             _ => {}
         }
         i += 1;
@@ -129,7 +145,8 @@ async fn latency(path: &Path, seconds: f64) -> (Duration, Duration, usize) {
     )
 }
 
-async fn throughput(path: &Path, seconds: f64, concurrency: usize) -> (f64, u64) {
+/// Calls per second with `concurrency` clients for `seconds`.
+async fn throughput_round(path: &Path, seconds: f64, concurrency: usize) -> (f64, u64) {
     let http = reqwest::Client::new();
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -156,6 +173,132 @@ async fn throughput(path: &Path, seconds: f64, concurrency: usize) -> (f64, u64)
         n as f64 / start.elapsed().as_secs_f64(),
         failed.load(Ordering::Relaxed),
     )
+}
+
+/// Throughput over `a.rounds` rounds: the median, the lowest and highest, and failed calls.
+struct Rate {
+    median: f64,
+    low: f64,
+    high: f64,
+    failed: u64,
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>8.0} /s  (rounds {:.0}..{:.0}, {} failed)",
+            self.median, self.low, self.high, self.failed
+        )
+    }
+}
+
+async fn throughput(path: &Path, a: &Args) -> Rate {
+    let mut rates = Vec::with_capacity(a.rounds);
+    let mut failed = 0;
+    for _ in 0..a.rounds {
+        let (r, f) = throughput_round(path, a.seconds / a.rounds as f64, a.concurrency).await;
+        rates.push(r);
+        failed += f;
+    }
+    rates.sort_by(f64::total_cmp);
+    Rate {
+        median: rates[rates.len() / 2],
+        low: rates[0],
+        high: rates[rates.len() - 1],
+        failed,
+    }
+}
+
+/// `odoo-warden serve` (the release binary under `cargo bench`) in its own process, against the
+/// emulator, with a fresh SQLite store, limits far above the load, logs at info into a file.
+struct Binary {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    url: String,
+    token: String,
+}
+
+impl Binary {
+    fn start(odoo_url: &str) -> Binary {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let dir = std::env::temp_dir().join(format!("ow-bench-bin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = dir.join("odoo-warden.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\
+                 [store]\nurl = \"sqlite://{}/bench.db\"\n\
+                 [odoo]\nurl = \"{odoo_url}\"\ndatabase = \"lab\"\n\
+                 [limits]\nper_ip_per_minute = 1000000000\nper_ip_burst = 1000000\n\
+                 [profiles.bench]\nodoo_login = \"mcp_writer\"\nodoo_api_key_env = \"BENCH_ODOO_KEY\"\n\
+                 rate_limit = {{ per_minute = 1000000000, burst = 1000000, writes_per_minute = 1000 }}\n",
+                dir.display()
+            ),
+        )
+        .expect("config");
+        let bin = env!("CARGO_BIN_EXE_odoo-warden");
+        let out = Command::new(bin)
+            .args([
+                "keys",
+                "create",
+                "--name",
+                "bench",
+                "--scope",
+                "mcp",
+                "--profile",
+                "bench",
+                "--json",
+                "--config",
+            ])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("odoo-warden keys create runs");
+        let created: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "keys create printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let token = created["token"].as_str().expect("a token").to_string();
+        let log = std::fs::File::create(dir.join("odoo-warden.log")).expect("log file");
+        let mut child = Command::new(bin)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("BENCH_ODOO_KEY", api_key("mcp_writer"))
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("odoo-warden serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let url = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.strip_prefix("odoo-warden listening on ")
+                    .map(str::to_string)
+            })
+            .expect("odoo-warden prints its address");
+        Binary {
+            child,
+            dir,
+            url,
+            token,
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn main() {
@@ -201,16 +344,25 @@ fn main() {
 
         let direct = Path::Direct { url: emu.url(), key };
         let warden = Path::Warden { url: w.mcp_url.clone(), token };
-        println!("search_records (res.partner, 5 records), {} s per measure, Odoo emulator 19.0 in-process", a.seconds);
+        if a.full_only {
+            println!("throughput ({} clients)  warden: {}  [audit on, limits on: the full stack]", a.concurrency, throughput(&warden, &a).await);
+            return;
+        }
+        println!("search_records (res.partner, 5 records), Odoo emulator 19.0 in-process; latency {} s per path, throughput {} rounds of {:.1} s", a.seconds, a.rounds, a.seconds / a.rounds as f64);
         let (d50, d99, dn) = latency(&direct, a.seconds).await;
         let (w50, w99, wn) = latency(&warden, a.seconds).await;
         println!("sequential latency   direct: median {:>7.1} µs  p99 {:>7.1} µs  ({dn} calls)", d50.as_secs_f64() * 1e6, d99.as_secs_f64() * 1e6);
         println!("sequential latency   warden: median {:>7.1} µs  p99 {:>7.1} µs  ({wn} calls)", w50.as_secs_f64() * 1e6, w99.as_secs_f64() * 1e6);
         println!("added by odoo-warden: median {:.1} µs (budget 1000 µs)", (w50.as_secs_f64() - d50.as_secs_f64()) * 1e6);
-        let (dt, df) = throughput(&direct, a.seconds, a.concurrency).await;
-        let (wt, wf) = throughput(&warden, a.seconds, a.concurrency).await;
-        println!("throughput ({} clients)  direct: {dt:>8.0} calls/s  ({df} failed)", a.concurrency);
-        println!("throughput ({} clients)  warden: {wt:>8.0} tools/call/s  ({wf} failed)  [audit on, limits on: the full stack]", a.concurrency);
+        println!("throughput ({} clients)  direct: {}", a.concurrency, throughput(&direct, &a).await);
+        println!("throughput ({} clients)  warden: {}  [audit on, limits on: the full stack] (budget 10000 /s)", a.concurrency, throughput(&warden, &a).await);
+        {
+            let bin = Binary::start(&emu.url());
+            let path = Path::Warden { url: bin.url.clone(), token: bin.token.clone() };
+            let (b50, _, _) = latency(&path, a.seconds).await;
+            println!("sequential latency   warden: median {:>7.1} µs  [release binary]", b50.as_secs_f64() * 1e6);
+            println!("throughput ({} clients)  warden: {}  [release binary: audit on, limits on, logs at info] (budget 10000 /s)", a.concurrency, throughput(&path, &a).await);
+        }
 
         // The same tools, profile and key check without the audit trail, for its cost.
         let client = odoo_warden::odoo::OdooClient::new(w.config.odoo.clone()).expect("client");
@@ -250,9 +402,8 @@ fn main() {
             });
             let off = Path::Warden { url, token: token.clone() };
             let (o50, _, _) = latency(&off, a.seconds).await;
-            let (ot, of) = throughput(&off, a.seconds, a.concurrency).await;
             println!("sequential latency   warden: median {:>7.1} µs  [{label}]", o50.as_secs_f64() * 1e6);
-            println!("throughput ({} clients)  warden: {ot:>8.0} tools/call/s  ({of} failed)  [{label}]", a.concurrency);
+            println!("throughput ({} clients)  warden: {}  [{label}]", a.concurrency, throughput(&off, &a).await);
         }
         println!("audit records written: {}", w.rt.store.audit_count().await.unwrap_or(-1));
     });

@@ -18,3 +18,8 @@ pub mod odoo;
 pub mod policy;
 pub mod secret;
 pub mod store;
+
+/// mimalloc: the request path allocates many small, short-lived values (JSON, headers, audit
+/// records); glibc's allocator spent close to a fifth of the CPU on them under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -74,7 +74,7 @@ pub struct Event {
     pub odoo_error_class: Option<String>,
     pub http_status: Option<u16>,
     pub duration_ms: Option<f64>,
-    /// Links a write's intent and outcome.
+    /// Links a write's intent, confirmation steps and outcome; null for read tools.
     pub call_id: Option<String>,
 }
 
@@ -168,43 +168,50 @@ pub fn cli_instance() -> String {
 /// The chain: `hash = SHA-256(prev_hash "\n" seq "\n" canonical(record))`, hex. Canonical JSON
 /// sorts object keys, so the hash does not depend on how the record was serialized.
 pub fn chain(prev_hash: &str, seq: i64, record: &Value) -> String {
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(b"\n");
-    h.update(seq.to_string().as_bytes());
-    h.update(b"\n");
-    canonical(record, &mut h);
-    hex::encode(h.finalize())
+    let mut buf = Vec::with_capacity(1024);
+    buf.extend_from_slice(prev_hash.as_bytes());
+    buf.push(b'\n');
+    buf.extend_from_slice(seq.to_string().as_bytes());
+    buf.push(b'\n');
+    canonical(record, &mut buf);
+    hex::encode(Sha256::digest(&buf))
 }
 
-fn canonical(v: &Value, h: &mut Sha256) {
+/// Compact JSON with object keys in byte order, written into `out` (strings and numbers exactly
+/// as serde_json writes them).
+fn canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            h.update(b"{");
-            for (i, k) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    h.update(b",");
+                    out.push(b',');
                 }
-                h.update(Value::String(k.clone()).to_string().as_bytes());
-                h.update(b":");
-                canonical(&map[k], h);
+                scalar(k, out);
+                out.push(b':');
+                canonical(v, out);
             }
-            h.update(b"}");
+            out.push(b'}');
         }
         Value::Array(items) => {
-            h.update(b"[");
+            out.push(b'[');
             for (i, x) in items.iter().enumerate() {
                 if i > 0 {
-                    h.update(b",");
+                    out.push(b',');
                 }
-                canonical(x, h);
+                canonical(x, out);
             }
-            h.update(b"]");
+            out.push(b']');
         }
-        other => h.update(other.to_string().as_bytes()),
+        other => scalar(other, out),
     }
+}
+
+fn scalar<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Writing a string, number, bool or null into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 #[cfg(test)]
@@ -222,6 +229,19 @@ mod tests {
         assert_ne!(
             chain("p", 1, &a),
             chain("p", 1, &json!({"b": 2, "a": [1, {"y": 2, "x": "é"}]}))
+        );
+    }
+
+    #[test]
+    fn chain_is_stable_across_releases() {
+        // Trails written by earlier versions must keep verifying: this hash was computed by the
+        // first implementation of the chain and may never change.
+        let v = json!({"kind": "tool_call", "z": null,
+            "a": [1, -2, 3.5, 1e300, true, false, null, "x\"\\\n\u{1}é😀"],
+            "nested": {"b": {"d": [], "c": {}}, "a": "</script>"}, "é": 0, "A": "\u{2028}"});
+        assert_eq!(
+            chain("prev", 42, &v),
+            "3bee79b4560b4fcb9c57428e6f73ccb121419af05a10e131eb898afc89734449"
         );
     }
 

@@ -15,6 +15,10 @@ const QUEUE: usize = 10_000;
 const BATCH: usize = 512;
 /// How long a request waits for room in the queue, or for a durable record's commit.
 const WAIT: Duration = Duration::from_secs(5);
+/// How long a batch of queued (read) records waits for more before it is committed. Every commit
+/// rewrites the table's and each index's touched pages, so under load a commit per handful of
+/// records costs more than the records; a durable record ends the wait at once.
+const LINGER: Duration = Duration::from_millis(10);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuditError {
@@ -138,12 +142,7 @@ async fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUs
                 None => return,
             }
         }
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        gather(&mut rx, &mut batch).await;
         let inserts: Vec<_> = batch.iter().map(|j| j.event.to_insert()).collect();
         match store.append_audit(&inserts, &chain).await {
             Ok(seqs) => {
@@ -182,6 +181,42 @@ async fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUs
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
+        }
+    }
+}
+
+/// Fills `batch` (which holds at least one job) with what is queued, then, unless a durable job
+/// is waiting for its commit, with what arrives within [`LINGER`], up to [`BATCH`] records.
+async fn gather(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+    let durable = |b: &[Job]| b.iter().any(|j| j.done.is_some());
+    while batch.len() < BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    if durable(batch) {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + LINGER;
+    while batch.len() < BATCH {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(job)) => {
+                let urgent = job.done.is_some();
+                batch.push(job);
+                if urgent {
+                    // Take what else is already queued, but do not keep a write waiting.
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    return;
+                }
+            }
+            // Time is up, or the senders are gone (the next `recv` ends the writer).
+            Ok(None) | Err(_) => return,
         }
     }
 }

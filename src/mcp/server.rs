@@ -1096,6 +1096,7 @@ async fn tools_call(
                 log.clone(),
                 base,
                 &name,
+                server.toolbox.kind(&name) == Some(super::tools::ToolKind::Read),
                 &arguments,
                 &hidden,
             )))

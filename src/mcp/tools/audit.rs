@@ -52,11 +52,13 @@ fn operation(tool: &str, args: &Map<String, Value>) -> Option<String> {
 impl CallAudit {
     /// `base` carries the request's identity (request id, key, profile, client, protocol);
     /// `hidden` tells which fields of the target model the policy hides (their values are never
-    /// stored).
+    /// stored). `read`: the tool only reads (no intent, no confirmation, so no call id to link
+    /// records by; a random id would also cost a random insert into its index for every read).
     pub fn new(
         log: Arc<AuditLog>,
         mut base: Event,
         tool: &str,
+        read: bool,
         args: &Value,
         hidden: &dyn Fn(&str) -> bool,
     ) -> Self {
@@ -81,8 +83,10 @@ impl CallAudit {
             .map(|a| a.iter().filter_map(Value::as_i64).collect())
             .unwrap_or_default();
         base.arguments = Some(redact(args, hidden));
-        // One call id links a write's intent and outcome.
-        base.call_id = Some(hex::encode(rand::random::<[u8; 16]>()));
+        // One call id links a write's intent, confirmation steps and outcome.
+        if !read {
+            base.call_id = Some(hex::encode(rand::random::<[u8; 16]>()));
+        }
         Self {
             log,
             base,
