@@ -703,3 +703,83 @@ create = { fields = ["name"] }
         }
     }
 }
+
+/// A write is confirmed as strictly as the strictest record it touches: lines created, changed or
+/// deleted through a one2many need what their own model's rules need, whatever the parent's say.
+const NESTED_CONFIRM: &str = r#"
+[defaults]
+confirm = "none"
+
+[models."sale.order"]
+read = true
+update = { fields = ["note", "order_line"], confirm = "none" }
+
+[models."sale.order.line"]
+read = true
+create = { fields = ["name", "product_uom_qty", "price_unit", "order_id"], confirm = "approver" }
+update = { fields = ["product_uom_qty"], confirm = "user" }
+delete = { confirm = "approver" }
+"#;
+
+#[tokio::test]
+async fn nested_lines_need_their_own_models_confirmation() {
+    for v in versions() {
+        let s = setup(v, "mcp_writer", NESTED_CONFIRM).await;
+        let orders = s
+            .call(
+                "search_records",
+                json!({"model": "sale.order", "domain": [["order_line", "!=", false]], "fields": ["order_line"], "limit": 1}),
+            )
+            .await
+            .unwrap();
+        let order = orders["records"][0]["id"].as_i64().unwrap();
+        let line = orders["records"][0]["order_line"][0].as_i64().unwrap();
+        let lines_before = s
+            .call(
+                "search_records",
+                json!({"model": "sale.order.line", "domain": [["order_id", "=", order]], "fields": ["product_uom_qty"]}),
+            )
+            .await
+            .unwrap();
+        // The parent alone runs at once.
+        s.call(
+            "update_records",
+            json!({"model": "sale.order", "ids": [order], "values": {"note": "plain"}}),
+        )
+        .await
+        .unwrap();
+        // Adding or deleting a line needs an approver, as creating or deleting it directly would.
+        for cmd in [
+            json!([[0, 0, {"name": "Extra", "product_uom_qty": 1, "price_unit": 5}]]),
+            json!([[2, line]]),
+        ] {
+            let r = s
+                .call(
+                    "update_records",
+                    json!({"model": "sale.order", "ids": [order], "values": {"order_line": cmd}}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(r["status"], "pending_approval", "{cmd}: {r}");
+        }
+        // Changing a line's quantity needs its user's confirmation; this client cannot ask, so
+        // the write goes to an approver (the default for clients without elicitation).
+        let r = s
+            .call(
+                "update_records",
+                json!({"model": "sale.order", "ids": [order], "values": {"order_line": [[1, line, {"product_uom_qty": 9}]]}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["status"], "pending_approval", "{r}");
+        // Nothing reached Odoo.
+        let lines_after = s
+            .call(
+                "search_records",
+                json!({"model": "sale.order.line", "domain": [["order_id", "=", order]], "fields": ["product_uom_qty"]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(lines_before["records"], lines_after["records"]);
+    }
+}

@@ -1,6 +1,6 @@
 //! `create_records`: create one or many records, under the policy's create rule.
 
-use super::guard::{self, allowed, check_ids, check_values, write_context_arg};
+use super::guard::{self, allowed, check_values, write_context_arg};
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, model_arg, model_schema,
     write_output_schema,
@@ -50,18 +50,17 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
     if let Err(refusal) = guard::check_defaults(p, model, Op::Create, &context, &all).await {
         return refusal;
     }
+    let mut nested = Vec::new();
     for values in &records {
-        let nested = match check_values(p, &pol, model, Op::Create, values).await {
-            Ok(n) => n,
+        match check_values(p, &pol, model, Op::Create, values).await {
+            Ok(n) => nested.extend(n),
             Err(refusal) => return refusal,
         };
-        for (target, op, ids) in nested {
-            if let Err(refusal) = check_ids(p, &pol, &target, op, &ids).await {
-                return refusal;
-            }
-        }
     }
-    let confirm = mp.confirm(Op::Create, pol.default_confirm());
+    if let Err(refusal) = guard::check_nested_ids(p, &pol, &nested).await {
+        return refusal;
+    }
+    let confirm = guard::write_confirm(&pol, &mp, Op::Create, &nested);
     let preview = guard::preview(
         p,
         model,

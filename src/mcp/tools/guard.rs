@@ -13,8 +13,37 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// Records an x2many command touches on its target model: (model, operation, ids).
+/// Records an x2many command touches on its target model: (model, operation, ids). Creates
+/// carry no ids.
 pub type Nested = (String, Op, Vec<i64>);
+
+/// Refuses nested updates and deletes of records outside their model's restriction.
+pub async fn check_nested_ids(
+    p: &ProfileState,
+    pol: &Policy,
+    nested: &[Nested],
+) -> Result<(), ToolOutput> {
+    for (target, op, ids) in nested {
+        if *op != Op::Create {
+            check_ids(p, pol, target, *op, ids).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The confirmation a write needs: the strictest of its own rule's and those of every record it
+/// creates, changes or deletes through x2many commands (a line added through its order needs what
+/// adding it directly would).
+pub fn write_confirm(pol: &Policy, mp: &ModelPolicy, op: Op, nested: &[Nested]) -> Confirm {
+    let default = pol.default_confirm();
+    nested
+        .iter()
+        .map(|(target, op, _)| {
+            pol.model(target)
+                .map_or(Confirm::Approver, |m| m.confirm(*op, default))
+        })
+        .fold(mp.confirm(op, default), Confirm::max)
+}
 
 /// `check_values` recurses through x2many commands, so its future is boxed.
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -215,7 +244,9 @@ async fn bounded(
 
 /// Checks values written to `model` by `op`: no hidden field, only writable ones, `res_model`
 /// naming a visible model, and x2many commands checked against their target's policy.
-/// Returns the x2many targets to check for ids (update/delete commands), as (model, op, ids).
+/// Returns what the x2many commands do on their targets, as (model, op, ids): updates and deletes
+/// to check for ids ([`check_nested_ids`]), and all of them for the confirmation
+/// ([`write_confirm`]).
 pub fn check_values<'a>(
     p: &'a ProfileState,
     pol: &'a Policy,
@@ -321,6 +352,7 @@ async fn check_commands(
             0 => {
                 let vals = parts.get(2).and_then(Value::as_object).ok_or_else(bad)?;
                 nested.extend(check_values(p, pol, target, Op::Create, vals).await?);
+                nested.push((target.to_string(), Op::Create, Vec::new()));
             }
             1 => {
                 let id = id()?;

@@ -57,12 +57,10 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
     if let Err(refusal) = check_ids(p, &pol, model, Op::Update, &ids).await {
         return refusal;
     }
-    for (target, op, nested_ids) in nested {
-        if let Err(refusal) = check_ids(p, &pol, &target, op, &nested_ids).await {
-            return refusal;
-        }
+    if let Err(refusal) = guard::check_nested_ids(p, &pol, &nested).await {
+        return refusal;
     }
-    let confirm = mp.confirm(Op::Update, pol.default_confirm());
+    let confirm = guard::write_confirm(&pol, &mp, Op::Update, &nested);
     let preview = guard::preview(
         p,
         model,
