@@ -349,6 +349,39 @@ async fn hidden_fields_are_refused_everywhere() {
             "res.users",
         )
         .await;
+        // Through a model the key reads only within a restriction (res.partner: companies): the
+        // path would ask about partners outside it, so it is refused wherever a path may appear.
+        s.denied(
+            "search_records",
+            json!({"model": "sale.order", "domain": [["partner_id.name", "=", "Some Person"]]}),
+            "only within a restriction",
+        )
+        .await;
+        s.denied(
+            "search_records",
+            json!({"model": "sale.order", "order": "partner_id.email"}),
+            "only within a restriction",
+        )
+        .await;
+        s.denied(
+            "read_group",
+            json!({"model": "sale.order", "groupby": ["state"], "domain": [["partner_id.email", "=", "x"]]}),
+            "only within a restriction",
+        )
+        .await;
+        // The relation itself, and paths through unrestricted models, are fine.
+        s.call(
+            "search_records",
+            json!({"model": "sale.order", "domain": [["partner_id", "!=", false]]}),
+        )
+        .await
+        .unwrap();
+        s.call(
+            "search_records",
+            json!({"model": "res.partner", "domain": [["country_id.code", "=", "BE"]]}),
+        )
+        .await
+        .unwrap();
         s.denied(
             "create_records",
             json!({"model": "res.partner", "records": [{"name": "A", "vat": "BE0"}]}),

@@ -362,6 +362,11 @@ impl ModelPolicy {
         }
     }
 
+    /// Whether reads are limited by a domain (some records of the model stay out of sight).
+    pub fn has_read_domain(&self) -> bool {
+        !self.read_domain.is_empty()
+    }
+
     /// The restriction for method calls: `read.domain` (`[]` when none). Whether a method is
     /// allowed at all is [`ModelPolicy::method_confirm`]'s question.
     pub fn method_restriction(&self) -> Value {

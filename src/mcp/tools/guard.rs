@@ -156,7 +156,8 @@ pub fn context_arg(args: &Map<String, Value>) -> Result<Map<String, Value>, Tool
 }
 
 /// Checks field paths a read uses (fields, domain leaves, order, groupby): no hidden field on any
-/// hop, and every model a path goes through must be readable under the policy.
+/// hop, and every model a path goes through must be readable under the policy, with no read
+/// domain (Odoo would follow the path into records outside it).
 pub async fn check_paths(
     p: &ProfileState,
     pol: &Policy,
@@ -187,6 +188,14 @@ pub async fn check_paths(
                 return Err(deny(format!(
                     "field \"{field}\" of \"{current}\" is not available under profile \"{}\" ({what} \"{path}\")",
                     p.name
+                )));
+            }
+            // Odoo would answer the path for every record of `current`, not only those the
+            // policy's read domain lets this key see: it could probe the others.
+            if i > 0 && mp.has_read_domain() {
+                return Err(deny(format!(
+                    "{what} \"{path}\" goes through model \"{current}\", which profile \"{}\" may read only within a restriction: search \"{current}\" first and use the ids (e.g. [\"{}\", \"in\", ids])",
+                    p.name, hops[0]
                 )));
             }
             if i + 1 < hops.len() {
