@@ -11,7 +11,7 @@ mod redact;
 mod verify;
 mod writer;
 
-pub use redact::redact;
+pub use redact::{Hidden, redact};
 pub use verify::{VerifyReport, verify};
 pub use writer::{AuditError, AuditLog};
 

@@ -25,27 +25,46 @@ fn secret_key(key: &str) -> bool {
     .any(|s| k.contains(s))
 }
 
-/// Redacts tool arguments: object keys in `hidden` (the model's hidden fields) and secret-looking
-/// keys lose their values; domain leaves on hidden fields lose their value; long strings and
-/// lists are cut.
-pub fn redact(args: &Value, hidden: &dyn Fn(&str) -> bool) -> Value {
-    walk(args, hidden, 0)
+/// Which fields lose their values in the trail.
+pub struct Hidden<'a> {
+    /// The hidden fields of the call's model: the keys of its records and values, and the first
+    /// hop of domain paths.
+    pub model: &'a dyn Fn(&str) -> bool,
+    /// Hidden on any model of the policy: keys inside field values (x2many commands reach other
+    /// models) and later hops of domain paths (`partner_id.vat`), whose models are not known here.
+    pub any: &'a dyn Fn(&str) -> bool,
 }
 
-fn walk(v: &Value, hidden: &dyn Fn(&str) -> bool, depth: usize) -> Value {
+/// Redacts tool arguments: hidden fields ([`Hidden`]) and secret-looking keys lose their values;
+/// domain leaves on hidden fields lose their value; long strings and lists are cut.
+pub fn redact(args: &Value, hidden: &Hidden<'_>) -> Value {
+    walk(args, hidden, 0, false)
+}
+
+/// `inside`: `v` is (part of) a field's value, where keys may be fields of other models.
+fn walk(v: &Value, hidden: &Hidden<'_>, depth: usize, inside: bool) -> Value {
     if depth > MAX_DEPTH {
         return json!("[truncated: nested too deep]");
     }
+    let key_hidden = |k: &str| {
+        if inside {
+            (hidden.any)(k)
+        } else {
+            (hidden.model)(k)
+        }
+    };
     match v {
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, x) in map {
                 let value = if secret_key(k) {
                     json!("[redacted]")
-                } else if hidden(k) {
+                } else if key_hidden(k) {
                     json!("[hidden]")
                 } else {
-                    walk(x, hidden, depth + 1)
+                    // The arguments object's own keys (records, values, domain) are not fields;
+                    // below them, every object key is a field and its value may name others.
+                    walk(x, hidden, depth + 1, inside || depth > 0)
                 };
                 out.insert(k.clone(), value);
             }
@@ -54,15 +73,16 @@ fn walk(v: &Value, hidden: &dyn Fn(&str) -> bool, depth: usize) -> Value {
         Value::Array(items) => {
             // A domain leaf [field, operator, value] on a hidden field keeps its shape, not its value.
             if let [Value::String(field), Value::String(op), _] = items.as_slice() {
-                let first = field.split('.').next().unwrap_or("");
-                if hidden(first) || field.split('.').any(hidden) {
+                let mut hops = field.split('.');
+                let first = hops.next().unwrap_or("");
+                if key_hidden(first) || hops.any(|h| (hidden.any)(h)) {
                     return json!([field, op, "[hidden]"]);
                 }
             }
             let mut out: Vec<Value> = items
                 .iter()
                 .take(MAX_ITEMS)
-                .map(|x| walk(x, hidden, depth + 1))
+                .map(|x| walk(x, hidden, depth + 1, inside))
                 .collect();
             if items.len() > MAX_ITEMS {
                 out.push(json!(format!(
@@ -89,11 +109,18 @@ mod tests {
 
     #[test]
     fn hidden_secret_and_large_values_are_removed() {
-        let hidden = |f: &str| f == "vat";
+        // The call's model hides vat; another model of the policy hides ref.
+        let model = |f: &str| f == "vat";
+        let any = |f: &str| f == "vat" || f == "ref";
+        let hidden = Hidden {
+            model: &model,
+            any: &any,
+        };
         let args = json!({
             "model": "res.partner",
-            "records": [{"name": "Acme", "vat": "BE0477472701", "child_ids": [[0, 0, {"vat": "BE1"}]]}],
-            "domain": ["|", ["vat", "=", "BE0477472701"], ["partner_id.vat", "ilike", "BE"]],
+            "records": [{"name": "Acme", "vat": "BE0477472701", "ref": "R-TOP",
+                         "child_ids": [[0, 0, {"vat": "BE1", "ref": "R-NESTED"}]]}],
+            "domain": ["|", ["vat", "=", "BE0477472701"], ["partner_id.vat", "ilike", "BE"], ["user_id.ref", "=", "R-PATH"]],
             "values": {"api_key": "abc", "Password": "x", "comment": "y".repeat(5000)},
             "ids": (0..150).collect::<Vec<i32>>(),
         });
@@ -119,5 +146,13 @@ mod tests {
         );
         assert_eq!(r["ids"].as_array().unwrap().len(), 101);
         assert_eq!(r["records"][0]["name"], "Acme");
+        // Hidden on another model: kept on the call's own model, removed where the field may
+        // belong to that other model (nested commands, later path hops).
+        assert_eq!(r["records"][0]["ref"], "R-TOP");
+        assert!(
+            !text.contains("R-NESTED") && !text.contains("R-PATH"),
+            "{text}"
+        );
+        assert_eq!(r["domain"][3], json!(["user_id.ref", "=", "[hidden]"]));
     }
 }

@@ -1090,15 +1090,19 @@ async fn tools_call(
             let base = handle.event(log, crate::audit::kind::TOOL_CALL);
             let pol = ctx.profile.policy();
             let model = arguments.get("model").and_then(Value::as_str).unwrap_or("");
-            let mp = pol.model(model).cloned();
-            let hidden = move |f: &str| mp.as_ref().is_some_and(|m| m.is_hidden(f));
+            let mp = pol.model(model);
+            let in_model = |f: &str| mp.is_some_and(|m| m.is_hidden(f));
+            let anywhere = |f: &str| pol.models().any(|(_, m)| m.is_hidden(f));
             Some(Arc::new(CallAudit::new(
                 log.clone(),
                 base,
                 &name,
                 server.toolbox.kind(&name) == Some(super::tools::ToolKind::Read),
                 &arguments,
-                &hidden,
+                &crate::audit::Hidden {
+                    model: &in_model,
+                    any: &anywhere,
+                },
             )))
         }
         _ => None,

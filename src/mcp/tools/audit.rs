@@ -2,7 +2,7 @@
 //! committed before Odoo is called.
 
 use super::{ToolKind, ToolOutput};
-use crate::audit::{AuditLog, Event, kind, redact};
+use crate::audit::{AuditLog, Event, Hidden, kind, redact};
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -51,8 +51,7 @@ fn operation(tool: &str, args: &Map<String, Value>) -> Option<String> {
 
 impl CallAudit {
     /// `base` carries the request's identity (request id, key, profile, client, protocol);
-    /// `hidden` tells which fields of the target model the policy hides (their values are never
-    /// stored). `read`: the tool only reads (no intent, no confirmation, so no call id to link
+    /// `hidden` tells which fields the policy hides (their values are never stored). `read`: the tool only reads (no intent, no confirmation, so no call id to link
     /// records by; a random id would also cost a random insert into its index for every read).
     pub fn new(
         log: Arc<AuditLog>,
@@ -60,7 +59,7 @@ impl CallAudit {
         tool: &str,
         read: bool,
         args: &Value,
-        hidden: &dyn Fn(&str) -> bool,
+        hidden: &Hidden<'_>,
     ) -> Self {
         let map = args.as_object().cloned().unwrap_or_default();
         base.tool = Some(tool.to_string());
