@@ -402,6 +402,21 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpLis
 }
 
 /// Runs the MCP and admin listeners until `shutdown` completes, then drains in-flight requests.
+/// How often the audit trail's head is logged (when it moved).
+const HEAD_LOG_EVERY: Duration = Duration::from_secs(300);
+
+/// Logs the trail's head (`SEQ:HASH`) if it moved since `last`.
+async fn log_head(store: &crate::store::Store, last: &mut Option<i64>) {
+    match store.audit_head().await {
+        Ok(Some((seq, hash))) if *last != Some(seq) => {
+            tracing::info!(target: "odoo_warden::audit", head = %format!("{seq}:{hash}"), "audit head");
+            *last = Some(seq);
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the audit trail's head"),
+    }
+}
+
 pub async fn serve(
     mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -491,6 +506,19 @@ pub async fn serve(
             }
         }
     }
+    // The trail's head in the logs every few minutes: shipped elsewhere, these lines are the
+    // kept heads `audit verify --expect-head` checks, which find records cut from the end.
+    {
+        let store = rt.store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEAD_LOG_EVERY);
+            let mut last = None;
+            loop {
+                tick.tick().await;
+                log_head(&store, &mut last).await;
+            }
+        });
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -529,6 +557,7 @@ pub async fn serve(
             "audit records still queued at exit"
         );
     }
+    log_head(&rt.store, &mut None).await;
     if let Some((a, b)) = served {
         a.context("the MCP listener failed")?;
         b.context("the admin listener failed")?;

@@ -183,6 +183,10 @@ enum AuditCommand {
     },
     /// Check the whole chain; fails if any record was changed, removed, inserted or reordered
     Verify {
+        /// SEQ:HASH of a head printed by an earlier verify (or logged as "audit head"): also
+        /// fails if that record is gone or different, which a chain cut at its end hides
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<odoo_warden::audit::KeptHead>,
         #[arg(long)]
         json: bool,
     },
@@ -241,8 +245,10 @@ enum KeysCommand {
 fn init_logs(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: journald, files and log shippers get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
@@ -1051,16 +1057,28 @@ async fn audit_cmd(
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Verify { json } => {
-            let report: serde_json::Value = admin_get(&base, &key, "/admin/v1/audit/verify", &[])
-                .await?
-                .json()
-                .await?;
+        AuditCommand::Verify { expect_head, json } => {
+            let query: Vec<(&str, String)> = expect_head
+                .iter()
+                .map(|k| ("expect_head", format!("{}:{}", k.seq, k.hash)))
+                .collect();
+            let report: serde_json::Value =
+                admin_get(&base, &key, "/admin/v1/audit/verify", &query)
+                    .await?
+                    .json()
+                    .await?;
             let ok = report["ok"] == true;
             if json {
                 println!("{report}");
             } else if ok {
                 println!("ok: {} records, the chain is intact", report["records"]);
+                if let (Some(seq), Some(hash)) =
+                    (report["head_seq"].as_i64(), report["head_hash"].as_str())
+                {
+                    println!(
+                        "head: {seq}:{hash}\n  keep it elsewhere; `audit verify --expect-head {seq}:{hash}` later also finds records removed from the end"
+                    );
+                }
                 for u in report["unknown_outcomes"].as_array().into_iter().flatten() {
                     println!(
                         "note: the write with intent record {} (call {}) has an unknown outcome: check in Odoo whether the change was made",

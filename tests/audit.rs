@@ -116,10 +116,15 @@ impl T {
     }
 
     async fn verify(&self) -> Value {
+        self.verify_with(&[]).await
+    }
+
+    async fn verify_with(&self, query: &[(&str, String)]) -> Value {
         assert!(self.w.rt.audit.flush(Duration::from_secs(5)).await);
         reqwest::Client::new()
             .get(format!("{}/admin/v1/audit/verify", self.w.admin_url))
             .bearer_auth(&self.audit_key)
+            .query(query)
             .send()
             .await
             .unwrap()
@@ -348,6 +353,53 @@ async fn removal_and_reorder(t: &T) {
     t.exec("UPDATE audit_log SET seq = -4 WHERE seq = 4").await;
     t.exec("UPDATE audit_log SET seq = 4 WHERE seq = 5").await;
     t.exec("UPDATE audit_log SET seq = 5 WHERE seq = -4").await;
+    let intact = t.verify().await;
+    assert_eq!(intact["ok"], true);
+    // Removed at the end: the shorter chain is consistent in itself; the head kept from the
+    // last verify shows the cut.
+    let (head_seq, head_hash) = (
+        intact["head_seq"].as_i64().unwrap(),
+        intact["head_hash"].as_str().unwrap().to_string(),
+    );
+    let kept = format!("{head_seq}:{head_hash}");
+    assert_eq!(
+        t.verify_with(&[("expect_head", kept.clone())]).await["ok"],
+        true
+    );
+    t.exec(&format!(
+        "DELETE FROM audit_record_ids WHERE seq >= {}",
+        head_seq - 1
+    ))
+    .await;
+    t.exec(&format!(
+        "DELETE FROM audit_log WHERE seq >= {}",
+        head_seq - 1
+    ))
+    .await;
+    let r = t.verify_with(&[("expect_head", kept.clone())]).await;
+    assert_eq!(r["ok"], false, "{r}");
+    let problem = r["problem"].as_str().unwrap();
+    // Either the trail now ends before the kept head, or later requests wrote a different
+    // record under its number: both are named.
+    assert!(
+        problem.contains("were removed") || problem.contains("not the record whose hash was kept"),
+        "{r}"
+    );
+    let bad = r["first_bad_seq"].as_i64().unwrap();
+    assert!(bad == head_seq - 1 || bad == head_seq, "{r}");
+    // A malformed head is a precise 400.
+    let r = t.verify_with(&[("expect_head", "12:nothex".into())]).await;
+    assert_eq!(r["error"], "bad_request", "{r}");
+    assert!(r["message"].as_str().unwrap().contains("SEQ:HASH"), "{r}");
+    t.exec("DELETE FROM audit_record_ids").await;
+    t.exec("DELETE FROM audit_log").await;
+    for i in 0..6 {
+        t.tool(
+            "search_records",
+            json!({"model": "res.partner", "limit": 1, "offset": i}),
+        )
+        .await;
+    }
     assert_eq!(t.verify().await["ok"], true);
     t.exec("DELETE FROM audit_log WHERE seq = 2").await;
     let r = t.verify().await;

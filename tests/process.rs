@@ -255,8 +255,22 @@ fn logs_hold_no_secret_and_shutdown_is_graceful() {
             odoo_warden::store::Store::connect(&format!("sqlite://{}/store.db", dir.display()))
                 .await
                 .unwrap();
-        let report = odoo_warden::audit::verify(&store).await.unwrap();
+        // The head logged at exit is the trail's last record.
+        let logs = w.logs.lock().unwrap().clone();
+        let kept: odoo_warden::audit::KeptHead = logs
+            .lines()
+            .rev()
+            .find(|l| l.contains("audit head"))
+            .and_then(|l| l.split("head=").nth(1))
+            .and_then(|h| h.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no audit head logged:\n{logs}"))
+            .parse()
+            .unwrap();
+        let report = odoo_warden::audit::verify(&store, Some(&kept))
+            .await
+            .unwrap();
         assert!(report.ok, "{report:?}");
+        assert_eq!(report.head_seq, Some(kept.seq));
         let f = odoo_warden::store::AuditFilter {
             kind: Some("confirmation".into()),
             ..Default::default()

@@ -401,8 +401,37 @@ async fn query_audit(
     }
 }
 
-async fn verify_audit(State(s): State<AdminState>) -> Response {
-    match crate::audit::verify(&s.store).await {
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct VerifyQuery {
+    /// `SEQ:HASH` of a record seen earlier (a head kept outside the store).
+    expect_head: Option<String>,
+}
+
+async fn verify_audit(
+    State(s): State<AdminState>,
+    q: Result<axum::extract::Query<VerifyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(q) => q.0,
+        Err(e) => return bad_query(e),
+    };
+    let kept = match q
+        .expect_head
+        .as_deref()
+        .map(str::parse::<crate::audit::KeptHead>)
+    {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("expect_head: {e}"),
+            );
+        }
+    };
+    match crate::audit::verify(&s.store, kept.as_ref()).await {
         Ok(report) => Json(report).into_response(),
         Err(e) => error(
             StatusCode::SERVICE_UNAVAILABLE,

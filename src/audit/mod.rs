@@ -12,7 +12,7 @@ mod verify;
 mod writer;
 
 pub use redact::{Hidden, redact};
-pub use verify::{VerifyReport, verify};
+pub use verify::{KeptHead, VerifyReport, verify};
 pub use writer::{AuditError, AuditLog};
 
 use serde::{Deserialize, Serialize};

@@ -29,8 +29,34 @@ pub struct UnknownOutcome {
 
 const PAGE: u32 = 5000;
 
-/// Walks the whole trail in order and recomputes the chain.
-pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
+/// A record's seq and hash, kept outside the store (from an earlier verify, an export, or the
+/// `audit head` lines odoo-warden logs): the trail must still hold that very record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptHead {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl std::str::FromStr for KeptHead {
+    type Err = String;
+
+    /// `SEQ:HASH`, as `audit verify` prints it.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("expected SEQ:HASH (as `audit verify` prints the head), got {s:?}");
+        let (seq, hash) = s.split_once(':').ok_or_else(bad)?;
+        let seq: i64 = seq.trim().parse().map_err(|_| bad())?;
+        let hash = hash.trim().to_ascii_lowercase();
+        if seq < 1 || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        Ok(KeptHead { seq, hash })
+    }
+}
+
+/// Walks the whole trail in order and recomputes the chain; with `kept`, also checks that the
+/// trail still holds that record (a chain cut at the end, or rewritten from some record on, is
+/// consistent in itself: only a hash kept elsewhere shows it).
+pub async fn verify(store: &Store, kept: Option<&KeptHead>) -> Result<VerifyReport, StoreError> {
     let mut expected_seq = 1i64;
     let mut prev_hash = String::new();
     let mut count = 0i64;
@@ -72,6 +98,14 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
                     row.seq
                 )));
             }
+            if let Some(k) = kept.filter(|k| k.seq == row.seq && k.hash != row.hash) {
+                return Ok(bad(format!(
+                    "record {} is not the record whose hash was kept ({}…): the trail was cut and written again, or rewritten, at or before record {}",
+                    k.seq,
+                    &k.hash[..12],
+                    k.seq
+                )));
+            }
             let kind = row
                 .record
                 .get("kind")
@@ -97,9 +131,25 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
             count += 1;
         }
     }
-    // A trail whose last records were removed still ends with a consistent chain: compare with
-    // the head the store reports (which a removal of the tail changes, but a copy of the hash
-    // kept elsewhere, such as an export, would reveal).
+    // A trail whose last records were removed still ends with a consistent chain: only a head
+    // kept elsewhere reveals it.
+    if let Some(k) = kept.filter(|k| k.seq >= expected_seq) {
+        return Ok(VerifyReport {
+            ok: false,
+            records: count,
+            first_bad_seq: Some(expected_seq),
+            problem: Some(format!(
+                "the trail ends at record {}, but record {} was kept as a head: records {} to {} (at least) were removed",
+                expected_seq - 1,
+                k.seq,
+                expected_seq,
+                k.seq
+            )),
+            unknown_outcomes: Vec::new(),
+            head_seq: None,
+            head_hash: None,
+        });
+    }
     Ok(VerifyReport {
         ok: true,
         records: count,
@@ -112,4 +162,28 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
         head_seq: (count > 0).then_some(expected_seq - 1),
         head_hash: (count > 0).then_some(prev_hash),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeptHead;
+
+    #[test]
+    fn kept_heads_parse_as_verify_prints_them() {
+        let hash = "ab".repeat(32);
+        let k: KeptHead = format!("42:{}", hash.to_uppercase()).parse().unwrap();
+        assert_eq!(k, KeptHead { seq: 42, hash });
+        for bad in [
+            "",
+            "42",
+            "x:ab",
+            "0:ab",
+            "-1:ab",
+            "42:abc",
+            &format!("42:{}", "g".repeat(64)),
+        ] {
+            let e = bad.parse::<KeptHead>().unwrap_err();
+            assert!(e.contains("SEQ:HASH"), "{bad}: {e}");
+        }
+    }
 }
