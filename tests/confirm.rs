@@ -29,6 +29,11 @@ struct T {
 }
 
 async fn start(extra_config: &str) -> T {
+    start_on("sqlite::memory:", extra_config, &[]).await
+}
+
+/// `start` on a given store, with more environment variables.
+async fn start_on(store: &str, extra_config: &str, env: &[(&str, &str)]) -> T {
     let emu = Emulator::start(EmulatorConfig::odoo19()).await;
     let dir = std::env::temp_dir().join(format!(
         "ow-confirm-{}-{}",
@@ -38,16 +43,11 @@ async fn start(extra_config: &str) -> T {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
     let extra = format!("policy = \"{}\"", dir.join("policy.toml").display());
-    let mut text = warden::config_text(
-        &emu.url(),
-        "sqlite::memory:",
-        &[("sales", "mcp_writer")],
-        &extra,
-    );
+    let mut text = warden::config_text(&emu.url(), store, &[("sales", "mcp_writer")], &extra);
     text.push_str(extra_config);
-    let w = warden::start(&text, warden::env_for(&["mcp_writer"]))
-        .await
-        .unwrap();
+    let mut vars = warden::env_for(&["mcp_writer"]);
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let w = warden::start(&text, vars).await.unwrap();
     let (_, mcp) = w.key(&["mcp"], Some("sales"), None).await;
     let (_, approver) = w.key(&["approve"], None, None).await;
     T {
@@ -451,4 +451,91 @@ async fn a_client_that_cannot_ask_escalates_or_is_refused() {
             .contains("cannot ask for it"),
         "{r}"
     );
+}
+
+#[tokio::test]
+async fn a_request_state_is_accepted_once_across_instances() {
+    // Two instances sharing a store and a state key (as behind a load balancer): a confirmation
+    // answered on one cannot be replayed on the other.
+    let dir = std::env::temp_dir().join(format!("ow-mrtr-{}", rand::random::<u32>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = format!("sqlite://{}/shared.db", dir.display());
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let env = [("SHARED_STATE_KEY", secret.as_str())];
+    let conf = "[confirm]\nstate_key_env = \"SHARED_STATE_KEY\"\n";
+    let a = start_on(&store, conf, &env).await;
+    let b = start_on(&store, conf, &env).await;
+    let caps = json!({"elicitation": {}});
+    let search = a
+        .tool(
+            "search_records",
+            json!({"model": "res.partner", "domain": [["name", "=", "Azure Interior"]]}),
+        )
+        .await;
+    let partner = search["structuredContent"]["records"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let args = json!({"model": "res.partner", "ids": [partner], "values": {"comment": "once"}});
+    let yes = json!({"confirm": {"action": "accept", "content": {"confirm": true}}});
+    let asked = a
+        .call26(
+            &a.mcp,
+            "update_records",
+            json!({"arguments": args}),
+            caps.clone(),
+        )
+        .await;
+    let state = asked["result"]["requestState"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = a
+        .call26(
+            &a.mcp,
+            "update_records",
+            json!({"arguments": args, "inputResponses": yes, "requestState": state}),
+            caps.clone(),
+        )
+        .await;
+    assert_eq!(done["result"]["isError"], false, "{done}");
+    // The same key and answer on the other instance: refused before Odoo.
+    let replay = b
+        .call26(
+            &a.mcp,
+            "update_records",
+            json!({"arguments": args, "inputResponses": yes, "requestState": state}),
+            caps.clone(),
+        )
+        .await;
+    assert_eq!(replay["result"]["isError"], true, "{replay}");
+    assert!(
+        replay["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{replay}"
+    );
+    // A fresh state from the first instance is accepted on the second.
+    let asked = a
+        .call26(
+            &a.mcp,
+            "update_records",
+            json!({"arguments": args}),
+            caps.clone(),
+        )
+        .await;
+    let state = asked["result"]["requestState"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = b
+        .call26(
+            &a.mcp,
+            "update_records",
+            json!({"arguments": args, "inputResponses": yes, "requestState": state}),
+            caps,
+        )
+        .await;
+    assert_eq!(done["result"]["isError"], false, "{done}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

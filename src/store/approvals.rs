@@ -298,4 +298,59 @@ impl Store {
         };
         Ok(changed == 1)
     }
+
+    /// Marks a request state's nonce used: true the first time, false if any instance sharing
+    /// this store already used it. Expired nonces are forgotten on the way (a state is refused
+    /// as expired before its nonce is looked at).
+    pub async fn use_request_state(
+        &self,
+        nonce: &str,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let expires_at = i64::try_from(expires_at).unwrap_or(i64::MAX);
+        let inserted = match self {
+            Store::Sqlite(pool) => {
+                sqlx::query("DELETE FROM used_request_states WHERE expires_at < ?1")
+                    .bind(now)
+                    .execute(pool)
+                    .await
+                    .map_err(|e| {
+                        StoreError::Query(format!(
+                            "request states: cannot forget expired ones: {e}"
+                        ))
+                    })?;
+                sqlx::query(
+                    "INSERT INTO used_request_states (nonce, expires_at) VALUES (?1, ?2) ON CONFLICT (nonce) DO NOTHING",
+                )
+                .bind(nonce)
+                .bind(expires_at)
+                .execute(pool)
+                .await
+                .map_err(|e| StoreError::Query(format!("request states: cannot record one as used: {e}")))?
+                .rows_affected()
+            }
+            Store::Postgres(pool) => {
+                sqlx::query("DELETE FROM used_request_states WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(pool)
+                    .await
+                    .map_err(|e| {
+                        StoreError::Query(format!(
+                            "request states: cannot forget expired ones: {e}"
+                        ))
+                    })?;
+                sqlx::query(
+                    "INSERT INTO used_request_states (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
+                )
+                .bind(nonce)
+                .bind(expires_at)
+                .execute(pool)
+                .await
+                .map_err(|e| StoreError::Query(format!("request states: cannot record one as used: {e}")))?
+                .rows_affected()
+            }
+        };
+        Ok(inserted == 1)
+    }
 }

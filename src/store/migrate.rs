@@ -1,7 +1,7 @@
 //! Schema migrations: an ordered list of steps, each with its SQL for both backends, applied once
 //! each, in order, every one inside its own transaction, and recorded in `schema_migrations`.
 //!
-//! Adding a table later (approvals, kill switch) means appending a [`Migration`] with
+//! Adding a table later (approvals, kill switch, used request states) means appending a [`Migration`] with
 //! the next version; never edit or reorder one that has shipped. Each step's name is recorded and
 //! checked, so a database migrated by a different build with the same version numbers is refused
 //! rather than silently trusted, and so is one migrated by a newer odoo-warden.
@@ -209,6 +209,27 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             changed_by TEXT        NOT NULL,
             changed_at TIMESTAMPTZ NOT NULL
         );
+    ",
+    },
+    Migration {
+        version: 5,
+        name: "used_request_states",
+        // Nonces of multi-round-trip request states already accepted, until they expire: a
+        // state is accepted once across every instance sharing the store. `expires_at` in Unix
+        // seconds on both backends (it comes from the sealed state).
+        sqlite: "
+        CREATE TABLE used_request_states (
+            nonce      TEXT    NOT NULL PRIMARY KEY,
+            expires_at INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX used_request_states_by_expiry ON used_request_states (expires_at);
+    ",
+        postgres: "
+        CREATE TABLE used_request_states (
+            nonce      TEXT   NOT NULL PRIMARY KEY,
+            expires_at BIGINT NOT NULL
+        );
+        CREATE INDEX used_request_states_by_expiry ON used_request_states (expires_at);
     ",
     },
 ];

@@ -189,7 +189,11 @@ async fn mrtr(
             })))
         }
         Some(token) => {
-            if let Err(e) = ctx.sealer.open(token, &ctx.principal, tool, &args_value) {
+            let opened = match ctx.sealer.open(token, &ctx.principal, tool, &args_value) {
+                Ok(claims) => used_once(ctx, &claims).await,
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = opened {
                 step(
                     ctx,
                     kind::CONFIRMATION,
@@ -235,6 +239,31 @@ async fn mrtr(
                     "the person declined ({action}): nothing was changed"
                 ))
             }
+        }
+    }
+}
+
+/// A state opened on this instance is also checked against the store, so that no instance
+/// sharing it accepts the same state twice. A store that cannot tell refuses (fail closed).
+async fn used_once(
+    ctx: &CallContext,
+    claims: &crate::confirm::state::Claims,
+) -> Result<(), String> {
+    let Some(store) = &ctx.store else {
+        return Ok(());
+    };
+    match store
+        .use_request_state(&claims.nonce, claims.expires_at)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(crate::confirm::state::StateError::Replayed.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot check that a requestState is unused");
+            Err(
+                "requestState cannot be checked as unused right now (the store did not answer)"
+                    .into(),
+            )
         }
     }
 }
