@@ -816,3 +816,88 @@ async fn nested_lines_need_their_own_models_confirmation() {
         assert_eq!(lines_before["records"], lines_after["records"]);
     }
 }
+
+/// A related field (or one inherited through `_inherits`) is another model's value under a new
+/// name: it is read, filtered on and written only as that other field could be.
+const RELATED_POLICY: &str = r#"
+[defaults]
+confirm = "none"
+
+[models."res.partner"]
+read = { domain = [["is_company", "=", true]] }
+update = true
+
+[models."res.country"]
+read = true
+hidden_fields = ["code"]
+
+[models."res.users"]
+read = true
+"#;
+
+#[tokio::test]
+async fn related_fields_follow_the_rules_of_the_field_they_copy() {
+    for v in versions() {
+        let s = setup(v, "mcp_writer", RELATED_POLICY).await;
+        // res.partner.country_code is res.country.code, hidden.
+        s.denied(
+            "search_records",
+            json!({"model": "res.partner", "fields": ["name", "country_code"]}),
+            "\"code\"",
+        )
+        .await;
+        s.denied(
+            "search_records",
+            json!({"model": "res.partner", "domain": [["country_code", "=", "BE"]]}),
+            "\"code\"",
+        )
+        .await;
+        s.denied(
+            "read_group",
+            json!({"model": "res.partner", "groupby": ["country_code"]}),
+            "\"code\"",
+        )
+        .await;
+        let listed = s
+            .call("get_fields", json!({"model": "res.partner"}))
+            .await
+            .unwrap();
+        assert!(listed["fields"].get("country_code").is_none(), "{listed}");
+        assert!(listed["fields"].get("country_id").is_some(), "{listed}");
+        s.denied(
+            "get_fields",
+            json!({"model": "res.partner", "fields": ["country_code"]}),
+            "copies a field",
+        )
+        .await;
+        // Writing a copy writes the other model's record.
+        let companies = s
+            .call(
+                "search_records",
+                json!({"model": "res.partner", "fields": ["name"], "limit": 1}),
+            )
+            .await
+            .unwrap();
+        let id = companies["records"][0]["id"].as_i64().unwrap();
+        s.denied(
+            "update_records",
+            json!({"model": "res.partner", "ids": [id], "values": {"country_code": "FR"}}),
+            "is a copy of",
+        )
+        .await;
+        // res.users.name and email are res.partner's (through _inherits), which this key reads
+        // only for companies: refused. login is the user's own.
+        s.denied(
+            "search_records",
+            json!({"model": "res.users", "fields": ["login", "email"]}),
+            "only within a restriction",
+        )
+        .await;
+        s.call(
+            "search_records",
+            json!({"model": "res.users", "fields": ["login"], "limit": 1}),
+        )
+        .await
+        .unwrap();
+    }
+}

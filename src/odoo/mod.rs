@@ -360,10 +360,14 @@ pub struct FieldInfo {
     pub selection: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// For a related field (and a field inherited through `_inherits`), the path it copies, such
+    /// as `country_id.code`: its value is another model's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related: Option<String>,
 }
 
 /// The attributes asked of `fields_get`: what [`FieldInfo`] holds, nothing more.
-pub const FIELD_ATTRIBUTES: [&str; 7] = [
+pub const FIELD_ATTRIBUTES: [&str; 8] = [
     "string",
     "type",
     "required",
@@ -371,6 +375,7 @@ pub const FIELD_ATTRIBUTES: [&str; 7] = [
     "relation",
     "selection",
     "help",
+    "related",
 ];
 
 /// Who the client is logged in as.

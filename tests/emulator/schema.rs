@@ -241,6 +241,14 @@ const STORED_READONLY: &[&str] = &[
     "country_code",
 ];
 
+/// Fields that copy another model's (`related=`, or inherited through `_inherits`), as Odoo's
+/// `fields_get` names them in `related`: (model, field, path).
+const RELATED: &[(&str, &str, &str)] = &[
+    ("res.partner", "country_code", "country_id.code"),
+    ("res.users", "name", "partner_id.name"),
+    ("res.users", "email", "partner_id.email"),
+];
+
 /// Completes a field's `fields_get` description with the attributes that every field has.
 fn complete_attrs(f: &mut Field) {
     let mut a = std::mem::take(&mut f.attrs);
@@ -598,6 +606,12 @@ impl Registry {
             m.ensure_base_fields();
             for f in m.fields.iter_mut() {
                 complete_attrs(f);
+                if let Some((_, _, path)) = RELATED
+                    .iter()
+                    .find(|(model, field, _)| *model == m.name && *field == f.name)
+                {
+                    f.attrs.insert("related".into(), json!(path));
+                }
             }
         }
         Registry {

@@ -75,6 +75,20 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         if mp.is_hidden(name) || wanted.as_ref().is_some_and(|w| !w.contains(name)) {
             continue;
         }
+        // A copy of another model's field is listed only if that field may be read here.
+        if raw.get("related").is_some()
+            && super::guard::check_paths(p, &pol, model, std::slice::from_ref(name), "field")
+                .await
+                .is_err()
+        {
+            if wanted.is_some() {
+                return ToolOutput::Denied(format!(
+                    "field \"{name}\" of \"{model}\" copies a field that is not available under profile \"{}\"",
+                    p.name
+                ));
+            }
+            continue;
+        }
         // Normalise through FieldInfo: only the documented attributes, with their types.
         if let Ok(info) = serde_json::from_value::<FieldInfo>(raw.clone()) {
             fields.insert(name.clone(), json!(info));

@@ -157,7 +157,8 @@ pub fn context_arg(args: &Map<String, Value>) -> Result<Map<String, Value>, Tool
 
 /// Checks field paths a read uses (fields, domain leaves, order, groupby): no hidden field on any
 /// hop, and every model a path goes through must be readable under the policy, with no read
-/// domain (Odoo would follow the path into records outside it).
+/// domain (Odoo would follow the path into records outside it). A related field (or one inherited
+/// through `_inherits`) is another model's value under a new name: its path is checked the same.
 pub async fn check_paths(
     p: &ProfileState,
     pol: &Policy,
@@ -166,8 +167,25 @@ pub async fn check_paths(
     what: &str,
 ) -> Result<(), ToolOutput> {
     for path in paths {
+        check_path(p, pol, model, path, what, 0).await?;
+    }
+    Ok(())
+}
+
+/// How many related fields deep a path is followed before it is refused.
+const MAX_RELATED_DEPTH: usize = 4;
+
+fn check_path<'a>(
+    p: &'a ProfileState,
+    pol: &'a Policy,
+    model: &'a str,
+    path: &'a str,
+    what: &'a str,
+    depth: usize,
+) -> BoxFuture<'a, Result<(), ToolOutput>> {
+    Box::pin(async move {
         if path.is_empty() {
-            continue;
+            return Ok(());
         }
         let mut current = model.to_string();
         let hops: Vec<&str> = path.split('.').collect();
@@ -198,13 +216,19 @@ pub async fn check_paths(
                     p.name, hops[0]
                 )));
             }
+            let fields = p.fields(&current).await.map_err(ToolOutput::from)?;
+            let def = fields.get(*field);
+            if let Some(related) = def.and_then(|f| f.get("related")).and_then(Value::as_str) {
+                if depth >= MAX_RELATED_DEPTH {
+                    return Err(deny(format!(
+                        "field \"{field}\" of \"{current}\" copies another field through too many related fields to check ({what} \"{path}\")"
+                    )));
+                }
+                let label = format!("field \"{field}\" of \"{current}\", a copy of \"{related}\",");
+                check_path(p, pol, &current, related, &label, depth + 1).await?;
+            }
             if i + 1 < hops.len() {
-                let fields = p.fields(&current).await.map_err(ToolOutput::from)?;
-                match fields
-                    .get(*field)
-                    .and_then(|f| f.get("relation"))
-                    .and_then(Value::as_str)
-                {
+                match def.and_then(|f| f.get("relation")).and_then(Value::as_str) {
                     Some(next) => current = next.to_string(),
                     None => {
                         return Err(deny(format!(
@@ -214,8 +238,8 @@ pub async fn check_paths(
                 }
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The domain that bounds `op` on `model`: the policy's restriction, and for models pointing at
@@ -293,6 +317,12 @@ pub fn check_values<'a>(
             let Some(def) = fields.get(name) else {
                 return Err(deny(format!("\"{model}\" has no field \"{name}\"")));
             };
+            // Writing a related field writes the other model's record, outside its own rules.
+            if let Some(related) = def.get("related").and_then(Value::as_str) {
+                return Err(deny(format!(
+                    "field \"{name}\" on \"{model}\" is a copy of \"{related}\" (another model's field): it cannot be written through \"{model}\""
+                )));
+            }
             if name == "res_model" && !value.is_null() && value != &Value::Bool(false) {
                 let target = value.as_str().unwrap_or("");
                 if !pol.is_visible(target) {
