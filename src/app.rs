@@ -401,7 +401,6 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpLis
         .with_context(|| format!("cannot listen on {addr} ([server] {what})"))
 }
 
-/// Runs the MCP and admin listeners until `shutdown` completes, then drains in-flight requests.
 /// How often the audit trail's head is logged (when it moved).
 const HEAD_LOG_EVERY: Duration = Duration::from_secs(300);
 
@@ -417,6 +416,7 @@ async fn log_head(store: &crate::store::Store, last: &mut Option<i64>) {
     }
 }
 
+/// Runs the MCP and admin listeners until `shutdown` completes, then drains in-flight requests.
 pub async fn serve(
     mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,

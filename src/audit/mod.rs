@@ -177,8 +177,14 @@ pub fn chain(prev_hash: &str, seq: i64, record: &Value) -> String {
     hex::encode(Sha256::digest(&buf))
 }
 
-/// Compact JSON with object keys in byte order, written into `out` (strings and numbers exactly
-/// as serde_json writes them).
+/// Canonical JSON: compact, object keys in byte order, strings and numbers exactly as serde_json
+/// writes them. The chain hashes it; confirmation states and approvals digest it.
+pub fn canonical_json(v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    canonical(v, &mut out);
+    out
+}
+
 fn canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {

@@ -159,37 +159,9 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// SHA-256 of a JSON value's canonical form (object keys sorted), hex.
+/// SHA-256 of a JSON value's canonical form ([`crate::audit::canonical_json`]), hex.
 pub fn digest(v: &Value) -> String {
-    let mut h = Sha256::new();
-    canonical(v, &mut h);
-    hex::encode(h.finalize())
-}
-
-fn canonical(v: &Value, h: &mut Sha256) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            h.update(b"{");
-            for k in keys {
-                h.update(serde_json::to_string(k).unwrap_or_default().as_bytes());
-                h.update(b":");
-                canonical(&map[k], h);
-                h.update(b",");
-            }
-            h.update(b"}");
-        }
-        Value::Array(items) => {
-            h.update(b"[");
-            for i in items {
-                canonical(i, h);
-                h.update(b",");
-            }
-            h.update(b"]");
-        }
-        other => h.update(other.to_string().as_bytes()),
-    }
+    hex::encode(Sha256::digest(crate::audit::canonical_json(v)))
 }
 
 #[cfg(test)]

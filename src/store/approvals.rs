@@ -315,11 +315,7 @@ impl Store {
                     .bind(now)
                     .execute(pool)
                     .await
-                    .map_err(|e| {
-                        StoreError::Query(format!(
-                            "request states: cannot forget expired ones: {e}"
-                        ))
-                    })?;
+                    .map_err(|e| state_err("forget expired ones", &e))?;
                 sqlx::query(
                     "INSERT INTO used_request_states (nonce, expires_at) VALUES (?1, ?2) ON CONFLICT (nonce) DO NOTHING",
                 )
@@ -327,7 +323,7 @@ impl Store {
                 .bind(expires_at)
                 .execute(pool)
                 .await
-                .map_err(|e| StoreError::Query(format!("request states: cannot record one as used: {e}")))?
+                .map_err(|e| state_err("record one as used", &e))?
                 .rows_affected()
             }
             Store::Postgres(pool) => {
@@ -335,11 +331,7 @@ impl Store {
                     .bind(now)
                     .execute(pool)
                     .await
-                    .map_err(|e| {
-                        StoreError::Query(format!(
-                            "request states: cannot forget expired ones: {e}"
-                        ))
-                    })?;
+                    .map_err(|e| state_err("forget expired ones", &e))?;
                 sqlx::query(
                     "INSERT INTO used_request_states (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
                 )
@@ -347,10 +339,14 @@ impl Store {
                 .bind(expires_at)
                 .execute(pool)
                 .await
-                .map_err(|e| StoreError::Query(format!("request states: cannot record one as used: {e}")))?
+                .map_err(|e| state_err("record one as used", &e))?
                 .rows_affected()
             }
         };
         Ok(inserted == 1)
     }
+}
+
+fn state_err(what: &str, e: &sqlx::Error) -> StoreError {
+    StoreError::Query(format!("request states: cannot {what}: {e}"))
 }

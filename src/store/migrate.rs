@@ -1,8 +1,8 @@
 //! Schema migrations: an ordered list of steps, each with its SQL for both backends, applied once
 //! each, in order, every one inside its own transaction, and recorded in `schema_migrations`.
 //!
-//! Adding a table later (approvals, kill switch, used request states) means appending a [`Migration`] with
-//! the next version; never edit or reorder one that has shipped. Each step's name is recorded and
+//! Adding a table later (approvals, kill switch, used request states) means appending a
+//! [`Migration`] with the next version; never edit or reorder one that has shipped. Each step's name is recorded and
 //! checked, so a database migrated by a different build with the same version numbers is refused
 //! rather than silently trusted, and so is one migrated by a newer odoo-warden.
 //!

@@ -51,8 +51,9 @@ fn operation(tool: &str, args: &Map<String, Value>) -> Option<String> {
 
 impl CallAudit {
     /// `base` carries the request's identity (request id, key, profile, client, protocol);
-    /// `hidden` tells which fields the policy hides (their values are never stored). `read`: the tool only reads (no intent, no confirmation, so no call id to link
-    /// records by; a random id would also cost a random insert into its index for every read).
+    /// `hidden` tells which fields the policy hides (their values are never stored). `read`: the
+    /// tool only reads (no intent, no confirmation, so no call id to link records by; a random id
+    /// would also cost a random insert into its index for every read).
     pub fn new(
         log: Arc<AuditLog>,
         mut base: Event,
