@@ -833,3 +833,417 @@ async fn odoo16_keeps_name_get_and_the_count_argument() {
         "The method 'name_get' does not exist on the model 'res.partner'"
     );
 }
+
+/// `search` ordered by id, as `login`.
+async fn search_ids(emu: &Emulator, login: &str, model: &str, domain: Value) -> Value {
+    let r = execute_kw(
+        emu,
+        login,
+        model,
+        "search",
+        json!([domain]),
+        json!({"order": "id"}),
+    )
+    .await;
+    assert!(r.get("error").is_none(), "{model} {r}");
+    r["result"].clone()
+}
+
+/// `fields_get` with the derived-data attributes, as admin.
+async fn derived_attrs(emu: &Emulator, model: &str) -> Value {
+    let r = execute_kw(
+        emu,
+        "admin",
+        model,
+        "fields_get",
+        json!([]),
+        json!({"attributes": ["type", "relation", "depends", "related", "store"]}),
+    )
+    .await;
+    r["result"].clone()
+}
+
+#[tokio::test]
+async fn depends_follow_odoo_18_and_19() {
+    for (version, phone, amounts) in [
+        (
+            "18.0",
+            json!(["country_id", "mobile", "phone"]),
+            json!(["order_line.price_subtotal", "currency_id", "company_id"]),
+        ),
+        (
+            "19.0",
+            json!(["phone", "country_id"]),
+            json!([
+                "order_line.price_subtotal",
+                "currency_id",
+                "company_id",
+                "payment_term_id"
+            ]),
+        ),
+    ] {
+        let emu = Emulator::start(EmulatorConfig::with_version(version)).await;
+        let partner = derived_attrs(&emu, "res.partner").await;
+        assert_eq!(partner["phone_sanitized"]["depends"], phone, "{version}");
+        assert_eq!(
+            partner["display_name"]["depends"],
+            json!([
+                "complete_name",
+                "email",
+                "vat",
+                "state_id",
+                "country_id",
+                "commercial_company_name",
+                "name"
+            ])
+        );
+        assert_eq!(partner["email_normalized"]["depends"], json!(["email"]));
+        assert_eq!(partner["name"]["depends"], json!([]));
+        assert_eq!(partner["country_code"]["related"], "country_id.code");
+        assert_eq!(
+            partner["country_code"]["depends"],
+            json!(["country_id.code"])
+        );
+        assert_eq!(partner["country_code"]["store"], json!(false));
+        assert_eq!(partner["parent_name"]["depends"], json!(["parent_id.name"]));
+        assert!(partner["email"].get("related").is_none());
+        let order = derived_attrs(&emu, "sale.order").await;
+        assert_eq!(order["amount_total"]["depends"], amounts, "{version}");
+        assert_eq!(order["display_name"]["depends"], json!(["name"]));
+        let line = derived_attrs(&emu, "sale.order.line").await;
+        assert_eq!(line["order_partner_id"]["related"], "order_id.partner_id");
+        assert_eq!(
+            line["order_partner_id"]["depends"],
+            json!(["order_id.partner_id"])
+        );
+        let state = derived_attrs(&emu, "res.country.state").await;
+        assert_eq!(
+            state["display_name"]["depends"],
+            json!(["country_id", "name"])
+        );
+        let parameter = derived_attrs(&emu, "ir.config_parameter").await;
+        assert_eq!(parameter["display_name"]["depends"], json!(["key"]));
+
+        // Every path a field depends on, or copies, leads somewhere in the emulator.
+        for model in [
+            "res.partner",
+            "sale.order",
+            "sale.order.line",
+            "product.product",
+            "res.country",
+            "res.country.state",
+            "res.users",
+            "res.company",
+        ] {
+            let fields = derived_attrs(&emu, model).await;
+            for (name, desc) in fields.as_object().unwrap() {
+                let mut paths: Vec<&str> = desc["depends"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_str().unwrap())
+                    .collect();
+                if let Some(r) = desc["related"].as_str() {
+                    assert_eq!(paths, vec![r], "{version} {model}.{name}");
+                    paths.push(r);
+                }
+                for path in paths {
+                    let mut on = model.to_string();
+                    let mut defs = fields.clone();
+                    for (i, part) in path.split('.').enumerate() {
+                        if i > 0 {
+                            defs = derived_attrs(&emu, &on).await;
+                        }
+                        let def = &defs[part];
+                        assert!(
+                            def.is_object(),
+                            "{version} {model}.{name} depends on {path}: no {on}.{part}"
+                        );
+                        if let Some(rel) = def["relation"].as_str() {
+                            on = rel.to_string();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn strings_on_relational_fields_are_name_searches() {
+    let emu = Emulator::start(EmulatorConfig::odoo18()).await;
+    let w = "mcp_writer";
+    // many2one: res.partner's name search matches the email, the VAT, the display name.
+    let order = |d: Value| search_ids(&emu, w, "sale.order", d);
+    assert_eq!(
+        order(json!([[
+            "partner_id",
+            "ilike",
+            "joel.willis63@example.com"
+        ]]))
+        .await,
+        json!([19, 20])
+    );
+    assert_eq!(
+        order(json!([["partner_id", "=", "US12345673"]])).await,
+        json!([1, 5])
+    );
+    assert_eq!(
+        order(json!([["partner_id", "=", "Deco Addict"]])).await,
+        json!([1, 5])
+    );
+    assert_eq!(
+        order(json!([["partner_id", "in", ["Deco Addict", "Ready Mat"]]])).await,
+        json!([1, 2, 3, 5])
+    );
+    // A mixed list: the strings are names, the numbers ids.
+    assert_eq!(
+        order(json!([["partner_id", "in", ["Ready Mat", 10]]])).await,
+        json!([1, 2, 3, 5])
+    );
+    let not_deco = order(json!([["partner_id", "!=", "Deco Addict"]])).await;
+    assert_eq!(not_deco.as_array().unwrap().len(), 22);
+    assert!(!not_deco.as_array().unwrap().contains(&json!(1)));
+    let not_joel = order(json!([["partner_id", "not ilike", "joel.willis63"]])).await;
+    assert_eq!(not_joel.as_array().unwrap().len(), 22);
+    assert!(!not_joel.as_array().unwrap().contains(&json!(19)));
+    // The explicit path compares the name only.
+    assert_eq!(
+        order(json!([[
+            "partner_id.name",
+            "ilike",
+            "joel.willis63@example.com"
+        ]]))
+        .await,
+        json!([])
+    );
+    assert_eq!(
+        order(json!([[
+            "partner_id.email",
+            "=ilike",
+            "JOEL.WILLIS63@example.com"
+        ]]))
+        .await,
+        json!([19, 20])
+    );
+
+    // one2many: the contacts' name search, NOT IN for a negative operator.
+    let partner = |d: Value| search_ids(&emu, w, "res.partner", d);
+    assert_eq!(
+        partner(json!([[
+            "child_ids",
+            "ilike",
+            "brandon.freeman55@example.com"
+        ]]))
+        .await,
+        json!([15])
+    );
+    assert_eq!(
+        partner(json!([[
+            "child_ids",
+            "=",
+            "Azure Interior, Brandon Freeman"
+        ]]))
+        .await,
+        json!([15])
+    );
+    assert_eq!(
+        partner(json!([
+            ["is_company", "=", true],
+            ["child_ids", "not ilike", "@example.com"]
+        ]))
+        .await,
+        json!([46])
+    );
+    assert_eq!(
+        partner(json!([
+            ["is_company", "=", true],
+            ["child_ids", "=like", "Azure Interior, B%"]
+        ]))
+        .await,
+        json!([15])
+    );
+
+    // many2many: EXISTS / NOT EXISTS of a record the name search finds.
+    let user = |d: Value| search_ids(&emu, w, "res.users", d);
+    assert_eq!(
+        user(json!([["company_ids", "ilike", "Chicago"]])).await,
+        json!([2])
+    );
+    assert_eq!(
+        user(json!([["company_ids", "not ilike", "Chicago"]])).await,
+        json!([6, 7, 8, 9])
+    );
+    assert_eq!(
+        user(json!([[
+            "company_ids",
+            "in",
+            ["My Company (San Francisco)"]
+        ]]))
+        .await,
+        json!([2, 6, 7, 8, 9])
+    );
+
+    // child_of / parent_of with a name start from the records the name search finds.
+    assert_eq!(
+        order(json!([["partner_id", "child_of", "Deco Addict"]])).await,
+        json!([1, 5])
+    );
+    assert_eq!(
+        partner(json!([["id", "parent_of", "Brandon Freeman"]])).await,
+        json!([15, 27])
+    );
+    // A many2one to the model itself is the parent link: the result is on `id`.
+    assert_eq!(
+        partner(json!([["parent_id", "child_of", "Azure Interior"]])).await,
+        json!([15, 27, 34, 35])
+    );
+
+    // A path is `any` on the relation, the operator kept: contacts without a country are
+    // not among those whose country's code differs.
+    assert_eq!(
+        partner(json!([["country_id.code", "!=", "US"]])).await,
+        json!([30])
+    );
+
+    // `display_name` is searched through `_search_display_name`.
+    assert_eq!(
+        partner(json!([[
+            "display_name",
+            "ilike",
+            "wood.corner26@example.com"
+        ]]))
+        .await,
+        json!([9])
+    );
+    // The contacts carry their company's VAT number.
+    assert_eq!(
+        partner(json!([["display_name", "=", "US12345673"]])).await,
+        json!([10, 19, 20, 36])
+    );
+    assert_eq!(
+        partner(json!([
+            ["display_name", "not ilike", "@example.com"],
+            ["is_company", "=", true]
+        ]))
+        .await,
+        json!([1, 10, 11, 46])
+    );
+    let r = execute_kw(
+        &emu,
+        w,
+        "res.partner",
+        "name_search",
+        json!(["US12345672"]),
+        json!({"limit": 5}),
+    )
+    .await;
+    assert_eq!(
+        r["result"],
+        json!([
+            [9, "Wood Corner"],
+            [18, "Wood Corner, Ron Gibson"],
+            [33, "Wood Corner, Tom Ruiz"],
+            [17, "Wood Corner, Willie Burke"]
+        ])
+    );
+
+    // 19 refuses an inequality with a string on a relational field; 18 reads it as `in`.
+    assert_eq!(
+        order(json!([["partner_id", "<", "Deco Addict"]])).await,
+        json!([1, 5])
+    );
+    let emu19 = Emulator::start(EmulatorConfig::odoo19()).await;
+    let r = execute_kw(
+        &emu19,
+        w,
+        "sale.order",
+        "search",
+        json!([[["partner_id", "<", "Deco Addict"]]]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r["error"]["data"]["name"], "builtins.TypeError");
+    assert_eq!(
+        search_ids(
+            &emu19,
+            w,
+            "sale.order",
+            json!([["partner_id", "ilike", "joel.willis63@example.com"]])
+        )
+        .await,
+        json!([19, 20])
+    );
+}
+
+#[tokio::test]
+async fn record_rules_hold_in_the_comodel_search() {
+    let emu = Emulator::start(EmulatorConfig::odoo18()).await;
+    // S00004 belongs to the administrator's orders (customer Gemini Furniture, 11): the writer
+    // sees all orders, the reader only their own (S00001-S00003).
+    for domain in [
+        json!([["sale_order_ids", "ilike", "S00004"]]),
+        json!([["sale_order_ids.name", "=", "S00004"]]),
+        json!([["sale_order_ids", "any", [["name", "=", "S00004"]]]]),
+    ] {
+        assert_eq!(
+            search_ids(&emu, "mcp_writer", "res.partner", domain.clone()).await,
+            json!([11]),
+            "{domain}"
+        );
+        assert_eq!(
+            search_ids(&emu, "mcp_reader", "res.partner", domain.clone()).await,
+            json!([]),
+            "{domain}"
+        );
+    }
+    assert_eq!(
+        search_ids(
+            &emu,
+            "mcp_reader",
+            "res.partner",
+            json!([["sale_order_ids", "=", "S00002"]])
+        )
+        .await,
+        json!([12])
+    );
+    // A negative name search on the comodel: the reader sees no order of Gemini Furniture,
+    // so it is among the partners without such an order.
+    let without = search_ids(
+        &emu,
+        "mcp_reader",
+        "res.partner",
+        json!([
+            ["is_company", "=", true],
+            ["sale_order_ids", "not ilike", "S0000"]
+        ]),
+    )
+    .await;
+    assert!(
+        without.as_array().unwrap().contains(&json!(11)),
+        "{without}"
+    );
+    assert!(
+        !without.as_array().unwrap().contains(&json!(12)),
+        "{without}"
+    );
+    // The comodel must be readable, as for Odoo's `_search`: a name search on the RTC
+    // sessions of the contacts is refused to a user without access to them.
+    let emu19 = Emulator::start(EmulatorConfig::odoo19()).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/json/2/res.partner/search", emu19.url()))
+        .bearer_auth(emulator::api_key("mcp_reader"))
+        .json(&json!({"domain": [["rtc_session_ids", "ilike", "x"]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("(discuss.channel.rtc.session)"),
+        "{body}"
+    );
+}

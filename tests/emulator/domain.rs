@@ -1,6 +1,8 @@
 //! Search domains: Odoo's prefix notation (`&`, `|`, `!`, implicit AND between terms) parsed
 //! into a tree. Evaluation against records lives in `orm`, which has the data.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Value, json};
 
 use super::pyfmt;
@@ -28,6 +30,20 @@ pub const OPERATORS: &[&str] = &[
     "not any",
 ];
 
+/// Odoo's `NEGATIVE_TERM_OPERATORS`: the operators that negate another one.
+pub const NEGATIVE: &[&str] = &["!=", "not like", "not ilike", "not in"];
+
+/// The positive form of a negative operator (`TERM_OPERATORS_NEGATION`); others unchanged.
+pub fn positive(op: &str) -> &str {
+    match op {
+        "!=" => "=",
+        "not like" => "like",
+        "not ilike" => "ilike",
+        "not in" => "in",
+        other => other,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Dom {
     Const(bool),
@@ -35,6 +51,20 @@ pub enum Dom {
     Or(Vec<Dom>),
     Not(Box<Dom>),
     Leaf(Leaf),
+    /// A condition already turned into record ids, the way Odoo's expression parser rewrites a
+    /// name search or a sub-search on a comodel into `(field, 'in', ids)`: `id` is one of
+    /// them, a many2one points at one, an x2many holds one. `positive: false` is the negation
+    /// (`not in`, `NOT EXISTS`), which an empty many2one satisfies, like Odoo's
+    /// `'|', (field, 'not in', ids), (field, '=', False)`.
+    Ids(IdSet),
+}
+
+#[derive(Debug, Clone)]
+pub struct IdSet {
+    /// A field of the model the domain runs on (no dotted path).
+    pub field: String,
+    pub ids: BTreeSet<i64>,
+    pub positive: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +110,26 @@ impl Dom {
         }
     }
 
+    pub fn or(items: Vec<Dom>) -> Dom {
+        let mut items: Vec<Dom> = items
+            .into_iter()
+            .filter(|d| !matches!(d, Dom::Const(false)))
+            .collect();
+        match items.len() {
+            0 => Dom::Const(false),
+            1 => items.remove(0),
+            _ => Dom::Or(items),
+        }
+    }
+
+    pub fn ids(field: &str, ids: BTreeSet<i64>, positive: bool) -> Dom {
+        Dom::Ids(IdSet {
+            field: field.to_string(),
+            ids,
+            positive,
+        })
+    }
+
     pub fn leaf(path: &str, op: &str, value: Value) -> Dom {
         Dom::Leaf(Leaf {
             path: path.to_string(),
@@ -97,6 +147,7 @@ impl Dom {
             Dom::And(items) | Dom::Or(items) => items.iter().any(|d| d.mentions(field)),
             Dom::Not(d) => d.mentions(field),
             Dom::Leaf(l) => l.path.split('.').next() == Some(field),
+            Dom::Ids(s) => s.field == field,
         }
     }
 
@@ -110,6 +161,7 @@ impl Dom {
             }
             Dom::Not(d) => d.leaves_mut(f),
             Dom::Leaf(l) => f(l),
+            Dom::Ids(_) => {}
         }
     }
 }

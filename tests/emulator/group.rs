@@ -27,7 +27,7 @@ impl<'a> Cx<'a> {
             .iter()
             .map(|g| self.group_spec(m, g))
             .collect::<OResult<_>>()?;
-        let ids = self.filter(db, m, dom);
+        let ids = self.filter(db, m, dom)?;
         let mut buckets: BTreeMap<String, (Vec<Value>, Vec<i64>)> = BTreeMap::new();
         let empty = Row::new();
         for id in ids {

@@ -10,9 +10,11 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 
 use super::db::{Db, Row, as_id, is_falsy};
-use super::domain::{self, Dom, DomainError, Leaf};
+use super::domain::{self, Dom, DomainError, IdSet, Leaf};
 use super::errors::{Kind, OResult, OdooError};
+use super::mail;
 use super::pyfmt;
+use super::resolve::Mode;
 use super::schema::{
     self, FType, Field, ModelDef, ModelKind, Op, Registry, SALE_MANAGER, SALESMAN_ALL, SYSTEM_GROUP,
 };
@@ -155,6 +157,7 @@ impl<'a> Cx<'a> {
     /// Raises the record-rule error if one of these (existing) records is out of reach.
     pub fn check_rules(&self, db: &Db, m: &ModelDef, ids: &[i64], op: Op) -> OResult<()> {
         if let Some(rule) = self.rule_domain(m) {
+            let rule = self.resolve(db, m, &rule, self.rule_mode())?;
             for id in ids {
                 if let Some(row) = db.row(&m.name, *id)
                     && !self.eval(db, m, *id, row, &rule)
@@ -288,7 +291,8 @@ impl<'a> Cx<'a> {
         Ok(())
     }
 
-    /// Evaluates a domain on one row.
+    /// Evaluates a domain on one row. The domain must have gone through [`Cx::resolve`]:
+    /// conditions through relations, name searches and hierarchies are ids by then.
     pub fn eval(&self, db: &Db, m: &ModelDef, id: i64, row: &Row, dom: &Dom) -> bool {
         match dom {
             Dom::Const(b) => *b,
@@ -296,55 +300,40 @@ impl<'a> Cx<'a> {
             Dom::Or(items) => items.iter().any(|d| self.eval(db, m, id, row, d)),
             Dom::Not(d) => !self.eval(db, m, id, row, d),
             Dom::Leaf(leaf) => self.eval_leaf(db, m, id, row, leaf),
+            Dom::Ids(set) => self.eval_ids(db, m, id, row, set),
         }
     }
 
-    fn eval_leaf(&self, db: &Db, m: &ModelDef, id: i64, row: &Row, leaf: &Leaf) -> bool {
-        let (head, rest) = match leaf.path.split_once('.') {
-            Some((h, r)) => (h, Some(r)),
-            None => (leaf.path.as_str(), None),
+    /// `id in ids`, a many2one pointing at one of them, an x2many holding one; or the negation.
+    fn eval_ids(&self, db: &Db, m: &ModelDef, id: i64, row: &Row, set: &IdSet) -> bool {
+        let hit = if set.field == "id" {
+            set.ids.contains(&id)
+        } else {
+            m.field(&set.field).is_some_and(|f| {
+                self.related_ids(db, m, id, row, f)
+                    .iter()
+                    .any(|i| set.ids.contains(i))
+            })
         };
-        let Some(f) = m.field(head) else {
+        hit == set.positive
+    }
+
+    fn eval_leaf(&self, db: &Db, m: &ModelDef, id: i64, row: &Row, leaf: &Leaf) -> bool {
+        let Some(f) = m.field(&leaf.path) else {
             return false;
         };
-        if let Some(rest) = rest {
-            let Some(comodel) = f.relation.as_deref().and_then(|r| self.reg.model(r)) else {
-                return false;
-            };
-            let negative = matches!(leaf.op.as_str(), "!=" | "not in" | "not like" | "not ilike");
-            let positive_op = match leaf.op.as_str() {
-                "!=" => "=",
-                "not in" => "in",
-                "not like" => "like",
-                "not ilike" => "ilike",
-                other => other,
-            };
-            let sub = Leaf {
-                path: rest.to_string(),
-                op: positive_op.to_string(),
-                value: leaf.value.clone(),
-                raw: leaf.raw.clone(),
-                sub: leaf.sub.clone(),
-            };
-            let related = self.related_ids(db, m, id, row, f);
-            let any = related.iter().any(|rid| {
-                db.row(&comodel.name, *rid)
-                    .is_some_and(|r| self.eval_leaf(db, comodel, *rid, r, &sub))
-            });
-            return if negative { !any } else { any };
-        }
         let value = self.raw(db, m, id, row, f);
         let target = &leaf.value;
         match leaf.op.as_str() {
-            "=" => self.matches_eq(db, f, &value, target),
-            "!=" => !self.matches_eq(db, f, &value, target),
-            "=?" => is_falsy(target) || self.matches_eq(db, f, &value, target),
+            "=" => self.matches_eq(f, &value, target),
+            "!=" => !self.matches_eq(f, &value, target),
+            "=?" => is_falsy(target) || self.matches_eq(f, &value, target),
             "in" => in_list(target)
                 .iter()
-                .any(|t| self.matches_eq(db, f, &value, t)),
+                .any(|t| self.matches_eq(f, &value, t)),
             "not in" => !in_list(target)
                 .iter()
-                .any(|t| self.matches_eq(db, f, &value, t)),
+                .any(|t| self.matches_eq(f, &value, t)),
             "<" | ">" | "<=" | ">=" => {
                 compare(&value, target).is_some_and(|o| match leaf.op.as_str() {
                     "<" => o == Ordering::Less,
@@ -361,61 +350,26 @@ impl<'a> Cx<'a> {
                     Value::String(s) if op.starts_with('=') => s.clone(),
                     Value::String(s) => format!("%{s}%"),
                     Value::Bool(false) | Value::Null => {
-                        let empty = self.texts(db, f, &value).is_empty();
+                        let empty = texts(&value).is_empty();
                         return if negative { !empty } else { empty };
                     }
                     other => format!("%{}%", plain(other)),
                 };
-                let hit = self
-                    .texts(db, f, &value)
+                let hit = texts(&value)
                     .iter()
                     .any(|t| domain::like(&pattern, t, insensitive));
                 if negative { !hit } else { hit }
-            }
-            "child_of" | "parent_of" => {
-                let comodel = if f.name == "id" {
-                    Some(m)
-                } else {
-                    f.relation.as_deref().and_then(|r| self.reg.model(r))
-                };
-                let Some(comodel) = comodel else {
-                    return false;
-                };
-                let start = self.ids_of(db, comodel, target);
-                let set = self.hierarchy(db, comodel, &start, leaf.op == "child_of");
-                let own: Vec<i64> = if f.name == "id" {
-                    vec![id]
-                } else {
-                    self.related_ids(db, m, id, row, f)
-                };
-                own.iter().any(|i| set.contains(i))
-            }
-            "any" | "not any" => {
-                let Some(comodel) = f.relation.as_deref().and_then(|r| self.reg.model(r)) else {
-                    return false;
-                };
-                let sub = leaf.sub.as_deref().cloned().unwrap_or(Dom::Const(true));
-                let any = self.related_ids(db, m, id, row, f).iter().any(|rid| {
-                    db.row(&comodel.name, *rid)
-                        .is_some_and(|r| self.eval(db, comodel, *rid, r, &sub))
-                });
-                if leaf.op == "any" { any } else { !any }
             }
             _ => false,
         }
     }
 
-    fn matches_eq(&self, db: &Db, f: &Field, value: &Value, target: &Value) -> bool {
+    fn matches_eq(&self, f: &Field, value: &Value, target: &Value) -> bool {
         if is_falsy(target) && !matches!(target, Value::Number(_)) {
             return is_falsy(value);
         }
         match f.ftype {
-            FType::Many2one => match target {
-                Value::String(s) => as_id(value)
-                    .zip(f.relation.as_deref())
-                    .is_some_and(|(id, rel)| self.display_name(db, rel, id) == *s),
-                _ => as_id(value).is_some() && as_id(value) == as_id(target),
-            },
+            FType::Many2one => as_id(value).is_some() && as_id(value) == as_id(target),
             FType::One2many | FType::Many2many => value
                 .as_array()
                 .is_some_and(|ids| ids.iter().any(|i| as_id(i) == as_id(target))),
@@ -427,52 +381,8 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// The strings a `like` condition looks at: the value, or the related records' names.
-    fn texts(&self, db: &Db, f: &Field, value: &Value) -> Vec<String> {
-        match (f.ftype, f.relation.as_deref()) {
-            (FType::Many2one, Some(rel)) => as_id(value)
-                .map(|id| vec![self.display_name(db, rel, id)])
-                .unwrap_or_default(),
-            (FType::One2many | FType::Many2many, Some(rel)) => value
-                .as_array()
-                .map(|ids| {
-                    ids.iter()
-                        .filter_map(as_id)
-                        .map(|id| self.display_name(db, rel, id))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            _ => match value {
-                Value::String(s) => vec![s.clone()],
-                Value::Bool(false) | Value::Null => vec![],
-                other => vec![plain(other)],
-            },
-        }
-    }
-
-    fn ids_of(&self, db: &Db, m: &ModelDef, target: &Value) -> Vec<i64> {
-        match target {
-            Value::String(name) => db
-                .table(&m.name)
-                .map(|t| {
-                    t.rows
-                        .keys()
-                        .copied()
-                        .filter(|id| {
-                            domain::like(
-                                &format!("%{name}%"),
-                                &self.display_name(db, &m.name, *id),
-                                true,
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            other => in_list(other).iter().filter_map(as_id).collect(),
-        }
-    }
-
-    /// Ids below (`child_of`) or above (`parent_of`) the given ones, themselves included.
+    /// Ids below (`child_of`) or above (`parent_of`) the given ones, themselves included,
+    /// following the model's parent field (`_parent_name`).
     pub(super) fn hierarchy(
         &self,
         db: &Db,
@@ -480,8 +390,21 @@ impl<'a> Cx<'a> {
         start: &[i64],
         down: bool,
     ) -> HashSet<i64> {
+        self.hierarchy_by(db, m, start, down, m.parent_field.as_deref())
+    }
+
+    /// [`Cx::hierarchy`] along the many2one `parent`, as superuser and archived records
+    /// included (Odoo walks it with `sudo().with_context(active_test=False)`).
+    pub(super) fn hierarchy_by(
+        &self,
+        db: &Db,
+        m: &ModelDef,
+        start: &[i64],
+        down: bool,
+        parent: Option<&str>,
+    ) -> HashSet<i64> {
         let mut set: HashSet<i64> = start.iter().copied().collect();
-        let Some(pf) = m.parent_field.as_deref() else {
+        let Some(pf) = parent else {
             return set;
         };
         let Some(table) = db.table(&m.name) else {
@@ -565,12 +488,20 @@ impl<'a> Cx<'a> {
                     .and_then(|c| c.get("code").cloned())
                     .unwrap_or(Value::Bool(false)),
             ),
-            (ModelKind::Partner, "email_formatted") => match (row.get("name"), row.get("email")) {
-                (Some(Value::String(n)), Some(Value::String(e))) if !e.is_empty() => {
-                    Some(json!(format!("\"{n}\" <{e}>")))
-                }
-                _ => Some(Value::Bool(false)),
-            },
+            (ModelKind::Partner, "email_formatted") => Some(email_formatted(row)),
+            (ModelKind::Partner, "email_normalized") => Some(
+                row.get("email")
+                    .and_then(Value::as_str)
+                    .and_then(mail::email_normalize)
+                    .map_or(Value::Bool(false), Value::String),
+            ),
+            (ModelKind::Partner, "parent_name") => Some(
+                row.get("parent_id")
+                    .and_then(as_id)
+                    .and_then(|p| db.row("res.partner", p))
+                    .and_then(|p| p.get("name").cloned())
+                    .unwrap_or(Value::Bool(false)),
+            ),
             (ModelKind::Partner, "sale_order_count") => Some(json!(
                 self.inverse_ids(db, "sale.order", "partner_id", id).len()
             )),
@@ -850,7 +781,7 @@ impl<'a> Cx<'a> {
     ) -> OResult<Vec<i64>> {
         self.check_acl(m, Op::Read)?;
         let order = self.parse_order(m, order)?;
-        let mut ids = self.filter(db, m, dom);
+        let mut ids = self.filter(db, m, dom)?;
         self.sort(db, m, &mut ids, &order);
         let ids: Vec<i64> = ids
             .into_iter()
@@ -861,24 +792,32 @@ impl<'a> Cx<'a> {
     }
 
     /// Ids matching the domain plus the implicit conditions, unordered.
-    pub fn filter(&self, db: &Db, m: &ModelDef, dom: &Dom) -> Vec<i64> {
-        let mut parts = vec![dom.clone()];
-        if self.active_test() && m.has_field("active") && !dom.mentions("active") {
+    pub fn filter(&self, db: &Db, m: &ModelDef, dom: &Dom) -> OResult<Vec<i64>> {
+        self.filter_in(db, m, dom, self.user_mode())
+    }
+
+    /// [`Cx::filter`] in a given mode: `active_test` adds `active = True` unless the domain
+    /// names `active`; as the user, the record rules are added.
+    pub fn filter_in(&self, db: &Db, m: &ModelDef, dom: &Dom, mode: Mode) -> OResult<Vec<i64>> {
+        let mut parts = vec![self.resolve(db, m, dom, mode)?];
+        if mode.active_test && m.has_field("active") && !dom.mentions("active") {
             parts.push(Dom::leaf("active", "=", Value::Bool(true)));
         }
-        if let Some(rule) = self.rule_domain(m) {
-            parts.push(rule);
+        if !mode.sudo
+            && let Some(rule) = self.rule_domain(m)
+        {
+            parts.push(self.resolve(db, m, &rule, mode.sudo())?);
         }
         let full = Dom::and(parts);
         let Some(table) = db.table(&m.name) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        table
+        Ok(table
             .rows
             .iter()
             .filter(|(id, row)| self.eval(db, m, **id, row, &full))
             .map(|(id, _)| *id)
-            .collect()
+            .collect())
     }
 
     /// The fields a `read` returns: the ones asked for, or all the user may see.
@@ -987,6 +926,9 @@ impl<'a> Cx<'a> {
         Ok(out)
     }
 
+    /// `name_search`: `display_name <operator> name` (what `_search_display_name` makes of it:
+    /// res.partner matches names, emails, references, VAT and registry numbers) within the
+    /// domain, in the model's order. res.users first tries the exact login.
     pub fn name_search(
         &self,
         db: &Db,
@@ -997,34 +939,26 @@ impl<'a> Cx<'a> {
         limit: Option<usize>,
     ) -> OResult<Vec<Value>> {
         self.check_acl(m, Op::Read)?;
-        let fields: Vec<&str> = if m.kind == ModelKind::Partner {
-            vec!["complete_name", "email", "ref", "vat", "company_registry"]
+        let op = if domain::OPERATORS.contains(&operator) {
+            operator
         } else {
-            vec!["display_name"]
+            "ilike"
         };
-        let mut parts = vec![dom.clone()];
-        if !name.is_empty() {
-            let op = if domain::OPERATORS.contains(&operator) {
-                operator
-            } else {
-                "ilike"
-            };
-            let alternatives: Vec<Dom> = fields
-                .iter()
-                .filter(|f| m.has_field(f))
-                .map(|f| Dom::leaf(f, op, json!(name)))
-                .collect();
-            parts.push(if op.starts_with("not") || op == "!=" {
-                Dom::and(alternatives)
-            } else {
-                Dom::Or(alternatives)
-            });
+        let pairs = |ids: Vec<i64>| -> Vec<Value> {
+            ids.into_iter()
+                .map(|id| json!([id, self.display_name(db, &m.name, id)]))
+                .collect()
+        };
+        if m.kind == ModelKind::Users && !name.is_empty() && !domain::NEGATIVE.contains(&op) {
+            let login = Dom::and(vec![Dom::leaf("login", "=", json!(name)), dom.clone()]);
+            let ids = self.search(db, m, &login, 0, Some(1), None)?;
+            if !ids.is_empty() {
+                return Ok(pairs(ids));
+            }
         }
-        let ids = self.search(db, m, &Dom::and(parts), 0, limit, None)?;
-        Ok(ids
-            .into_iter()
-            .map(|id| json!([id, self.display_name(db, &m.name, id)]))
-            .collect())
+        let by_name = Dom::leaf("display_name", op, json!(name));
+        let ids = self.search(db, m, &Dom::and(vec![by_name, dom.clone()]), 0, limit, None)?;
+        Ok(pairs(ids))
     }
 
     pub fn fields_get(&self, m: &ModelDef, allfields: &Value, attributes: &Value) -> Value {
@@ -1128,6 +1062,29 @@ pub fn parse_order_unchecked(spec: &str) -> Vec<OrderTerm> {
         .collect()
 }
 
+/// res.partner's `email_formatted`: `"Name" <email>` with the normalized address(es), the
+/// email as it is when none is valid, `False` without email (`_compute_email_formatted`).
+fn email_formatted(row: &Row) -> Value {
+    let Some(email) = row
+        .get("email")
+        .and_then(Value::as_str)
+        .filter(|e| !e.is_empty())
+    else {
+        return Value::Bool(false);
+    };
+    let name = match row.get("name") {
+        Some(Value::String(n)) if !n.is_empty() => n.as_str(),
+        _ => "False",
+    };
+    let normalized = mail::email_normalize_all(email);
+    let address = if normalized.is_empty() {
+        email.to_string()
+    } else {
+        normalized.join(",")
+    };
+    json!(mail::formataddr(name, &address))
+}
+
 fn default_empty(m: &ModelDef, f: &Field) -> Value {
     match (m.kind, f.name.as_str()) {
         (_, "active") => json!(true),
@@ -1140,6 +1097,17 @@ fn in_list(v: &Value) -> Vec<Value> {
     match v {
         Value::Array(items) => items.clone(),
         other => vec![other.clone()],
+    }
+}
+
+/// The strings a `like` condition looks at: the value (a relational field's, by then only
+/// tested for emptiness, its ids).
+fn texts(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Bool(false) | Value::Null => vec![],
+        Value::Array(items) => items.iter().map(plain).collect(),
+        other => vec![plain(other)],
     }
 }
 

@@ -238,16 +238,109 @@ const STORED_READONLY: &[&str] = &[
     "customer_rank",
     "supplier_rank",
     "phone_sanitized",
-    "country_code",
 ];
 
 /// Fields that copy another model's (`related=`, or inherited through `_inherits`), as Odoo's
-/// `fields_get` names them in `related`: (model, field, path).
+/// `fields_get` names them in `related`: (model, field, path). A related field depends on its
+/// path and nothing else (`Field.get_depends`).
 const RELATED: &[(&str, &str, &str)] = &[
     ("res.partner", "country_code", "country_id.code"),
+    ("res.partner", "parent_name", "parent_id.name"),
     ("res.users", "name", "partner_id.name"),
     ("res.users", "email", "partner_id.email"),
+    ("sale.order.line", "company_id", "order_id.company_id"),
+    ("sale.order.line", "currency_id", "order_id.currency_id"),
+    ("sale.order.line", "order_partner_id", "order_id.partner_id"),
+    ("sale.order.line", "salesman_id", "order_id.user_id"),
+    ("sale.order.line", "state", "order_id.state"),
 ];
+
+/// What a computed field is computed from, as `fields_get` reports it in `depends`: Odoo's
+/// `registry.field_depends[field]`, the `@api.depends` of every override of the compute
+/// method in method resolution order, duplicates kept (`contact_address` names `country_id`
+/// twice). Columns: model, field, up to 18, from 19. Odoo's lists are copied except for
+/// fields the emulator does not have (said on the entry); related fields are in `RELATED`,
+/// and a `display_name` missing here depends on the model's `_rec_name`.
+#[rustfmt::skip]
+const DEPENDS: &[(&str, &str, &[&str], &[&str])] = &[
+    // `_compute_display_name` of res.partner, then the base one (`_rec_name`).
+    ("res.partner", "display_name",
+        &["complete_name", "email", "vat", "state_id", "country_id", "commercial_company_name", "name"],
+        &["complete_name", "email", "vat", "state_id", "country_id", "commercial_company_name", "name"]),
+    ("res.partner", "complete_name",
+        &["is_company", "name", "parent_id.name", "type", "company_name", "commercial_company_name"],
+        &["is_company", "name", "parent_id.name", "type", "company_name", "commercial_company_name"]),
+    ("res.partner", "commercial_company_name",
+        &["company_name", "parent_id.is_company", "commercial_partner_id.name"],
+        &["company_name", "parent_id.is_company", "commercial_partner_id.name"]),
+    ("res.partner", "commercial_partner_id",
+        &["is_company", "parent_id.commercial_partner_id"],
+        &["is_company", "parent_id.commercial_partner_id"]),
+    ("res.partner", "company_type", &["is_company"], &["is_company"]),
+    // `_display_address_depends()`: the address format's fields, then country, company, state.
+    ("res.partner", "contact_address",
+        &["street", "street2", "zip", "city", "state_id", "country_id", "country_id", "company_name", "state_id"],
+        &["street", "street2", "zip", "city", "state_id", "country_id", "country_id", "company_name", "state_id"]),
+    ("res.partner", "email_formatted", &["name", "email"], &["name", "email"]),
+    ("res.partner", "email_normalized", &["email"], &["email"]),
+    ("res.partner", "partner_share", &["user_ids.share", "user_ids.active"], &["user_ids.share", "user_ids.active"]),
+    // 19 has no `mobile` any more.
+    ("res.partner", "phone_sanitized", &["country_id", "mobile", "phone"], &["phone", "country_id"]),
+    // `[code] name`; Odoo also names `product_tmpl_id`, which the emulator does not have.
+    ("product.product", "display_name", &["name", "default_code", "name"], &["name", "default_code", "name"]),
+    // `Name (CC)`, from the state's country.
+    ("res.country.state", "display_name", &["country_id", "name"], &["country_id", "name"]),
+    // `S00001 - [CODE] Product`.
+    ("sale.order.line", "display_name",
+        &["order_partner_id", "order_id", "product_id", "name"],
+        &["order_partner_id", "order_id", "product_id", "name"]),
+    // What the emulator computes the amounts from; Odoo also names `discount` and the taxes.
+    ("sale.order.line", "price_subtotal", &["product_uom_qty", "price_unit"], &["product_uom_qty", "price_unit"]),
+    ("sale.order.line", "price_tax", &["product_uom_qty", "price_unit"], &["product_uom_qty", "price_unit"]),
+    ("sale.order.line", "price_total", &["product_uom_qty", "price_unit"], &["product_uom_qty", "price_unit"]),
+    ("sale.order", "amount_untaxed",
+        &["order_line.price_subtotal", "currency_id", "company_id"],
+        &["order_line.price_subtotal", "currency_id", "company_id", "payment_term_id"]),
+    ("sale.order", "amount_tax",
+        &["order_line.price_subtotal", "currency_id", "company_id"],
+        &["order_line.price_subtotal", "currency_id", "company_id", "payment_term_id"]),
+    ("sale.order", "amount_total",
+        &["order_line.price_subtotal", "currency_id", "company_id"],
+        &["order_line.price_subtotal", "currency_id", "company_id", "payment_term_id"]),
+    ("sale.order", "type_name", &["state"], &["state"]),
+    ("sale.order", "partner_invoice_id", &["partner_id"], &["partner_id"]),
+    ("sale.order", "partner_shipping_id", &["partner_id"], &["partner_id"]),
+    ("sale.order", "user_id", &["partner_id"], &["partner_id"]),
+    ("sale.order", "currency_id", &["pricelist_id", "company_id"], &["pricelist_id", "company_id"]),
+    ("sale.order", "team_id", &["partner_id", "user_id"], &["user_id"]),
+];
+
+/// `fields_get`'s `depends` for a field: its related path, its compute method's
+/// dependencies, or nothing for a plain field.
+fn field_depends(version: &Version, m: &ModelDef, f: &Field) -> Vec<String> {
+    let owned = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect();
+    if let Some((_, _, path)) = RELATED
+        .iter()
+        .find(|(model, field, _)| *model == m.name && *field == f.name)
+    {
+        return owned(&[path]);
+    }
+    if let Some((_, _, up_to_18, from_19)) = DEPENDS
+        .iter()
+        .find(|(model, field, _, _)| *model == m.name && *field == f.name)
+    {
+        return owned(if version.major >= 19 {
+            from_19
+        } else {
+            up_to_18
+        });
+    }
+    if f.name == "display_name" && m.has_field(&m.rec_name) {
+        // The base `_compute_display_name` depends on `_rec_name`.
+        return vec![m.rec_name.clone()];
+    }
+    Vec::new()
+}
 
 /// Completes a field's `fields_get` description with the attributes that every field has.
 fn complete_attrs(f: &mut Field) {
@@ -388,6 +481,9 @@ pub struct ModelDef {
     pub order: String,
     /// The field holding the record's name (`_rec_name`).
     pub rec_name: String,
+    /// `_rec_names_search`: the fields a search on `display_name` (and so `name_search`, and
+    /// a string compared with a relational field) looks at; empty: `_rec_name`.
+    pub rec_names_search: Vec<String>,
     /// `_parent_name` for `child_of` / `parent_of`.
     pub parent_field: Option<String>,
     pub transient: bool,
@@ -408,6 +504,7 @@ impl ModelDef {
             index: HashMap::new(),
             order: order.to_string(),
             rec_name: "name".to_string(),
+            rec_names_search: Vec::new(),
             parent_field: None,
             transient: false,
             log_access: kind != ModelKind::ApiKeys,
@@ -604,8 +701,14 @@ impl Registry {
         }
         for m in models.values_mut() {
             m.ensure_base_fields();
-            for f in m.fields.iter_mut() {
+            let depends: Vec<Vec<String>> = m
+                .fields
+                .iter()
+                .map(|f| field_depends(&version, m, f))
+                .collect();
+            for (f, depends) in m.fields.iter_mut().zip(depends) {
                 complete_attrs(f);
+                f.attrs.insert("depends".into(), json!(depends));
                 if let Some((_, _, path)) = RELATED
                     .iter()
                     .find(|(model, field, _)| *model == m.name && *field == f.name)
@@ -670,6 +773,10 @@ fn partner_model(data: &Value) -> ModelDef {
         &[PARTNER_MANAGER, STOCK_MANAGER, SALE_MANAGER],
     );
     m.parent_field = Some("parent_id".into());
+    m.rec_names_search = ["complete_name", "email", "ref", "vat", "company_registry"]
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
     for mut f in recorded_fields(data, "res.partner") {
         match f.name.as_str() {
             "child_ids" => f.inverse = Some("parent_id".into()),
@@ -744,6 +851,7 @@ fn hand_written(version: &Version) -> Vec<ModelDef> {
             "order_id, sequence, id",
         )
         .acl(&[SALESMAN], &[SALESMAN], &[SALESMAN], &[SALESMAN])
+        .search_names(&["name", "order_id.name"])
         .with_fields(vec![
             Field::new("order_id", FType::Many2one, "Order Reference")
                 .rel("sale.order")
@@ -843,6 +951,7 @@ fn hand_written(version: &Version) -> Vec<ModelDef> {
             ]),
         ModelDef::new("res.country", "Country", ModelKind::Country, "name, id")
             .acl(&[], SYSTEM, SYSTEM, SYSTEM)
+            .search_names(&["name", "code"])
             .with_fields(vec![
                 Field::new("name", FType::Char, "Country Name").req(),
                 Field::new("code", FType::Char, "Country Code"),
@@ -859,6 +968,7 @@ fn hand_written(version: &Version) -> Vec<ModelDef> {
             "code, id",
         )
         .acl(&[], SYSTEM, SYSTEM, SYSTEM)
+        .search_names(&["name", "code"])
         .with_fields(vec![
             Field::new("name", FType::Char, "State Name").req(),
             Field::new("code", FType::Char, "State Code").req(),
@@ -912,6 +1022,7 @@ fn hand_written(version: &Version) -> Vec<ModelDef> {
         ]),
         ModelDef::new("ir.model", "Models", ModelKind::IrModel, "model")
             .acl(&[ERP_MANAGER], SYSTEM, SYSTEM, SYSTEM)
+            .search_names(&["name", "model"])
             .with_fields(vec![
                 Field::new("name", FType::Char, "Model Description").req(),
                 Field::new("model", FType::Char, "Model").req(),
@@ -946,6 +1057,10 @@ pub const SALE_STATES: &[(&str, &str)] = &[
 impl ModelDef {
     fn rec(mut self, field: &str) -> Self {
         self.rec_name = field.to_string();
+        self
+    }
+    fn search_names(mut self, fields: &[&str]) -> Self {
+        self.rec_names_search = fields.iter().map(|f| f.to_string()).collect();
         self
     }
 }

@@ -96,10 +96,11 @@ const PARTNERS: &[P] = &[
     written(p(1, 1, "My Company (San Francisco)", 0, true, "info@yourcompany.com", "+1 555-555-5556", US), "2026-11-24 11:29:03"),
     archived(p(2, 2, "OdooBot", 0, false, "odoobot@example.com", "", 0)),
     archived(p(4, 4, "Public user", 0, false, "", "", 0)),
-    archived(p(5, 5, "Default User Template", 0, false, "", "", 0)),
-    archived(p(6, 6, "Portal User Template", 0, false, "", "", 0)),
-    yourcompany(p(7, 7, "Marc Demo", 0, false, "mark.brown23@example.com", "(441)-695-2334", US)),
-    yourcompany(p(8, 0, "Joel Willis", 0, false, "joel.willis63@example.com", "(683)-556-5104", US)),
+    // 19 has no default user template: the next contacts move down by one.
+    archived(p(5, 0, "Default User Template", 0, false, "", "", 0)),
+    archived(p(6, 5, "Portal User Template", 0, false, "", "", 0)),
+    yourcompany(p(7, 6, "Marc Demo", 0, false, "mark.brown23@example.com", "(441)-695-2334", US)),
+    yourcompany(p(8, 7, "Joel Willis", 0, false, "joel.willis63@example.com", "(683)-556-5104", US)),
     written(p(9, 8, "Wood Corner", 0, true, "wood.corner26@example.com", "(623)-853-7197", US), "2026-11-24 11:28:56"),
     written(customer(p(10, 9, "Deco Addict", 0, true, "deco_addict@yourcompany.example.com", "(603)-996-3829", US)), "2026-11-24 11:31:05"),
     written(country19(p(11, 10, "Gemini Furniture", 0, true, "gemini_furniture@fake.geminifurniture.com", "(941)-284-4875", US), SM), "2026-11-24 11:29:12"),
@@ -141,6 +142,26 @@ const PARTNERS: &[P] = &[
     p(47, 14, "Ethan Young", 16, false, "ethan.young61@example.com", "(322)-559-4512", US),
 ];
 
+/// The VAT numbers of the demo companies (18 ids). Their contacts carry the same number:
+/// Odoo copies a company's commercial fields (`vat`, `company_registry`) to its contacts.
+const VATS: &[(i64, &str)] = &[
+    (9, "US12345672"),
+    (10, "US12345673"),
+    (11, "US12345674"),
+    (12, "US12345675"),
+    (13, "US12345676"),
+    (15, "US12345677"),
+    (16, "US12345678"),
+];
+
+/// The VAT number of a contact: its own company's, or its parent company's.
+fn vat_of(c: &P) -> Value {
+    let company = if c.parent18 == 0 { c.id18 } else { c.parent18 };
+    VATS.iter()
+        .find(|(id, _)| *id == company)
+        .map_or(Value::Bool(false), |(_, vat)| json!(vat))
+}
+
 /// uid on 18 and 19 (0: absent), name, login, partner (18 id), active, share, groups by id
 /// (18 numbering, as recorded for the three lab users).
 struct U {
@@ -166,10 +187,10 @@ const USERS: &[U] = &[
     U { id18: 1, id19: 1, name: "OdooBot", login: "__system__", partner18: 2, active: false, share: false, group_ids: &[1, 2, 4] },
     U { id18: 2, id19: 2, name: "Mitchell Admin", login: "admin", partner18: 3, active: true, share: false, group_ids: ADMIN_GROUPS },
     U { id18: 3, id19: 3, name: "Public user", login: "public", partner18: 4, active: false, share: true, group_ids: &[] },
-    U { id18: 4, id19: 4, name: "Default User Template", login: "default", partner18: 5, active: false, share: false, group_ids: &[1] },
-    U { id18: 5, id19: 5, name: "Portal User Template", login: "portaltemplate", partner18: 6, active: false, share: true, group_ids: &[] },
-    U { id18: 6, id19: 6, name: "Marc Demo", login: "demo", partner18: 7, active: true, share: false, group_ids: &[1, 7, 21] },
-    U { id18: 7, id19: 0, name: "Joel Willis", login: "portal", partner18: 8, active: true, share: true, group_ids: &[] },
+    U { id18: 4, id19: 0, name: "Default User Template", login: "default", partner18: 5, active: false, share: false, group_ids: &[1] },
+    U { id18: 5, id19: 4, name: "Portal User Template", login: "portaltemplate", partner18: 6, active: false, share: true, group_ids: &[] },
+    U { id18: 6, id19: 5, name: "Marc Demo", login: "demo", partner18: 7, active: true, share: false, group_ids: &[1, 7, 21] },
+    U { id18: 7, id19: 6, name: "Joel Willis", login: "portal", partner18: 8, active: true, share: true, group_ids: &[] },
     U { id18: 8, id19: 7, name: "MCP Reader", login: "mcp_reader", partner18: 44, active: true, share: false, group_ids: READER_GROUPS },
     U { id18: 9, id19: 8, name: "MCP Writer", login: "mcp_writer", partner18: 45, active: true, share: false, group_ids: WRITER_GROUPS },
 ];
@@ -410,6 +431,7 @@ pub fn seed(reg: &Registry) -> Db {
                 ("is_company", json!(c.company)),
                 ("email", falsy_str(c.email)),
                 ("phone", falsy_str(c.phone)),
+                ("vat", vat_of(c)),
                 ("country_id", opt_id(country)),
                 ("active", json!(c.active)),
                 ("company_name", falsy_str(c.company_name)),
@@ -522,11 +544,7 @@ pub fn seed(reg: &Registry) -> Db {
     db.table_mut("product.pricelist")
         .insert(1, row(vec![("name", json!("Default"))]));
     for (id, partner18, user18, state, total18, total19, date) in ORDERS {
-        let partner = if v19 && *partner18 == 8 {
-            7
-        } else {
-            pid(*partner18)
-        };
+        let partner = pid(*partner18);
         let total = if v19 { *total19 } else { *total18 };
         let untaxed = if v19 { round2(total / 1.15) } else { total };
         let tax = round2(total - untaxed);

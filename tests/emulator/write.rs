@@ -313,12 +313,16 @@ impl Cx<'_> {
         self.check_acl(m, Op::Create)?;
         let mut prepared = Vec::with_capacity(vals_list.len());
         let first_id = db.table_mut(&m.name).next_id.max(1);
+        let rule = match self.rule_domain(m) {
+            Some(rule) => Some(self.resolve(db, m, &rule, self.rule_mode())?),
+            None => None,
+        };
         for (next_id, vals) in (first_id..).zip(vals_list) {
             let (mut row, o2m) = self.convert_vals(db, m, vals, None)?;
             self.defaults(db, m, &mut row, next_id);
             self.check_required(m, &row)?;
-            if let Some(rule) = self.rule_domain(m)
-                && !self.eval(db, m, next_id, &row, &rule)
+            if let Some(rule) = &rule
+                && !self.eval(db, m, next_id, &row, rule)
             {
                 return Err(self.rule_error(db, m, Op::Create));
             }
