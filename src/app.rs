@@ -80,7 +80,7 @@ pub async fn privileged(user: &OdooUser, identity: &Identity) -> Result<Option<S
 
 /// A profile's policy: its file, or the built-in read-only default (`policies/read-only.toml`).
 pub fn load_policy(profile: &Profile) -> anyhow::Result<Policy> {
-    match &profile.policy {
+    let policy = match &profile.policy {
         None => Ok(Policy::read_only_default()),
         Some(path) => Policy::load(path).map_err(|problems| {
             anyhow::anyhow!(
@@ -95,7 +95,11 @@ pub fn load_policy(profile: &Profile) -> anyhow::Result<Policy> {
                     .join("\n  ")
             )
         }),
+    }?;
+    for w in policy.warnings() {
+        tracing::warn!(profile = %profile.name, "policy: {w}");
     }
+    Ok(policy)
 }
 
 /// Reloads every profile's policy: all files are validated first; only if every one is valid are

@@ -853,6 +853,12 @@ async fn policy_check(
         .iter()
         .map(ToString::to_string)
         .collect();
+    let warnings: Vec<String> = files
+        .iter()
+        .filter_map(|f| Policy::load(f).ok())
+        .flat_map(|p| p.warnings().to_vec())
+        .map(|w| w.to_string())
+        .collect();
     if odoo && problems.is_empty() {
         let config = config
             .as_ref()
@@ -896,6 +902,31 @@ async fn policy_check(
                         ));
                     }
                 }
+                // An exception names sources Odoo really lists for that field.
+                for (field, exception) in mp.exceptions() {
+                    let depends: Vec<&str> = fields
+                        .get(field)
+                        .and_then(|d| d.get("depends"))
+                        .and_then(serde_json::Value::as_array)
+                        .map(|d| d.iter().filter_map(serde_json::Value::as_str).collect())
+                        .unwrap_or_default();
+                    if !fields.contains_key(field) {
+                        problems.push(format!(
+                            "{}: models.\"{model}\".derived.{field}: Odoo has no field \"{field}\" on {model}",
+                            file.display()
+                        ));
+                        continue;
+                    }
+                    for source in &exception.ignore {
+                        if !depends.contains(&source.as_str()) {
+                            problems.push(format!(
+                                "{}: models.\"{model}\".derived.{field}.ignore: Odoo does not compute {field} from \"{source}\" (its sources: {})",
+                                file.display(),
+                                if depends.is_empty() { "none".to_string() } else { depends.join(", ") }
+                            ));
+                        }
+                    }
+                }
             }
         }
     }
@@ -903,9 +934,12 @@ async fn policy_check(
     if json {
         println!(
             "{}",
-            serde_json::json!({"ok": ok, "files": files, "problems": problems})
+            serde_json::json!({"ok": ok, "files": files, "problems": problems, "warnings": warnings})
         );
     } else if ok {
+        for w in &warnings {
+            println!("WARN {w}");
+        }
         for f in &files {
             println!("ok   {}", f.display());
         }
@@ -917,6 +951,9 @@ async fn policy_check(
     } else {
         for p in &problems {
             println!("FAIL {p}");
+        }
+        for w in &warnings {
+            println!("WARN {w}");
         }
     }
     Ok(if ok {

@@ -843,19 +843,19 @@ async fn related_fields_follow_the_rules_of_the_field_they_copy() {
         s.denied(
             "search_records",
             json!({"model": "res.partner", "fields": ["name", "country_code"]}),
-            "\"code\"",
+            "from the hidden field res.country.code",
         )
         .await;
         s.denied(
             "search_records",
             json!({"model": "res.partner", "domain": [["country_code", "=", "BE"]]}),
-            "\"code\"",
+            "from the hidden field res.country.code",
         )
         .await;
         s.denied(
             "read_group",
             json!({"model": "res.partner", "groupby": ["country_code"]}),
-            "\"code\"",
+            "from the hidden field res.country.code",
         )
         .await;
         let listed = s
@@ -867,7 +867,7 @@ async fn related_fields_follow_the_rules_of_the_field_they_copy() {
         s.denied(
             "get_fields",
             json!({"model": "res.partner", "fields": ["country_code"]}),
-            "copies a field",
+            "Odoo computes it from the hidden field res.country.code",
         )
         .await;
         // Writing a copy writes the other model's record.
@@ -882,7 +882,7 @@ async fn related_fields_follow_the_rules_of_the_field_they_copy() {
         s.denied(
             "update_records",
             json!({"model": "res.partner", "ids": [id], "values": {"country_code": "FR"}}),
-            "is a copy of",
+            "is not writable",
         )
         .await;
         // res.users.name and email are res.partner's (through _inherits), which this key reads
@@ -899,5 +899,527 @@ async fn related_fields_follow_the_rules_of_the_field_they_copy() {
         )
         .await
         .unwrap();
+    }
+}
+
+// ---- Derived data (issue 13): computed copies, name search, labels, references, methods ----
+
+/// The ids of Joel Willis (a contact of YourCompany, not a company) in the recordings.
+fn joel(v: &EmulatorConfig) -> i64 {
+    if v.version.starts_with("18") { 8 } else { 7 }
+}
+
+/// Hides email and VAT on partners and the name of countries, with no exception.
+const DERIVED: &str = r#"
+[defaults]
+max_records = 50
+confirm = "none"
+
+[models."res.partner"]
+read = true
+hidden_fields = ["email", "vat"]
+update = { fields = ["comment", "email_normalized"] }
+
+[models."res.country"]
+read = true
+hidden_fields = ["name"]
+
+[models."sale.order"]
+read = true
+"#;
+
+impl Setup {
+    async fn records(&self, args: Value) -> Vec<Value> {
+        let r = self.call("search_records", args.clone()).await;
+        match r {
+            Ok(v) => v["records"].as_array().cloned().unwrap_or_default(),
+            Err(e) => panic!("search_records {args}: {e}"),
+        }
+    }
+
+    /// The whole audit trail as text (an `audit` key reads it through the admin API).
+    async fn trail(&self) -> String {
+        let (_, key) = self.w.key(&["audit"], None, None).await;
+        reqwest::Client::new()
+            .get(format!("{}/admin/v1/audit?limit=500", self.w.admin_url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn computed_copies_of_hidden_fields_are_hidden_everywhere() {
+    for v in versions() {
+        let s = setup(v, "mcp_writer", DERIVED).await;
+        let from_email = "Odoo computes it from the hidden field res.partner.email";
+        for fields in [["email_formatted"], ["email_normalized"]] {
+            s.denied(
+                "search_records",
+                json!({"model": "res.partner", "fields": fields}),
+                from_email,
+            )
+            .await;
+        }
+        s.denied("search_records", json!({"model": "res.partner", "domain": [["email_normalized", "=", "info@yourcompany.com"]]}), from_email).await;
+        s.denied(
+            "search_records",
+            json!({"model": "res.partner", "fields": ["name"], "order": "email_formatted desc"}),
+            from_email,
+        )
+        .await;
+        s.denied(
+            "read_group",
+            json!({"model": "res.partner", "groupby": ["email_normalized"]}),
+            from_email,
+        )
+        .await;
+        s.denied("read_group", json!({"model": "res.partner", "groupby": ["is_company"], "aggregates": ["email_formatted:count_distinct"]}), from_email).await;
+        // Through a relation, into the same rules.
+        s.denied("search_records", json!({"model": "sale.order", "domain": [["partner_id.email_normalized", "=", "x@example.com"]]}), from_email).await;
+        // display_name lists email and vat among its sources: hidden without an exception, and
+        // the default field of search_records falls back to the ids alone.
+        s.denied(
+            "search_records",
+            json!({"model": "res.partner", "fields": ["display_name"]}),
+            "Odoo computes it from the hidden field res.partner.",
+        )
+        .await;
+        let rows = s.records(json!({"model": "res.partner", "limit": 3})).await;
+        assert_eq!(rows.len(), 3);
+        for r in &rows {
+            assert_eq!(
+                r.as_object().unwrap().keys().collect::<Vec<_>>(),
+                ["id"],
+                "{r}"
+            );
+        }
+        // A hidden name hides the display name (res.country.display_name <- name).
+        s.denied(
+            "search_records",
+            json!({"model": "res.country", "fields": ["display_name"]}),
+            "it shows the record's name, which the policy hides",
+        )
+        .await;
+        let listed = s
+            .call("get_fields", json!({"model": "res.partner"}))
+            .await
+            .unwrap();
+        for hidden in [
+            "email",
+            "vat",
+            "email_formatted",
+            "email_normalized",
+            "display_name",
+        ] {
+            assert!(listed["fields"].get(hidden).is_none(), "{hidden} listed");
+        }
+        assert!(listed["fields"].get("name").is_some());
+        s.denied(
+            "get_fields",
+            json!({"model": "res.partner", "fields": ["email_formatted"]}),
+            from_email,
+        )
+        .await;
+        // Never written either (a computed field with an inverse would write its source).
+        s.denied(
+            "update_records",
+            json!({"model": "res.partner", "ids": [1], "values": {"email_normalized": "x@example.com"}}),
+            "is not writable",
+        )
+        .await;
+        // Labels are display names: those of partners and countries are hidden here.
+        for r in s
+            .records(json!({"model": "sale.order", "fields": ["partner_id"], "limit": 5}))
+            .await
+        {
+            let pair = r["partner_id"].as_array().unwrap();
+            assert_eq!(pair[1], format!("res.partner,{}", pair[0]), "{r}");
+        }
+        for r in s
+            .records(json!({"model": "res.partner", "fields": ["country_id"], "domain": [["country_id", "!=", false]], "limit": 5}))
+            .await
+        {
+            let pair = r["country_id"].as_array().unwrap();
+            assert_eq!(pair[1], format!("res.country,{}", pair[0]), "{r}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stated_exception_shows_what_does_not_reach_the_assistant() {
+    let policy = format!(
+        "{DERIVED}\n[models.\"res.partner\".derived.display_name]\nignore = [\"email\", \"vat\"]\nreason = \"Odoo adds them to the name only under show_email/show_vat, which odoo-warden never passes\"\n"
+    );
+    for v in versions() {
+        let s = setup(v.clone(), "mcp_writer", &policy).await;
+        let rows = s
+            .records(
+                json!({"model": "sale.order", "fields": ["partner_id"], "order": "id", "limit": 1}),
+            )
+            .await;
+        assert_eq!(rows[0]["partner_id"][1], "Deco Addict", "{rows:?}");
+        let rows = s
+            .records(json!({"model": "res.partner", "domain": [["id", "=", joel(&v)]]}))
+            .await;
+        assert_eq!(rows[0]["display_name"], "YourCompany, Joel Willis");
+        s.denied(
+            "search_records",
+            json!({"model": "res.partner", "fields": ["email_formatted"]}),
+            "res.partner.email",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn name_searches_through_relations_cannot_reach_hidden_fields_or_records() {
+    let hiding = r#"
+[defaults]
+confirm = "none"
+[models."res.partner"]
+read = true
+hidden_fields = ["email", "vat"]
+[models."res.partner".derived.display_name]
+ignore = ["email", "vat"]
+reason = "Odoo adds them to the name only under show_email/show_vat, which odoo-warden never passes"
+[models."sale.order"]
+read = true
+"#;
+    for v in versions() {
+        let s = setup(v.clone(), "mcp_writer", hiding).await;
+        // Odoo matches these by the partner's email or VAT (2 orders each, as recorded).
+        for leaf in [
+            json!(["partner_id", "ilike", "joel.willis63@example.com"]),
+            json!(["partner_id", "ilike", "US12345673"]),
+            json!(["partner_id", "=", "joel.willis63@example.com"]),
+            json!(["partner_id", "!=", "joel.willis63@example.com"]),
+            json!(["partner_id", "not ilike", "joel.willis63@example.com"]),
+            json!(["partner_id", "in", ["joel.willis63@example.com"]]),
+            json!(["partner_id", "child_of", "joel.willis63@example.com"]),
+            json!(["partner_id", "=like", "%@example.com"]),
+        ] {
+            s.denied(
+                "search_records",
+                json!({"model": "sale.order", "domain": [leaf]}),
+                "[\"partner_id.name\"",
+            )
+            .await;
+        }
+        s.denied("read_group", json!({"model": "sale.order", "groupby": ["state"], "domain": [["partner_id", "ilike", "US12345673"]]}), "by name").await;
+        // The model's own display_name, and child_of a name, are name searches too.
+        s.denied("search_records", json!({"model": "res.partner", "domain": [["display_name", "ilike", "joel.willis63@example.com"]]}), "by name").await;
+        s.denied(
+            "search_records",
+            json!({"model": "res.partner", "domain": [["id", "child_of", "Azure"]]}),
+            "by name",
+        )
+        .await;
+        // The explicit forms work: a visible field of the partner, or its id.
+        let by_name = s
+            .call("search_records", json!({"model": "sale.order", "domain": [["partner_id.name", "ilike", "joel.willis63@example.com"]]}))
+            .await
+            .unwrap();
+        assert_eq!(by_name["total"], 0, "the name does not hold the email");
+        let by_id = s
+            .call(
+                "search_records",
+                json!({"model": "sale.order", "domain": [["partner_id", "=", joel(&v)]]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(by_id["total"], 2, "{by_id}");
+    }
+    // A relation into records the key reads only within a restriction: Odoo's name search would
+    // match the others (contacts, here).
+    let restricted = r#"
+[models."res.partner"]
+read = { domain = [["is_company", "=", true]] }
+[models."sale.order"]
+read = true
+"#;
+    for v in versions() {
+        let s = setup(v, "mcp_writer", restricted).await;
+        s.denied("search_records", json!({"model": "res.partner", "domain": [["is_company", "=", true], ["child_ids", "=like", "Azure Interior, B%"]]}), "outside what profile").await;
+        s.denied(
+            "search_records",
+            json!({"model": "sale.order", "domain": [["partner_id", "ilike", "Joel"]]}),
+            "outside what profile",
+        )
+        .await;
+    }
+    // Nothing hidden, no restriction: a name search is just a search.
+    let open = "[models.\"res.partner\"]\nread = true\n[models.\"sale.order\"]\nread = true\n";
+    for v in versions() {
+        let s = setup(v, "mcp_writer", open).await;
+        let r = s
+            .call("search_records", json!({"model": "sale.order", "domain": [["partner_id", "ilike", "joel.willis63@example.com"]]}))
+            .await
+            .unwrap();
+        assert_eq!(r["total"], 2, "{r}");
+    }
+}
+
+#[tokio::test]
+async fn labels_of_records_the_key_may_not_read_are_placeholders() {
+    let policy = r#"
+[defaults]
+max_records = 100
+[models."res.partner"]
+read = { domain = [["is_company", "=", true]] }
+[models."sale.order"]
+read = true
+"#;
+    for v in versions() {
+        let s = setup(v.clone(), "mcp_writer", policy).await;
+        let rows = s
+            .records(
+                json!({"model": "sale.order", "fields": ["partner_id", "user_id"], "limit": 100}),
+            )
+            .await;
+        let joel = joel(&v);
+        let mut seen_joel = false;
+        let mut seen_company = false;
+        for r in &rows {
+            let partner = r["partner_id"].as_array().unwrap();
+            if partner[0] == joel {
+                seen_joel = true;
+                assert_eq!(partner[1], format!("res.partner,{joel}"), "{r}");
+            } else if partner[1] == "Deco Addict" {
+                seen_company = true;
+            }
+            // res.users is not in the policy: no salesperson's name.
+            if let Some(user) = r["user_id"].as_array() {
+                assert_eq!(user[1], format!("res.users,{}", user[0]), "{r}");
+            }
+        }
+        assert!(seen_joel && seen_company, "{rows:?}");
+        // read_group labels its groups the same way.
+        let groups = s
+            .call(
+                "read_group",
+                json!({"model": "sale.order", "groupby": ["partner_id"]}),
+            )
+            .await
+            .unwrap();
+        let groups = groups["groups"].as_array().unwrap();
+        let g = groups
+            .iter()
+            .find(|g| g["partner_id"][0] == joel)
+            .unwrap_or_else(|| panic!("{groups:?}"));
+        assert_eq!(g["partner_id"][1], format!("res.partner,{joel}"));
+        assert!(groups.iter().any(|g| g["partner_id"][1] == "Deco Addict"));
+    }
+    // `labels = true` lets a model's names through without making it readable.
+    let labelled = format!("{policy}\n[models.\"res.users\"]\nlabels = true\n");
+    for v in versions() {
+        let s = setup(v, "mcp_writer", &labelled).await;
+        let rows = s
+            .records(json!({"model": "sale.order", "fields": ["user_id"], "domain": [["user_id", "!=", false]], "limit": 3}))
+            .await;
+        assert!(!rows.is_empty());
+        for r in &rows {
+            let user = r["user_id"].as_array().unwrap();
+            assert_ne!(user[1], format!("res.users,{}", user[0]), "{r}");
+        }
+        s.denied(
+            "search_records",
+            json!({"model": "res.users"}),
+            "read on \"res.users\" is not allowed",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn references_reach_only_records_the_key_may_read() {
+    let policy = r#"
+[defaults]
+confirm = "none"
+[models."res.partner"]
+read = { domain = [["is_company", "=", false]] }
+[models."ir.attachment"]
+read = true
+create = { fields = ["name", "res_model", "res_id"] }
+update = { fields = ["name", "res_model", "res_id"] }
+"#;
+    for v in versions() {
+        let s = setup(v.clone(), "mcp_writer", policy).await;
+        // partner-contract.pdf belongs to partner 9, a company: outside the read domain.
+        let names: Vec<String> = s
+            .records(json!({"model": "ir.attachment", "fields": ["name"]}))
+            .await
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            names.contains(&"standalone-note.txt".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            !names.contains(&"partner-contract.pdf".to_string()),
+            "{names:?}"
+        );
+        assert!(!names.contains(&"payslip-2026-10.pdf".to_string()));
+        let pinned = s
+            .call("search_records", json!({"model": "ir.attachment", "domain": [["res_model", "=", "res.partner"], ["res_id", "=", 9]]}))
+            .await
+            .unwrap();
+        assert_eq!(pinned["total"], 0, "{pinned}");
+        // Writes: only to records inside the read domain, model and id together.
+        s.denied("create_records", json!({"model": "ir.attachment", "records": [{"name": "x", "res_model": "res.partner", "res_id": 9}]}), "outside what profile").await;
+        let created = s
+            .call("create_records", json!({"model": "ir.attachment", "records": [{"name": "y", "res_model": "res.partner", "res_id": joel(&v)}]}))
+            .await
+            .unwrap();
+        let id = created["ids"][0].as_i64().unwrap();
+        s.denied(
+            "update_records",
+            json!({"model": "ir.attachment", "ids": [id], "values": {"res_id": 9}}),
+            "set both in the same call",
+        )
+        .await;
+        s.denied("update_records", json!({"model": "ir.attachment", "ids": [id], "values": {"res_model": "res.partner", "res_id": 9}}), "outside what profile").await;
+        s.denied(
+            "create_records",
+            json!({"model": "ir.attachment", "records": [{"name": "z", "res_id": 9}]}),
+            "set both",
+        )
+        .await;
+        s.denied("create_records", json!({"model": "ir.attachment", "records": [{"name": "z", "res_model": "res.partner"}], "context": {"default_res_id": 9}}), "default_res_id").await;
+        s.denied("create_records", json!({"model": "ir.attachment", "records": [{"name": "z", "res_model": "hr.payslip", "res_id": 4}]}), "\"hr.payslip\" is not").await;
+        // An attachment of a partner outside the domain cannot be changed either.
+        let all = s
+            .call(
+                "search_records",
+                json!({"model": "ir.attachment", "domain": [["id", "=", 1]]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(all["total"], 0);
+        s.denied(
+            "update_records",
+            json!({"model": "ir.attachment", "ids": [1], "values": {"name": "renamed"}}),
+            "outside what profile",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn method_arguments_are_allowlisted_and_their_values_checked() {
+    let policy = r#"
+[defaults]
+confirm = "none"
+[models."sale.order"]
+read = true
+update = { fields = ["note"] }
+methods.action_confirm = true
+methods.action_cancel = { arguments = ["vals", "force"] }
+"#;
+    for v in versions() {
+        let s = setup(v, "mcp_writer", policy).await;
+        s.denied("call_method", json!({"model": "sale.order", "method": "action_confirm", "ids": [1], "arguments": {"force": true}}), "argument \"force\" of method \"action_confirm\" on \"sale.order\" is not allowed under profile \"sales\" (allowed: none)").await;
+        s.denied("call_method", json!({"model": "sale.order", "method": "action_cancel", "ids": [1], "arguments": {"date": "2026-01-01"}}), "(allowed: force, vals)").await;
+        // Values handed to a method are checked as an update's.
+        s.denied("call_method", json!({"model": "sale.order", "method": "action_cancel", "ids": [1], "arguments": {"vals": {"state": "draft"}}}), "field \"state\" on \"sale.order\" is not writable").await;
+        s.denied("call_method", json!({"model": "sale.order", "method": "action_cancel", "ids": [1], "arguments": {"vals": [{"note": "ok"}, {"amount_total": 0}]}}), "\"amount_total\"").await;
+        // Allowed arguments reach Odoo (which may refuse them: that is Odoo's answer, not ours).
+        match s
+            .call("call_method", json!({"model": "sale.order", "method": "action_cancel", "ids": [1], "arguments": {"force": true}}))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => assert!(e.starts_with("Odoo error"), "{e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_trail_and_approvals_keep_no_hidden_value() {
+    let policy = r#"
+[defaults]
+confirm = "none"
+[models."res.partner"]
+read = true
+hidden_fields = ["email", "vat"]
+create = { fields = ["name"] }
+[models."sale.order"]
+read = true
+methods.action_confirm = { confirm = "approver", arguments = ["api_key"] }
+"#;
+    for v in versions() {
+        let s = setup(v, "mcp_writer", policy).await;
+        let _ = s.call("search_records", json!({"model": "res.partner", "domain": [["email_formatted", "=", "secret-1@example.com"]]})).await;
+        let _ = s
+            .call(
+                "search_records",
+                json!({"model": "res.partner", "domain": [["vat", "=", "BE-SECRET-2", "x"]]}),
+            )
+            .await;
+        let _ = s.call("search_records", json!({"model": "sale.order", "domain": [["partner_id", "ilike", "secret-3@example.com"]]})).await;
+        let _ = s.call("create_records", json!({"model": "res.partner", "records": [{"name": "N"}], "context": {"default_vat": "BE-SECRET-4"}})).await;
+        let pending = s
+            .call("call_method", json!({"model": "sale.order", "method": "action_confirm", "ids": [1], "arguments": {"api_key": "SECRET-5"}}))
+            .await
+            .unwrap();
+        assert_eq!(pending["status"], "pending_approval", "{pending}");
+        let id = pending["approval_id"].as_str().unwrap().to_string();
+        let trail = s.trail().await;
+        for secret in [
+            "secret-1",
+            "BE-SECRET-2",
+            "secret-3",
+            "BE-SECRET-4",
+            "SECRET-5",
+        ] {
+            assert!(!trail.contains(secret), "{secret} in the trail");
+        }
+        assert!(trail.contains("[hidden]"));
+        let (_, approver) = s.w.key(&["approve"], None, None).await;
+        let listed = reqwest::Client::new()
+            .get(format!(
+                "{}/admin/v1/approvals?status=pending",
+                s.w.admin_url
+            ))
+            .bearer_auth(&approver)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            listed.contains(&id) && !listed.contains("SECRET-5"),
+            "{listed}"
+        );
+        let approved = reqwest::Client::new()
+            .post(format!("{}/admin/v1/approvals/{id}/approve", s.w.admin_url))
+            .bearer_auth(&approver)
+            .json(&json!({"reason": "ok"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(approved.status(), 200);
+        // Still bound to the whole call: the same arguments run, others do not.
+        let other = s
+            .call("call_method", json!({"model": "sale.order", "method": "action_confirm", "ids": [1], "arguments": {"api_key": "[redacted]"}, "approval_id": id}))
+            .await
+            .unwrap_err();
+        assert!(
+            other.contains("differs from the one that was approved"),
+            "{other}"
+        );
+        match s
+            .call("call_method", json!({"model": "sale.order", "method": "action_confirm", "ids": [1], "arguments": {"api_key": "SECRET-5"}, "approval_id": id}))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => assert!(e.starts_with("Odoo error"), "the approval must be accepted: {e}"),
+        }
     }
 }

@@ -27,18 +27,116 @@ fn secret_key(key: &str) -> bool {
 
 /// Which fields lose their values in the trail.
 pub struct Hidden<'a> {
-    /// The hidden fields of the call's model: the keys of its records and values, and the first
-    /// hop of domain paths.
+    /// The hidden fields of the call's model (named by the policy or derived from such a field):
+    /// the keys of its records and values, `default_<field>` context keys, and the first hop of
+    /// domain paths.
     pub model: &'a dyn Fn(&str) -> bool,
     /// Hidden on any model of the policy: keys inside field values (x2many commands reach other
     /// models) and later hops of domain paths (`partner_id.vat`), whose models are not known here.
     pub any: &'a dyn Fn(&str) -> bool,
+    /// Whether a domain leaf's operand may hold a hidden value although its path is not hidden:
+    /// a text operand on a relational field is matched by Odoo's name search against fields the
+    /// policy may hide (`["partner_id", "ilike", "<an email>"]`). `(path, operand)`.
+    pub search: &'a dyn Fn(&str, &Value) -> bool,
 }
 
 /// Redacts tool arguments: hidden fields ([`Hidden`]) and secret-looking keys lose their values;
-/// domain leaves on hidden fields lose their value; long strings and lists are cut.
+/// domain leaves on hidden fields (or searching by name where that could match one) lose their
+/// value, malformed ones too; `default_<hidden field>` context keys lose theirs; long strings and
+/// lists are cut.
 pub fn redact(args: &Value, hidden: &Hidden<'_>) -> Value {
-    walk(args, hidden, 0, false)
+    let Value::Object(map) = args else {
+        return walk(args, hidden, 0, false);
+    };
+    let mut out = Map::new();
+    for (k, x) in map {
+        let value = if secret_key(k) {
+            json!("[redacted]")
+        } else {
+            match (k.as_str(), x) {
+                ("domain", Value::Array(items)) => domain(items, hidden),
+                ("context", Value::Object(ctx)) => context(ctx, hidden),
+                _ => walk(x, hidden, 1, false),
+            }
+        };
+        out.insert(k.clone(), value);
+    }
+    Value::Object(out)
+}
+
+/// A domain, valid or not: every condition whose first element names a field keeps its shape,
+/// its other parts hidden where the field (or the name search it makes) is hidden; anything that
+/// is neither an operator nor a condition is not kept at all.
+fn domain(items: &[Value], hidden: &Hidden<'_>) -> Value {
+    let mut out: Vec<Value> = items
+        .iter()
+        .take(MAX_ITEMS)
+        .map(|item| match item {
+            Value::String(op) if matches!(op.as_str(), "&" | "|" | "!") => item.clone(),
+            Value::Array(parts) => match parts.first() {
+                Some(Value::String(path)) => {
+                    let path = path.trim();
+                    let mut hops = path.split('.');
+                    let first = hops.next().unwrap_or("");
+                    let operand = parts.get(2).unwrap_or(&Value::Null);
+                    let hide = (hidden.model)(first)
+                        || hops.any(|h| (hidden.any)(h))
+                        || parts.len() != 3
+                        || !parts[1].is_string()
+                        || (hidden.search)(path, operand);
+                    if hide {
+                        let mut leaf = vec![parts[0].clone()];
+                        leaf.extend(parts.iter().skip(1).map(|p| match p {
+                            Value::String(op) if leaf_operator(op) => p.clone(),
+                            _ => json!("[hidden]"),
+                        }));
+                        Value::Array(leaf)
+                    } else {
+                        walk(item, hidden, 2, false)
+                    }
+                }
+                // Odoo's constant leaves [1, "=", 1] and [0, "=", 1].
+                Some(Value::Number(_))
+                    if parts.len() == 3 && parts.iter().all(|p| p.is_number() || p == "=") =>
+                {
+                    item.clone()
+                }
+                _ => json!("[not a condition]"),
+            },
+            _ => json!("[not a condition]"),
+        })
+        .collect();
+    if items.len() > MAX_ITEMS {
+        out.push(json!(format!(
+            "[truncated: {} more items]",
+            items.len() - MAX_ITEMS
+        )));
+    }
+    Value::Array(out)
+}
+
+/// An operator of a condition (kept: it says what was asked, never a value).
+fn leaf_operator(op: &str) -> bool {
+    crate::odoo::domain::OPERATORS.contains(&op.to_ascii_lowercase().as_str())
+}
+
+/// A context: `default_<field>` sets that field, so a hidden field's default loses its value.
+fn context(ctx: &Map<String, Value>, hidden: &Hidden<'_>) -> Value {
+    let mut out = Map::new();
+    for (k, x) in ctx {
+        let value = if secret_key(k) {
+            json!("[redacted]")
+        } else if k
+            .strip_prefix("default_")
+            .is_some_and(|f| (hidden.model)(f))
+        {
+            json!("[hidden]")
+        } else {
+            walk(x, hidden, 2, false)
+        };
+        out.insert(k.clone(), value);
+    }
+    Value::Object(out)
 }
 
 /// `inside`: `v` is (part of) a field's value, where keys may be fields of other models.
@@ -62,8 +160,8 @@ fn walk(v: &Value, hidden: &Hidden<'_>, depth: usize, inside: bool) -> Value {
                 } else if key_hidden(k) {
                     json!("[hidden]")
                 } else {
-                    // The arguments object's own keys (records, values, domain) are not fields;
-                    // below them, every object key is a field and its value may name others.
+                    // The arguments object's own keys (records, values) are not fields; below
+                    // them, every object key is a field and its value may name others.
                     walk(x, hidden, depth + 1, inside || depth > 0)
                 };
                 out.insert(k.clone(), value);
@@ -71,14 +169,6 @@ fn walk(v: &Value, hidden: &Hidden<'_>, depth: usize, inside: bool) -> Value {
             Value::Object(out)
         }
         Value::Array(items) => {
-            // A domain leaf [field, operator, value] on a hidden field keeps its shape, not its value.
-            if let [Value::String(field), Value::String(op), _] = items.as_slice() {
-                let mut hops = field.split('.');
-                let first = hops.next().unwrap_or("");
-                if key_hidden(first) || hops.any(|h| (hidden.any)(h)) {
-                    return json!([field, op, "[hidden]"]);
-                }
-            }
             let mut out: Vec<Value> = items
                 .iter()
                 .take(MAX_ITEMS)
@@ -112,9 +202,11 @@ mod tests {
         // The call's model hides vat; another model of the policy hides ref.
         let model = |f: &str| f == "vat";
         let any = |f: &str| f == "vat" || f == "ref";
+        let search = |path: &str, operand: &Value| path == "partner_id" && operand.is_string();
         let hidden = Hidden {
             model: &model,
             any: &any,
+            search: &search,
         };
         let args = json!({
             "model": "res.partner",
@@ -122,6 +214,7 @@ mod tests {
                          "child_ids": [[0, 0, {"vat": "BE1", "ref": "R-NESTED"}]]}],
             "domain": ["|", ["vat", "=", "BE0477472701"], ["partner_id.vat", "ilike", "BE"], ["user_id.ref", "=", "R-PATH"]],
             "values": {"api_key": "abc", "Password": "x", "comment": "y".repeat(5000)},
+            "context": {"default_vat": "BE-DEFAULT", "default_name": "Acme", "lang": "en_US"},
             "ids": (0..150).collect::<Vec<i32>>(),
         });
         let r = redact(&args, &hidden);
@@ -154,5 +247,52 @@ mod tests {
             "{text}"
         );
         assert_eq!(r["domain"][3], json!(["user_id.ref", "=", "[hidden]"]));
+        // A default is a value written by another name.
+        assert_eq!(r["context"]["default_vat"], "[hidden]");
+        assert_eq!(r["context"]["default_name"], "Acme");
+        assert_eq!(r["context"]["lang"], "en_US");
+        assert!(!text.contains("BE-DEFAULT"), "{text}");
+    }
+
+    #[test]
+    fn malformed_and_name_search_leaves_lose_their_values() {
+        let model = |f: &str| f == "vat";
+        let any = |f: &str| f == "vat";
+        let search = |path: &str, operand: &Value| {
+            path == "partner_id" && (operand.is_string() || operand.is_array())
+        };
+        let hidden = Hidden {
+            model: &model,
+            any: &any,
+            search: &search,
+        };
+        let args = json!({"model": "sale.order", "domain": [
+            ["vat", "=", "BE-FOUR", "extra"],
+            ["vat", 5, "BE-OPNUM"],
+            ["vat ", "=", "BE-SPACE"],
+            "BE-BARE",
+            ["partner_id", "ilike", "joel@example.com"],
+            ["partner_id", "in", ["joel@example.com"]],
+            ["partner_id", "=", 7],
+            ["name", "ilike", "S0001"],
+            [1, "=", 1],
+            [{"x": "BE-OBJ"}, "=", 1],
+            "|"
+        ]});
+        let r = redact(&args, &hidden);
+        let text = r.to_string();
+        for secret in [
+            "BE-FOUR", "BE-OPNUM", "BE-SPACE", "BE-BARE", "joel@", "BE-OBJ",
+        ] {
+            assert!(!text.contains(secret), "{secret}: {text}");
+        }
+        assert_eq!(r["domain"][0], json!(["vat", "=", "[hidden]", "[hidden]"]));
+        assert_eq!(r["domain"][1], json!(["vat", "[hidden]", "[hidden]"]));
+        assert_eq!(r["domain"][3], "[not a condition]");
+        assert_eq!(r["domain"][4], json!(["partner_id", "ilike", "[hidden]"]));
+        assert_eq!(r["domain"][6], json!(["partner_id", "=", 7]));
+        assert_eq!(r["domain"][7], json!(["name", "ilike", "S0001"]));
+        assert_eq!(r["domain"][8], json!([1, "=", 1]));
+        assert_eq!(r["domain"][10], "|");
     }
 }

@@ -1088,21 +1088,14 @@ async fn tools_call(
         (Some(log), Some(handle)) => {
             handle.update(|d| d.claimed = true);
             let base = handle.event(log, crate::audit::kind::TOOL_CALL);
-            let pol = ctx.profile.policy();
-            let model = arguments.get("model").and_then(Value::as_str).unwrap_or("");
-            let mp = pol.model(model);
-            let in_model = |f: &str| mp.is_some_and(|m| m.is_hidden(f));
-            let anywhere = |f: &str| pol.models().any(|(_, m)| m.is_hidden(f));
+            let profile = ctx.profile.clone();
             Some(Arc::new(CallAudit::new(
                 log.clone(),
                 base,
                 &name,
                 server.toolbox.kind(&name) == Some(super::tools::ToolKind::Read),
                 &arguments,
-                &crate::audit::Hidden {
-                    model: &in_model,
-                    any: &anywhere,
-                },
+                Box::new(move |args| profile.redact_arguments(args)),
             )))
         }
         _ => None,

@@ -107,6 +107,21 @@ fn check_leaf(i: usize, leaf: &[Value]) -> Result<String, String> {
     Ok(field.to_string())
 }
 
+/// The conditions `(path, operator, value)` of a domain that passed [`validate`], in order;
+/// constant leaves (`[1, "=", 1]`) and operators are left out.
+pub fn leaves(domain: &Value) -> impl Iterator<Item = (&str, &str, &Value)> {
+    domain
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| match item.as_array()?.as_slice() {
+            [Value::String(path), Value::String(op), value] => {
+                Some((path.as_str(), op.as_str(), value))
+            }
+            _ => None,
+        })
+}
+
 /// `name`, `partner_id.country_id.code`, `x_studio_field`.
 pub fn is_field_path(path: &str) -> bool {
     !path.is_empty()
@@ -203,6 +218,14 @@ mod tests {
             let e = validate(&d).unwrap_err();
             assert!(e.contains(want), "{d}: {e}");
         }
+    }
+
+    #[test]
+    fn leaves_are_the_conditions() {
+        let d = json!(["|", ["a", "=", 1], "!", ["b.c", "ilike", "x"], [1, "=", 1]]);
+        let got: Vec<(&str, &str, &Value)> = leaves(&d).collect();
+        assert_eq!(got, [("a", "=", &json!(1)), ("b.c", "ilike", &json!("x"))]);
+        assert_eq!(leaves(&json!({})).count(), 0);
     }
 
     #[test]

@@ -366,8 +366,10 @@ pub struct FieldInfo {
     pub related: Option<String>,
 }
 
-/// The attributes asked of `fields_get`: what [`FieldInfo`] holds, nothing more.
-pub const FIELD_ATTRIBUTES: [&str; 8] = [
+/// The attributes asked of `fields_get`: what [`FieldInfo`] holds, what a computed field is
+/// computed from (`depends`, so that the policy can follow derived data), and for a
+/// `many2one_reference` the field naming its model (`model_field`).
+pub const FIELD_ATTRIBUTES: [&str; 10] = [
     "string",
     "type",
     "required",
@@ -376,6 +378,8 @@ pub const FIELD_ATTRIBUTES: [&str; 8] = [
     "selection",
     "help",
     "related",
+    "depends",
+    "model_field",
 ];
 
 /// Who the client is logged in as.

@@ -21,6 +21,7 @@
 //! The raw TOML is walked by hand rather than deserialised with `deny_unknown_fields`, so that
 //! `policy check` reports every problem of a file at once, each with its file, model and key.
 
+pub mod derive;
 pub mod domain;
 mod parse;
 
@@ -133,6 +134,8 @@ pub struct Policy {
     max_records: u64,
     default_confirm: Confirm,
     models: BTreeMap<String, ModelPolicy>,
+    /// Allowed but worth a reviewer's look (generic methods allowlisted): `policy check` prints them.
+    warnings: Vec<Problem>,
 }
 
 /// The built-in policy, used when a profile names no policy file.
@@ -168,8 +171,14 @@ impl Policy {
                 max_records: parse::DEFAULT_MAX_RECORDS,
                 default_confirm: Confirm::Approver,
                 models: BTreeMap::new(),
+                warnings: Vec::new(),
             }
         })
+    }
+
+    /// What `policy check` warns about: allowed, but worth a reviewer's second look.
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
     }
 
     /// Where the policy came from (the path it was loaded from, or the `source` given to parse).
@@ -212,41 +221,6 @@ impl Policy {
     pub fn any_methods(&self) -> bool {
         self.models.values().any(|m| !m.methods.is_empty())
     }
-
-    /// Follows a dotted field path (`partner_id.country_id.code`) from `model` and returns the
-    /// first component the policy does not let the caller see, as `model.field`: a hidden field,
-    /// or a relation into a model the policy does not let it read. `relation(model, field)`
-    /// gives the comodel of a relational field (from `fields_get`), `None` for other fields.
-    /// The starting model's own read rule is the caller's business (writes check paths too).
-    pub fn hidden_in_path(
-        &self,
-        model: &str,
-        path: &str,
-        relation: impl Fn(&str, &str) -> Option<String>,
-    ) -> Option<String> {
-        let mut current = model.to_string();
-        let mut parts = path.split('.').peekable();
-        let mut hopped = false;
-        while let Some(field) = parts.next() {
-            let Some(mp) = self.model(&current) else {
-                return Some(format!("{current}.{field}"));
-            };
-            if (hopped && !mp.allows(Op::Read)) || mp.is_hidden(field) {
-                return Some(format!("{current}.{field}"));
-            }
-            if parts.peek().is_some() {
-                match relation(&current, field) {
-                    Some(next) => {
-                        current = next;
-                        hopped = true;
-                    }
-                    // A path through a non-relational field: Odoo refuses it; nothing to leak.
-                    None => return None,
-                }
-            }
-        }
-        None
-    }
 }
 
 /// Rules for one CRUD operation after validation.
@@ -272,14 +246,35 @@ pub struct ModelPolicy {
     update: Option<Rule>,
     delete: Option<Rule>,
     hidden: BTreeSet<String>,
-    /// Allowlisted methods with the confirmation their rule names, if any.
-    methods: BTreeMap<String, Option<Confirm>>,
+    /// `derived.<field>`: sources of a computed field stated not to reach the assistant.
+    derived: BTreeMap<String, Exception>,
+    /// `labels = true`: other models' values may show the display name of any of its records.
+    labels: bool,
+    /// Allowlisted methods with their rules.
+    methods: BTreeMap<String, MethodRule>,
     /// The policy file's `[defaults] confirm`, used by [`ModelPolicy::method`].
     default_confirm: Confirm,
 }
 
 /// Returned as the writable set of an operation that allows no writes.
 static NOTHING: BTreeSet<String> = BTreeSet::new();
+
+/// `derived.<field> = { ignore = [...], reason = "..." }`.
+#[derive(Debug, Clone)]
+pub struct Exception {
+    /// Sources (as `fields_get` `depends` names them) that do not reach the assistant.
+    pub ignore: BTreeSet<String>,
+    /// Why, in the policy author's words (shown by `policy check` and in the docs of the field).
+    pub reason: String,
+}
+
+/// An allowlisted method: who confirms it and which keyword arguments it may take.
+#[derive(Debug, Clone, Default)]
+pub struct MethodRule {
+    pub confirm: Option<Confirm>,
+    /// Keyword arguments the caller may pass (none by default).
+    pub arguments: BTreeSet<String>,
+}
 
 impl ModelPolicy {
     /// The model's technical name (`res.partner`).
@@ -323,6 +318,23 @@ impl ModelPolicy {
 
     pub fn hidden_fields(&self) -> &BTreeSet<String> {
         &self.hidden
+    }
+
+    /// Sources of `field` the policy states do not reach the assistant (`derived.<field>.ignore`).
+    pub fn ignored_sources(&self, field: &str) -> &BTreeSet<String> {
+        self.derived.get(field).map_or(&NOTHING, |e| &e.ignore)
+    }
+
+    /// The stated exceptions, by field.
+    pub fn exceptions(&self) -> impl Iterator<Item = (&str, &Exception)> {
+        self.derived.iter().map(|(f, e)| (f.as_str(), e))
+    }
+
+    /// `labels = true`: values of other models (a many2one's `[id, name]`, a group's label) may
+    /// show the display name of any record of this model, even one outside its read domain or
+    /// when the model itself is not readable.
+    pub fn labels_allowed(&self) -> bool {
+        self.labels
     }
 
     /// Fields writable by `op` (Create/Update): `None` = any non-hidden field. Fails closed: an
@@ -394,7 +406,12 @@ impl ModelPolicy {
 
     /// `None` when `name` is not allowlisted; else the rule's confirmation, or `default`.
     pub fn method_confirm(&self, name: &str, default: Confirm) -> Option<Confirm> {
-        self.methods.get(name).map(|c| c.unwrap_or(default))
+        self.methods.get(name).map(|r| r.confirm.unwrap_or(default))
+    }
+
+    /// The keyword arguments an allowlisted method may take (empty when none, or not allowlisted).
+    pub fn method_arguments(&self, name: &str) -> &BTreeSet<String> {
+        self.methods.get(name).map_or(&NOTHING, |r| &r.arguments)
     }
 
     /// Allowlisted method names, sorted.
@@ -489,20 +506,6 @@ pub fn check_context_for(
         }
     }
     Ok(())
-}
-
-/// The first of a caller's field references (in `fields`, domains, `order`, `groupby`) whose
-/// first path component is hidden on `mp`. `partner_id.vat` is checked as `partner_id`,
-/// `date:month` (groupby) as `date`, `amount:sum` (aggregate) as `amount`; following a path into
-/// another model is [`Policy::hidden_in_path`]'s job.
-pub fn first_hidden<'a>(
-    mp: &ModelPolicy,
-    fields: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    fields.into_iter().find(|f| {
-        let head = f.split(['.', ':']).next().unwrap_or(f).trim();
-        mp.is_hidden(head)
-    })
 }
 
 /// `policy check`: every problem of every file (an unreadable file is a problem).

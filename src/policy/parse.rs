@@ -1,13 +1,46 @@
 //! From TOML text to a validated [`Policy`], collecting every problem on the way.
 
-use super::{Confirm, ModelPolicy, Policy, Problem, Rule, domain, is_field_name};
+use super::{
+    Confirm, Exception, MethodRule, ModelPolicy, Policy, Problem, Rule, domain, is_field_name,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) const DEFAULT_MAX_RECORDS: u64 = 200;
 const MAX_RECORDS_LIMIT: i64 = 10_000;
 
-const MODEL_KEYS: &str = "read, hidden_fields, create, update, delete, methods";
+const MODEL_KEYS: &str = "read, hidden_fields, derived, labels, create, update, delete, methods";
+
+/// Methods a policy may allowlist but that read or write records generically, past the field
+/// allowlists, hidden fields and restriction domains of the CRUD rules: `policy check` warns.
+const GENERIC_METHODS: &[&str] = &[
+    "copy_data",
+    "web_name_search",
+    "onchange",
+    "web_onchange",
+    "mapped",
+    "filtered",
+    "filtered_domain",
+    "default_get",
+    "toggle_active",
+    "action_archive",
+    "action_unarchive",
+    "message_post",
+    "message_post_with_source",
+    "message_notify",
+    "message_subscribe",
+    "message_unsubscribe",
+    "get_field_translations",
+    "update_field_translations",
+    "web_override_translations",
+    "read_progress_bar",
+    "search_panel_select_range",
+    "search_panel_select_multi_range",
+    "web_resequence",
+    "get_metadata",
+    "get_views",
+    "get_view",
+];
 
 /// Method names a policy may never allowlist, with the reason. The ORM's own CRUD and read
 /// methods would bypass the field allowlists, hidden fields and restriction domains that the
@@ -49,16 +82,28 @@ const REFUSED_METHODS: &[(&str, &str)] = &[
 struct Cx<'a> {
     file: &'a str,
     problems: Vec<Problem>,
+    warnings: Vec<Problem>,
 }
 
 impl Cx<'_> {
-    fn problem(&mut self, model: Option<&str>, key: Option<&str>, message: impl Into<String>) {
-        self.problems.push(Problem {
+    fn at(&self, model: Option<&str>, key: Option<&str>, message: impl Into<String>) -> Problem {
+        Problem {
             file: self.file.to_string(),
             model: model.map(str::to_string),
             key: key.map(str::to_string),
             message: message.into(),
-        });
+        }
+    }
+
+    fn problem(&mut self, model: Option<&str>, key: Option<&str>, message: impl Into<String>) {
+        let p = self.at(model, key, message);
+        self.problems.push(p);
+    }
+
+    /// Something allowed but worth a reviewer's second look (`policy check` prints it).
+    fn warning(&mut self, model: Option<&str>, key: Option<&str>, message: impl Into<String>) {
+        let p = self.at(model, key, message);
+        self.warnings.push(p);
     }
 }
 
@@ -86,6 +131,7 @@ pub(super) fn parse(text: &str, source: &str) -> Result<Policy, Vec<Problem>> {
     let mut cx = Cx {
         file: source,
         problems: Vec::new(),
+        warnings: Vec::new(),
     };
     let table: toml::Table = match text.parse() {
         Ok(t) => t,
@@ -199,6 +245,7 @@ pub(super) fn parse(text: &str, source: &str) -> Result<Policy, Vec<Problem>> {
             max_records,
             default_confirm,
             models,
+            warnings: cx.warnings,
         })
     } else {
         Err(cx.problems)
@@ -243,6 +290,8 @@ fn model(cx: &mut Cx, name: &str, t: &toml::Table, default_confirm: Confirm) -> 
         update: None,
         delete: None,
         hidden: BTreeSet::new(),
+        derived: BTreeMap::new(),
+        labels: false,
         methods: BTreeMap::new(),
         default_confirm,
     };
@@ -306,6 +355,18 @@ fn model(cx: &mut Cx, name: &str, t: &toml::Table, default_confirm: Confirm) -> 
                 mp.delete = rule(cx, name, &mp.hidden, "delete", v, &["domain", "confirm"]);
             }
             "methods" => mp.methods = methods(cx, name, v),
+            "derived" => mp.derived = derived(cx, name, &mp.hidden, v),
+            "labels" => match v.as_bool() {
+                Some(b) => mp.labels = b,
+                None => cx.problem(
+                    m,
+                    Some("labels"),
+                    format!(
+                        "must be true or false (true: other models' values may show the display name of any record of this model), not {}",
+                        type_name(v)
+                    ),
+                ),
+            },
             _ => {
                 let hint = if v.is_table() {
                     format!(
@@ -486,7 +547,7 @@ fn is_method_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn methods(cx: &mut Cx, model: &str, v: &toml::Value) -> BTreeMap<String, Option<Confirm>> {
+fn methods(cx: &mut Cx, model: &str, v: &toml::Value) -> BTreeMap<String, MethodRule> {
     let m = Some(model);
     let mut out = BTreeMap::new();
     let Some(t) = v.as_table() else {
@@ -521,39 +582,209 @@ fn methods(cx: &mut Cx, model: &str, v: &toml::Value) -> BTreeMap<String, Option
             ok = false;
             cx.problem(m, Some(&at), format!("cannot be allowlisted: {why}"));
         }
-        let confirm = match v {
-            toml::Value::Boolean(true) => Some(None),
+        let rule = match v {
+            toml::Value::Boolean(true) => Some(MethodRule::default()),
             // An explicit "no": the same as not naming the method.
             toml::Value::Boolean(false) => None,
-            toml::Value::Table(rule) => {
-                let mut confirm = None;
-                for (key, v) in rule {
-                    if key == "confirm" {
-                        confirm = confirm_value(cx, m, &format!("{at}.confirm"), v);
-                    } else {
-                        cx.problem(
+            toml::Value::Table(t) => {
+                let mut rule = MethodRule::default();
+                for (key, v) in t {
+                    let key_at = format!("{at}.{key}");
+                    match key.as_str() {
+                        "confirm" => rule.confirm = confirm_value(cx, m, &key_at, v),
+                        "arguments" => rule.arguments = arguments(cx, model, &key_at, v),
+                        _ => cx.problem(
                             m,
-                            Some(&format!("{at}.{key}")),
-                            "unknown key (a method rule takes confirm)",
-                        );
+                            Some(&key_at),
+                            "unknown key (a method rule takes confirm and arguments)",
+                        ),
                     }
                 }
-                Some(confirm)
+                Some(rule)
             }
             other => {
                 cx.problem(
                     m,
                     Some(&at),
                     format!(
-                        "must be true, false or {{ confirm = \"...\" }}, not {}",
+                        "must be true, false or {{ confirm = \"...\", arguments = [...] }}, not {}",
                         type_name(other)
                     ),
                 );
                 None
             }
         };
-        if let (true, Some(c)) = (ok, confirm) {
-            out.insert(name.clone(), c);
+        if ok && rule.is_some() && GENERIC_METHODS.contains(&name.as_str()) {
+            cx.warning(
+                m,
+                Some(&at),
+                "reads or writes records generically: the CRUD rules' field allowlists, hidden fields and domains do not bound what it does; allowlist it only if you have read what it does on this model",
+            );
+        }
+        if let (true, Some(rule)) = (ok, rule) {
+            out.insert(name.clone(), rule);
+        }
+    }
+    out
+}
+
+/// A method's allowlisted keyword arguments.
+fn arguments(cx: &mut Cx, model: &str, at: &str, v: &toml::Value) -> BTreeSet<String> {
+    let m = Some(model);
+    let mut out = BTreeSet::new();
+    let Some(items) = v.as_array() else {
+        cx.problem(
+            m,
+            Some(at),
+            format!(
+                "must be a list of keyword argument names, not {}",
+                type_name(v)
+            ),
+        );
+        return out;
+    };
+    for item in items {
+        match item.as_str() {
+            Some(a @ ("context" | "ids" | "self")) => cx.problem(
+                m,
+                Some(at),
+                format!(
+                    "{a:?} cannot be allowlisted: the tool's own context and ids are the ones used"
+                ),
+            ),
+            Some(a) if is_field_name(a) => {
+                out.insert(a.to_string());
+            }
+            Some(a) => cx.problem(
+                m,
+                Some(at),
+                format!("{a:?} is not an argument name (lower-case letters, digits and _)"),
+            ),
+            None => cx.problem(
+                m,
+                Some(at),
+                format!("must list argument names, found {}", type_name(item)),
+            ),
+        }
+    }
+    out
+}
+
+/// `derived.<field> = { ignore = [...], reason = "..." }`: sources of a computed field that do not
+/// reach the assistant, stated with the reason.
+fn derived(
+    cx: &mut Cx,
+    model: &str,
+    hidden: &BTreeSet<String>,
+    v: &toml::Value,
+) -> BTreeMap<String, Exception> {
+    let m = Some(model);
+    let mut out = BTreeMap::new();
+    let Some(t) = v.as_table() else {
+        cx.problem(
+            m,
+            Some("derived"),
+            format!(
+                "must be a table such as [models.\"{model}\".derived.display_name], not {}",
+                type_name(v)
+            ),
+        );
+        return out;
+    };
+    for (field, v) in t {
+        let at = format!("derived.{field}");
+        if !is_field_name(field) {
+            cx.problem(
+                m,
+                Some(&at),
+                format!("{field:?} is not a field name (lower-case letters, digits and _)"),
+            );
+            continue;
+        }
+        if hidden.contains(field) {
+            cx.problem(
+                m,
+                Some(&at),
+                format!("{field:?} is itself hidden; an exception cannot show it"),
+            );
+            continue;
+        }
+        let Some(rule) = v.as_table() else {
+            cx.problem(
+                m,
+                Some(&at),
+                format!(
+                    "must be a table {{ ignore = [\"<source>\", ...], reason = \"...\" }}, not {}",
+                    type_name(v)
+                ),
+            );
+            continue;
+        };
+        let mut ignore = BTreeSet::new();
+        let mut reason = None;
+        for (key, v) in rule {
+            let key_at = format!("{at}.{key}");
+            match key.as_str() {
+                "ignore" => match v.as_array() {
+                    Some(items) if !items.is_empty() => {
+                        for item in items {
+                            match item.as_str() {
+                                Some("name") if field == "display_name" => cx.problem(
+                                    m,
+                                    Some(&key_at),
+                                    "display_name shows the record's name: it cannot ignore \"name\"",
+                                ),
+                                Some(path) if crate::odoo::domain::is_field_path(path) => {
+                                    ignore.insert(path.to_string());
+                                }
+                                _ => cx.problem(
+                                    m,
+                                    Some(&key_at),
+                                    format!(
+                                        "must list sources as Odoo's fields_get `depends` names them (\"email\", \"parent_id.name\"), found {item}"
+                                    ),
+                                ),
+                            }
+                        }
+                    }
+                    _ => cx.problem(
+                        m,
+                        Some(&key_at),
+                        "must be a non-empty list of the sources to ignore",
+                    ),
+                },
+                "reason" => match v.as_str().map(str::trim) {
+                    Some(r) if r.len() >= 10 => reason = Some(r.to_string()),
+                    _ => cx.problem(
+                        m,
+                        Some(&key_at),
+                        "must say, in a sentence, why these sources do not reach the assistant",
+                    ),
+                },
+                _ => cx.problem(
+                    m,
+                    Some(&key_at),
+                    "unknown key (an exception takes ignore and reason)",
+                ),
+            }
+        }
+        if !rule.contains_key("ignore") {
+            cx.problem(
+                m,
+                Some(&at),
+                "needs ignore: the sources of the field that do not reach the assistant",
+            );
+        }
+        match reason {
+            Some(reason) if !ignore.is_empty() => {
+                out.insert(field.clone(), Exception { ignore, reason });
+            }
+            None if !rule.contains_key("reason") => cx.problem(
+                m,
+                Some(&at),
+                "needs a reason: say why these sources do not reach the assistant",
+            ),
+            _ => {}
         }
     }
     out

@@ -46,7 +46,7 @@ fn read_only_default_reads_and_never_writes() {
     let p = Policy::read_only_default();
     assert_eq!(p.source(), "policies/read-only.toml (built in)");
     assert_eq!(p.max_records(), 200);
-    assert_eq!(p.models().count(), 20);
+    assert_eq!(p.models().count(), 21);
     assert!(p.allows_anywhere(Op::Read));
     for op in [Op::Create, Op::Update, Op::Delete] {
         assert!(!p.allows_anywhere(op), "{op}");
@@ -367,11 +367,11 @@ fn validation_rules_table() {
         ),
         (
             format!("{m}reed = true\n"),
-            "policies/test.toml: models.\"res.partner\".reed: unknown key (allowed: read, hidden_fields, create, update, delete, methods)",
+            "policies/test.toml: models.\"res.partner\".reed: unknown key (allowed: read, hidden_fields, derived, labels, create, update, delete, methods)",
         ),
         (
             "[models.sale.order]\nread = true\n".into(),
-            "policies/test.toml: models.\"sale\".order: unknown key (allowed: read, hidden_fields, create, update, delete, methods); a model name with dots must be quoted, as in [models.\"sale.order\"]",
+            "policies/test.toml: models.\"sale\".order: unknown key (allowed: read, hidden_fields, derived, labels, create, update, delete, methods); a model name with dots must be quoted, as in [models.\"sale.order\"]",
         ),
         // Rule shapes and keys at every level.
         (
@@ -512,11 +512,75 @@ fn validation_rules_table() {
         ),
         (
             format!("{m}methods.action_go = {{ args = [] }}\n"),
-            "policies/test.toml: models.\"res.partner\".methods.action_go.args: unknown key (a method rule takes confirm)",
+            "policies/test.toml: models.\"res.partner\".methods.action_go.args: unknown key (a method rule takes confirm and arguments)",
         ),
         (
             format!("{m}methods.action_go = \"yes\"\n"),
-            "policies/test.toml: models.\"res.partner\".methods.action_go: must be true, false or { confirm = \"...\" }, not a string",
+            "policies/test.toml: models.\"res.partner\".methods.action_go: must be true, false or { confirm = \"...\", arguments = [...] }, not a string",
+        ),
+        (
+            format!("{m}methods.action_go = {{ arguments = \"force\" }}\n"),
+            "policies/test.toml: models.\"res.partner\".methods.action_go.arguments: must be a list of keyword argument names, not a string",
+        ),
+        (
+            format!("{m}methods.action_go = {{ arguments = [\"context\"] }}\n"),
+            "policies/test.toml: models.\"res.partner\".methods.action_go.arguments: \"context\" cannot be allowlisted",
+        ),
+        (
+            format!("{m}methods.action_go = {{ arguments = [\"Force\"] }}\n"),
+            "policies/test.toml: models.\"res.partner\".methods.action_go.arguments: \"Force\" is not an argument name",
+        ),
+        (
+            format!("{m}labels = \"yes\"\n"),
+            "policies/test.toml: models.\"res.partner\".labels: must be true or false",
+        ),
+        (
+            format!("{m}derived = 1\n"),
+            "policies/test.toml: models.\"res.partner\".derived: must be a table",
+        ),
+        (
+            format!("{m}derived.display_name = {{ ignore = [\"email\"] }}\n"),
+            "policies/test.toml: models.\"res.partner\".derived.display_name: needs a reason",
+        ),
+        (
+            format!(
+                "{m}derived.display_name = {{ reason = \"email is only shown with show_email\" }}\n"
+            ),
+            "policies/test.toml: models.\"res.partner\".derived.display_name: needs ignore",
+        ),
+        (
+            format!(
+                "{m}derived.display_name = {{ ignore = [], reason = \"email is only shown with show_email\" }}\n"
+            ),
+            "policies/test.toml: models.\"res.partner\".derived.display_name.ignore: must be a non-empty list",
+        ),
+        (
+            format!("{m}derived.display_name = {{ ignore = [\"email\"], reason = \"no\" }}\n"),
+            "policies/test.toml: models.\"res.partner\".derived.display_name.reason: must say, in a sentence, why",
+        ),
+        (
+            format!(
+                "{m}derived.display_name = {{ ignore = [\"name\"], reason = \"the name is not shown here\" }}\n"
+            ),
+            "policies/test.toml: models.\"res.partner\".derived.display_name.ignore: display_name shows the record's name",
+        ),
+        (
+            format!(
+                "{m}derived.display_name = {{ ignore = [\"Email\"], reason = \"email is only shown with show_email\" }}\n"
+            ),
+            "policies/test.toml: models.\"res.partner\".derived.display_name.ignore: must list sources as Odoo's fields_get `depends` names them",
+        ),
+        (
+            format!(
+                "{m}hidden_fields = [\"email_formatted\"]\nderived.email_formatted = {{ ignore = [\"email\"], reason = \"email is only shown with show_email\" }}\n"
+            ),
+            "policies/test.toml: models.\"res.partner\".derived.email_formatted: \"email_formatted\" is itself hidden",
+        ),
+        (
+            format!(
+                "{m}derived.display_name = {{ ignore = [\"email\"], reason = \"email is only shown with show_email\", because = 1 }}\n"
+            ),
+            "policies/test.toml: models.\"res.partner\".derived.display_name.because: unknown key (an exception takes ignore and reason)",
         ),
         (
             format!("{m}methods = [\"action_go\"]\n"),
@@ -716,69 +780,64 @@ read = true
 }
 
 #[test]
-fn first_hidden_checks_the_first_path_component() {
-    let p =
-        parse("[models.\"res.partner\"]\nread = true\nhidden_fields = [\"vat\", \"bank_ids\"]\n");
-    let mp = p.model("res.partner").unwrap();
-    let cases: [(&[&str], Option<&str>); 8] = [
-        (&[], None),
-        (&["name", "email"], None),
-        (&["name", "vat"], Some("vat")),
-        (&["bank_ids.acc_number"], Some("bank_ids.acc_number")),
-        (&["vat:count_distinct"], Some("vat:count_distinct")),
-        (&["create_date:month", "bank_ids"], Some("bank_ids")),
-        (&["parent_id.vat"], None), // another model's field: see hidden_in_path
-        (&["vat_label", "bank"], None),
-    ];
-    for (fields, want) in cases {
-        assert_eq!(first_hidden(mp, fields.iter().copied()), want, "{fields:?}");
-    }
-}
-
-#[test]
-fn paths_cannot_reach_hidden_fields_or_unreadable_models() {
+fn exceptions_labels_method_arguments_and_warnings() {
     let p = parse(
         r#"
-[models."sale.order"]
-read = true
-hidden_fields = ["margin"]
 [models."res.partner"]
 read = true
-hidden_fields = ["vat"]
+hidden_fields = ["email", "vat"]
+labels = true
+methods.action_go = { confirm = "none", arguments = ["force", "date"] }
+methods.toggle_active = true
+
+[models."res.partner".derived.display_name]
+ignore = ["email", "vat"]
+reason = "Odoo adds email and vat to a partner's name only under show_email/show_vat"
+
 [models."res.users"]
-update = true
+labels = true
 "#,
     );
-    let relation = |model: &str, field: &str| -> Option<String> {
-        match (model, field) {
-            ("sale.order", "partner_id") => Some("res.partner".into()),
-            ("sale.order", "user_id") => Some("res.users".into()),
-            ("sale.order", "company_id") => Some("res.company".into()),
-            ("res.partner", "parent_id") => Some("res.partner".into()),
-            ("res.partner", "country_id") => Some("res.country".into()),
-            _ => None,
-        }
-    };
-    let cases = [
-        ("name", None),
-        ("margin", Some("sale.order.margin")),
-        ("partner_id", None),
-        ("partner_id.name", None),
-        ("partner_id.vat", Some("res.partner.vat")),
-        ("partner_id.parent_id.vat", Some("res.partner.vat")),
-        ("user_id.login", Some("res.users.login")), // named, but not readable
-        ("company_id.name", Some("res.company.name")), // not named at all
-        ("partner_id.country_id.code", Some("res.country.code")),
-    ];
-    for (path, want) in cases {
-        assert_eq!(
-            p.hidden_in_path("sale.order", path, relation),
-            want.map(str::to_string),
-            "{path}"
-        );
-    }
+    let partner = p.model("res.partner").unwrap();
+    assert!(partner.labels_allowed());
+    let ignored: Vec<&str> = partner
+        .ignored_sources("display_name")
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(ignored, ["email", "vat"]);
+    assert!(partner.ignored_sources("email_formatted").is_empty());
+    let (field, e) = partner.exceptions().next().unwrap();
+    assert_eq!(field, "display_name");
+    assert!(e.reason.contains("show_email"));
+    let args: Vec<&str> = partner
+        .method_arguments("action_go")
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(args, ["date", "force"]);
+    assert!(partner.method_arguments("toggle_active").is_empty());
+    assert!(partner.method_arguments("unknown").is_empty());
     assert_eq!(
-        p.hidden_in_path("res.company", "name", relation),
-        Some("res.company.name".into())
+        partner.method_confirm("action_go", Confirm::Approver),
+        Some(Confirm::None)
+    );
+    // A model that only lends its labels is named but not visible.
+    let users = p.model("res.users").unwrap();
+    assert!(users.labels_allowed() && !p.is_visible("res.users"));
+    assert!(!p.model("res.partner").unwrap().is_hidden("display_name"));
+    // Generic methods are allowed with a warning naming them.
+    let warnings: Vec<String> = p.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "policies/test.toml: models.\"res.partner\".methods.toggle_active: reads or writes records generically"
+        ),
+        "{warnings:?}"
+    );
+    assert!(
+        parse("[models.\"res.partner\"]\nread = true\n")
+            .warnings()
+            .is_empty()
     );
 }

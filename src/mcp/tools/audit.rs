@@ -2,7 +2,7 @@
 //! committed before Odoo is called.
 
 use super::{ToolKind, ToolOutput};
-use crate::audit::{AuditLog, Event, Hidden, kind, redact};
+use crate::audit::{AuditLog, Event, kind};
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -11,6 +11,11 @@ use std::time::Instant;
 pub struct CallAudit {
     log: Arc<AuditLog>,
     base: Event,
+    /// The arguments as sent: kept in memory only, redacted once, when the first record is made
+    /// (by then the call has learnt which fields its policy hides).
+    raw: Value,
+    redactor: Redactor,
+    arguments: std::sync::OnceLock<Value>,
     started: Instant,
     intent: Mutex<Option<i64>>,
     confirmed_by: Mutex<Option<String>>,
@@ -23,7 +28,7 @@ impl Drop for CallAudit {
     fn drop(&mut self) {
         let had_intent = self.intent.lock().map(|i| i.is_some()).unwrap_or(false);
         if had_intent && !self.finished.load(std::sync::atomic::Ordering::SeqCst) {
-            let mut e = self.base.clone();
+            let mut e = self.event();
             e.kind = kind::WRITE_OUTCOME.to_string();
             e.time = time::OffsetDateTime::now_utc();
             e.decision = Some("allow".into());
@@ -33,6 +38,9 @@ impl Drop for CallAudit {
         }
     }
 }
+
+/// Turns the arguments as sent into what the trail may keep.
+pub type Redactor = Box<dyn Fn(&Value) -> Value + Send + Sync>;
 
 /// The operation a tool performs, as the trail names it.
 fn operation(tool: &str, args: &Map<String, Value>) -> Option<String> {
@@ -51,7 +59,7 @@ fn operation(tool: &str, args: &Map<String, Value>) -> Option<String> {
 
 impl CallAudit {
     /// `base` carries the request's identity (request id, key, profile, client, protocol);
-    /// `hidden` tells which fields the policy hides (their values are never stored). `read`: the
+    /// `redactor` removes what the policy hides (those values are never stored). `read`: the
     /// tool only reads (no intent, no confirmation, so no call id to link records by; a random id
     /// would also cost a random insert into its index for every read).
     pub fn new(
@@ -60,7 +68,7 @@ impl CallAudit {
         tool: &str,
         read: bool,
         args: &Value,
-        hidden: &Hidden<'_>,
+        redactor: Redactor,
     ) -> Self {
         let map = args.as_object().cloned().unwrap_or_default();
         base.tool = Some(tool.to_string());
@@ -82,7 +90,6 @@ impl CallAudit {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_i64).collect())
             .unwrap_or_default();
-        base.arguments = Some(redact(args, hidden));
         // One call id links a write's intent, confirmation steps and outcome.
         if !read {
             base.call_id = Some(hex::encode(rand::random::<[u8; 16]>()));
@@ -90,11 +97,26 @@ impl CallAudit {
         Self {
             log,
             base,
+            raw: args.clone(),
+            redactor,
+            arguments: std::sync::OnceLock::new(),
             started: Instant::now(),
             intent: Mutex::new(None),
             confirmed_by: Mutex::new(None),
             finished: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The arguments as the trail keeps them (redacted).
+    pub fn arguments(&self) -> &Value {
+        self.arguments.get_or_init(|| (self.redactor)(&self.raw))
+    }
+
+    /// A record of this call, arguments included.
+    fn event(&self) -> Event {
+        let mut e = self.base.clone();
+        e.arguments = Some(self.arguments().clone());
+        e
     }
 
     /// Who confirmed the write (the intent and outcome carry it).
@@ -110,7 +132,7 @@ impl CallAudit {
 
     /// A confirmation step (asked, answered, approval requested or refused): queued.
     pub async fn step(&self, what: &str, reason: &str) {
-        let mut e = self.base.clone();
+        let mut e = self.event();
         e.kind = what.to_string();
         e.time = time::OffsetDateTime::now_utc();
         e.reason = Some(reason.to_string());
@@ -123,7 +145,7 @@ impl CallAudit {
     /// Commits the intent of a write before Odoo is called. An error means the write must not
     /// happen (fail closed).
     pub async fn write_intent(&self) -> Result<(), String> {
-        let mut e = self.base.clone();
+        let mut e = self.event();
         e.kind = kind::WRITE_INTENT.to_string();
         e.time = time::OffsetDateTime::now_utc();
         e.decision = Some("allow".into());
@@ -146,7 +168,7 @@ impl CallAudit {
         let had_intent = self.intent.lock().map(|i| i.is_some()).unwrap_or(false);
         self.finished
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        let mut e = self.base.clone();
+        let mut e = self.event();
         e.time = time::OffsetDateTime::now_utc();
         e.kind = if had_intent {
             kind::WRITE_OUTCOME

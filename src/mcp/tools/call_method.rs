@@ -86,6 +86,47 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
             "invalid argument \"arguments\": \"{bad}\" may not be passed to a method; use the tool's own \"context\" and \"ids\""
         ));
     }
+    // Keyword arguments: only those the method's rule allowlists; values given as objects are
+    // field values (a method that takes `vals` writes them) and are checked as an update's.
+    let kwargs = args
+        .get("arguments")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let allowed_args = mp.method_arguments(method);
+    if let Some(bad) = kwargs.keys().find(|k| !allowed_args.contains(*k)) {
+        let allowed: Vec<&str> = allowed_args.iter().map(String::as_str).collect();
+        return deny(format!(
+            "argument \"{bad}\" of method \"{method}\" on \"{model}\" is not allowed under profile \"{}\" (allowed: {})",
+            p.name,
+            if allowed.is_empty() {
+                "none".to_string()
+            } else {
+                allowed.join(", ")
+            }
+        ));
+    }
+    let mut nested = Vec::new();
+    let mut writes_values = false;
+    for value in kwargs.values() {
+        match check_argument_values(p, &pol, model, value).await {
+            Ok(Some(n)) => {
+                writes_values = true;
+                nested.extend(n);
+            }
+            Ok(None) => {}
+            Err(refusal) => return refusal,
+        }
+    }
+    if let Err(refusal) = guard::check_nested_ids(p, &pol, &nested).await {
+        return refusal;
+    }
+    // Values written through a method need what writing them directly would.
+    let confirm = if writes_values {
+        guard::write_confirm(&pol, mp, crate::policy::Op::Update, &nested).max(confirm)
+    } else {
+        confirm
+    };
     // Methods act on records inside the model's read domain (even without a read rule).
     if let Err(refusal) = check_method_ids(p, &pol, model, method, &ids).await {
         return refusal;
@@ -103,11 +144,6 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
     if let Err(answer) = guard::confirmed(p, ctx, "call_method", args, confirm, preview).await {
         return answer;
     }
-    let kwargs = args
-        .get("arguments")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
     // The intent is committed before Odoo is called; no record, no write.
     if let Err(refusal) = super::guard::intent(ctx).await {
         return refusal;
@@ -123,4 +159,34 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
         }
         Err(e) => guard::odoo(e),
     }
+}
+
+/// Objects anywhere in an argument are field values of the model (`vals`, `default`): checked as
+/// an update's values (hidden fields, writable allowlist, x2many commands, references). `None`
+/// when the argument holds no values; else what its x2many commands do.
+fn check_argument_values<'a>(
+    p: &'a ProfileState,
+    pol: &'a crate::policy::Policy,
+    model: &'a str,
+    value: &'a Value,
+) -> guard::BoxFuture<'a, Result<Option<Vec<guard::Nested>>, ToolOutput>> {
+    Box::pin(async move {
+        match value {
+            Value::Object(values) => {
+                guard::check_values(p, pol, model, crate::policy::Op::Update, values)
+                    .await
+                    .map(Some)
+            }
+            Value::Array(items) => {
+                let mut out: Option<Vec<guard::Nested>> = None;
+                for item in items {
+                    if let Some(n) = check_argument_values(p, pol, model, item).await? {
+                        out.get_or_insert_with(Vec::new).extend(n);
+                    }
+                }
+                Ok(out)
+            }
+            _ => Ok(None),
+        }
+    })
 }

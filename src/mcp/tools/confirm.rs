@@ -285,13 +285,21 @@ async fn request_approval(
     let now = OffsetDateTime::now_utc();
     let expires_at = now + ctx.confirm.approval_ttl;
     let id = format!("apr_{}", hex::encode(rand::random::<[u8; 12]>()));
+    // Bound to the hash of the whole payload; stored (and shown to approvers) redacted.
+    let stored = payload(
+        tool,
+        p.redact_arguments(&Value::Object(args.clone()))
+            .as_object()
+            .unwrap_or(&Map::new()),
+        &ctx.principal,
+    );
     let approval = NewApproval {
         id: id.clone(),
         key_id: ctx.principal.clone(),
         profile: p.name.clone(),
         tool: tool.to_string(),
         payload_hash: payload_hash(&body),
-        payload: body,
+        payload: stored,
         preview: preview.text(),
         created_at: now,
         expires_at,

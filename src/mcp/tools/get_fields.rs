@@ -46,21 +46,29 @@ pub fn spec() -> ToolSpec {
 pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let model = model_arg(args);
     let pol = p.policy();
-    let Some(mp) = pol.model(model) else {
+    if pol.model(model).is_none() {
         return ToolOutput::Denied(format!(
             "model \"{model}\" is not available under profile \"{}\": call list_models for the models you may use",
             p.name
         ));
     };
-    let all = match p.fields(model).await {
-        Ok(f) => f,
+    let view = match p.view(model).await {
+        Ok(v) => v,
         Err(e) => return e.into(),
     };
+    let all = &view.fields;
     let wanted = opt_strings(args, "fields");
     if let Some(wanted) = &wanted {
-        if let Some(hidden) = wanted.iter().find(|f| mp.is_hidden(f)) {
+        if let Some((hidden, why)) = wanted
+            .iter()
+            .find_map(|f| view.why_hidden(f).map(|w| (f, w)))
+        {
+            let why = match why {
+                crate::policy::derive::Why::Listed => String::new(),
+                other => format!(": {}", other.explain()),
+            };
             return ToolOutput::Denied(format!(
-                "field \"{hidden}\" of \"{model}\" is not available under profile \"{}\"",
+                "field \"{hidden}\" of \"{model}\" is not available under profile \"{}\"{why}",
                 p.name
             ));
         }
@@ -72,7 +80,7 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     }
     let mut fields = Map::new();
     for (name, raw) in all.iter() {
-        if mp.is_hidden(name) || wanted.as_ref().is_some_and(|w| !w.contains(name)) {
+        if view.is_hidden(name) || wanted.as_ref().is_some_and(|w| !w.contains(name)) {
             continue;
         }
         // A copy of another model's field is listed only if that field may be read here.

@@ -46,7 +46,7 @@ pub fn write_confirm(pol: &Policy, mp: &ModelPolicy, op: Op, nested: &[Nested]) 
 }
 
 /// `check_values` recurses through x2many commands, so its future is boxed.
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// A refusal, as the tool result the assistant reads.
 pub fn deny(message: impl Into<String>) -> ToolOutput {
@@ -98,7 +98,8 @@ pub fn write_context_arg(
 /// Checks the `default_<field>` keys of a write's context. A default is a value written by another
 /// name, to every record the call creates (nested ones, and records other calls create as a side
 /// effect), so: on `create_records` only; only for a field the create rule may write, that exists
-/// and is neither an x2many nor `res_model`; and never together with x2many commands.
+/// and is neither an x2many nor part of a record reference (`res_model`/`res_id`); and never
+/// together with x2many commands.
 pub async fn check_defaults(
     p: &ProfileState,
     model: &str,
@@ -119,18 +120,16 @@ pub async fn check_defaults(
             p.name
         )));
     }
-    let fields = p.fields(model).await.map_err(ToolOutput::from)?;
-    let x2many = |name: &str| {
-        fields
-            .get(name)
-            .and_then(|f| f.get("type"))
-            .and_then(Value::as_str)
-            .is_some_and(|t| t == "one2many" || t == "many2many")
-    };
+    let view = p.view(model).await.map_err(ToolOutput::from)?;
+    let x2many = |name: &str| matches!(view.field_type(name), "one2many" | "many2many");
     for field in defaults {
-        if !fields.contains_key(field) || x2many(field) || field == "res_model" {
+        if !view.has(field)
+            || x2many(field)
+            || view.reference_of(field).is_some()
+            || view.is_hidden(field)
+        {
             return Err(deny(format!(
-                "invalid argument \"context\": default_{field} is not accepted (defaults may set existing scalar or many2one fields only)"
+                "invalid argument \"context\": default_{field} is not accepted (defaults may set existing, visible scalar or many2one fields only, not references to other records)"
             )));
         }
     }
@@ -155,10 +154,11 @@ pub fn context_arg(args: &Map<String, Value>) -> Result<Map<String, Value>, Tool
     }
 }
 
-/// Checks field paths a read uses (fields, domain leaves, order, groupby): no hidden field on any
-/// hop, and every model a path goes through must be readable under the policy, with no read
-/// domain (Odoo would follow the path into records outside it). A related field (or one inherited
-/// through `_inherits`) is another model's value under a new name: its path is checked the same.
+/// Checks field paths a read uses (fields, order, groupby, aggregates): no hidden field on any
+/// hop, whether the policy names it or Odoo derives it from one it names, and every model a path
+/// goes through must be readable under the policy, with no read domain (Odoo would follow the
+/// path into records outside it). A related field (or one inherited through `_inherits`) is
+/// another model's value under a new name: its path is checked the same.
 pub async fn check_paths(
     p: &ProfileState,
     pol: &Policy,
@@ -172,9 +172,79 @@ pub async fn check_paths(
     Ok(())
 }
 
+/// Checks a caller's domain: every leaf's path as [`check_paths`] does, and every leaf that makes
+/// Odoo search another model by name. A text operand on a relational field (`["partner_id",
+/// "ilike", "..."]`, `=`, `in` with names, `child_of` a name) is a name search on the comodel, and
+/// a leaf on `display_name` one on the model itself; Odoo's name search matches fields that
+/// `fields_get` does not name (on `res.partner`: email, VAT, reference), so it is allowed only
+/// where it can reveal nothing: the searched model is readable, has no read domain (unless it is
+/// the searched model's own records, which the restriction bounds) and hides no field a name
+/// search could match.
+pub async fn check_domain(
+    p: &ProfileState,
+    pol: &Policy,
+    model: &str,
+    domain: &Value,
+) -> Result<(), ToolOutput> {
+    for (path, op, operand) in crate::odoo::domain::leaves(domain) {
+        let (last_model, last_field) = check_path(p, pol, model, path, "domain field", 0).await?;
+        let names = match operand {
+            Value::String(_) => true,
+            Value::Array(items) => items.iter().any(Value::is_string),
+            _ => false,
+        };
+        if !names {
+            continue;
+        }
+        let view = p.view(&last_model).await.map_err(ToolOutput::from)?;
+        let own = last_field == "display_name"
+            || (last_field == "id" && matches!(op, "child_of" | "parent_of"));
+        let leaf = format!("[\"{path}\", \"{op}\", ...]");
+        if own {
+            if view.hides_searchable() {
+                return Err(deny(format!(
+                    "domain {leaf} makes Odoo search \"{last_model}\" by name, which also matches fields profile \"{}\" may not see: match a field such as \"name\" instead",
+                    p.name
+                )));
+            }
+            continue;
+        }
+        let Some(target) = view.relation(&last_field).map(str::to_string) else {
+            continue;
+        };
+        let explicit = format!("{path}.name");
+        let refusal = |why: String| {
+            deny(format!(
+                "domain {leaf} makes Odoo search \"{target}\" by name, {why}: name the field to match (e.g. [\"{explicit}\", \"{op}\", ...]) or search \"{target}\" first and use the ids ([\"{path}\", \"in\", ids])"
+            ))
+        };
+        let Some(tp) = pol.model(&target).filter(|m| m.allows(Op::Read)) else {
+            return Err(refusal(format!(
+                "which profile \"{}\" may not read",
+                p.name
+            )));
+        };
+        if tp.has_read_domain() {
+            return Err(refusal(format!(
+                "also among records outside what profile \"{}\" may read",
+                p.name
+            )));
+        }
+        let target_view = p.view(&target).await.map_err(ToolOutput::from)?;
+        if target_view.hides_searchable() {
+            return Err(refusal(format!(
+                "which also matches fields profile \"{}\" may not see there",
+                p.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// How many related fields deep a path is followed before it is refused.
 const MAX_RELATED_DEPTH: usize = 4;
 
+/// Checks one path; returns the model and field of its last hop.
 fn check_path<'a>(
     p: &'a ProfileState,
     pol: &'a Policy,
@@ -182,12 +252,12 @@ fn check_path<'a>(
     path: &'a str,
     what: &'a str,
     depth: usize,
-) -> BoxFuture<'a, Result<(), ToolOutput>> {
+) -> BoxFuture<'a, Result<(String, String), ToolOutput>> {
     Box::pin(async move {
-        if path.is_empty() {
-            return Ok(());
-        }
         let mut current = model.to_string();
+        if path.is_empty() {
+            return Ok((current, String::new()));
+        }
         let hops: Vec<&str> = path.split('.').collect();
         for (i, field) in hops.iter().enumerate() {
             let Some(mp) = pol.model(&current) else {
@@ -202,9 +272,14 @@ fn check_path<'a>(
                     p.name
                 )));
             }
-            if mp.is_hidden(field) {
+            let view = p.view(&current).await.map_err(ToolOutput::from)?;
+            if let Some(why) = view.why_hidden(field) {
+                let why = match why {
+                    crate::policy::derive::Why::Listed => String::new(),
+                    other => format!(": {}", other.explain()),
+                };
                 return Err(deny(format!(
-                    "field \"{field}\" of \"{current}\" is not available under profile \"{}\" ({what} \"{path}\")",
+                    "field \"{field}\" of \"{current}\" is not available under profile \"{}\" ({what} \"{path}\"){why}",
                     p.name
                 )));
             }
@@ -216,9 +291,7 @@ fn check_path<'a>(
                     p.name, hops[0]
                 )));
             }
-            let fields = p.fields(&current).await.map_err(ToolOutput::from)?;
-            let def = fields.get(*field);
-            if let Some(related) = def.and_then(|f| f.get("related")).and_then(Value::as_str) {
+            if let Some(related) = view.related(field) {
                 if depth >= MAX_RELATED_DEPTH {
                     return Err(deny(format!(
                         "field \"{field}\" of \"{current}\" copies another field through too many related fields to check ({what} \"{path}\")"
@@ -228,7 +301,11 @@ fn check_path<'a>(
                 check_path(p, pol, &current, related, &label, depth + 1).await?;
             }
             if i + 1 < hops.len() {
-                match def.and_then(|f| f.get("relation")).and_then(Value::as_str) {
+                match view
+                    .def(field)
+                    .and_then(|f| f.get("relation"))
+                    .and_then(Value::as_str)
+                {
                     Some(next) => current = next.to_string(),
                     None => {
                         return Err(deny(format!(
@@ -236,47 +313,103 @@ fn check_path<'a>(
                         )));
                     }
                 }
+            } else {
+                return Ok((current, field.to_string()));
             }
         }
-        Ok(())
+        Ok((current, String::new()))
     })
 }
 
-/// The domain that bounds `op` on `model`: the policy's restriction, and for models pointing at
-/// other models by name (`res_model`, as `ir.attachment` does), only records of models this policy
-/// shows.
+/// Record ids a caller's domain pins a reference to (`["res_id", "in", [..]]` or `=` at the top
+/// level): the read-domain check of referenced models then looks at those records only.
+pub fn pinned_ids(domain: &Value, id_field: &str) -> Option<Vec<i64>> {
+    let items = domain.as_array()?;
+    // Only a conjunction pins anything: with an operator at the top, any leaf may be skipped.
+    if items.iter().any(Value::is_string) {
+        return None;
+    }
+    crate::odoo::domain::leaves(domain).find_map(|(path, op, value)| {
+        if path != id_field {
+            return None;
+        }
+        match (op, value) {
+            ("=", Value::Number(n)) => n.as_i64().map(|i| vec![i]),
+            ("in", Value::Array(ids)) => ids.iter().map(Value::as_i64).collect(),
+            _ => None,
+        }
+    })
+}
+
+/// At most this many records of a read-restricted model are listed to bound references to it.
+const MAX_REFERENCED: u64 = 1000;
+
+/// The domain that bounds `op` on `model`: the policy's restriction, and for models that point at
+/// records of other models by name (`res_model`/`res_id`, as `ir.attachment` does), only records
+/// this policy lets the key read, read domains included. `pinned`: the referenced ids the call is
+/// about, when known (see [`pinned_ids`]).
 pub async fn restriction(
     p: &ProfileState,
     pol: &Policy,
     mp: &ModelPolicy,
     model: &str,
     op: Op,
+    pinned: Option<&[i64]>,
 ) -> Result<Value, ToolOutput> {
-    bounded(p, pol, model, mp.restriction(op)).await
+    bounded(p, pol, model, mp.restriction(op), pinned).await
 }
 
-/// Adds the `res_model` bound to a restriction (see [`restriction`]).
+/// Adds the reference bounds to a restriction (see [`restriction`]).
 async fn bounded(
     p: &ProfileState,
     pol: &Policy,
     model: &str,
     mut r: Value,
+    pinned: Option<&[i64]>,
 ) -> Result<Value, ToolOutput> {
-    let fields = p.fields(model).await.map_err(ToolOutput::from)?;
-    if fields.contains_key("res_model") {
-        let visible: Vec<&str> = pol
+    let view = p.view(model).await.map_err(ToolOutput::from)?;
+    for (model_field, id_field) in &view.references {
+        let open: Vec<&str> = pol
             .models()
-            .filter(|(_, m)| m.allows(Op::Read))
+            .filter(|(_, m)| m.allows(Op::Read) && !m.has_read_domain())
             .map(|(n, _)| n)
             .collect();
-        let indirection = json!(["|", ["res_model", "=", false], ["res_model", "in", visible]]);
-        r = policy::and(&r, &indirection);
+        let mut bound = json!(["|", [model_field, "=", false], [model_field, "in", open]]);
+        if !id_field.is_empty() {
+            for (target, tp) in pol
+                .models()
+                .filter(|(_, m)| m.allows(Op::Read) && m.has_read_domain())
+            {
+                let mut within = tp.restriction(Op::Read);
+                if let Some(ids) = pinned {
+                    within = policy::and(&within, &json!([["id", "in", ids]]));
+                }
+                let ids = p
+                    .user
+                    .search(target, &within, Some(MAX_REFERENCED + 1))
+                    .await
+                    .map_err(ToolOutput::from)?;
+                if ids.len() as u64 > MAX_REFERENCED {
+                    return Err(deny(format!(
+                        "\"{model}\" records may point at \"{target}\" records, which profile \"{}\" may read only within a restriction, and more than {MAX_REFERENCED} of them would have to be checked: filter by the records you mean, e.g. [[\"{model_field}\", \"=\", \"{target}\"], [\"{id_field}\", \"in\", ids]]",
+                        p.name
+                    )));
+                }
+                let term = json!(["&", [model_field, "=", target], [id_field, "in", ids]]);
+                let mut or = vec![json!("|")];
+                or.extend(bound.as_array().cloned().unwrap_or_default());
+                or.extend(term.as_array().cloned().unwrap_or_default());
+                bound = Value::Array(or);
+            }
+        }
+        r = policy::and(&r, &bound);
     }
     Ok(r)
 }
 
-/// Checks values written to `model` by `op`: no hidden field, only writable ones, `res_model`
-/// naming a visible model, and x2many commands checked against their target's policy.
+/// Checks values written to `model` by `op`: no hidden field (named or derived), only writable
+/// ones, references (`res_model`/`res_id`) only to records the key may read, and x2many
+/// commands checked against their target's policy.
 /// Returns what the x2many commands do on their targets, as (model, op, ids): updates and deletes
 /// to check for ids ([`check_nested_ids`]), and all of them for the confirmation
 /// ([`write_confirm`]).
@@ -301,9 +434,10 @@ pub fn check_values<'a>(
                 p.name
             )));
         }
-        let fields = p.fields(model).await.map_err(ToolOutput::from)?;
+        let view = p.view(model).await.map_err(ToolOutput::from)?;
         let writable = mp.writable(op);
         let mut nested = Vec::new();
+        let mut references_checked = Vec::new();
         for (name, value) in values {
             let refusal = || {
                 deny(format!(
@@ -311,30 +445,27 @@ pub fn check_values<'a>(
                     p.name
                 ))
             };
-            if name == "id" || mp.is_hidden(name) || writable.is_some_and(|w| !w.contains(name)) {
+            if name == "id" || view.is_hidden(name) || writable.is_some_and(|w| !w.contains(name)) {
                 return Err(refusal());
             }
-            let Some(def) = fields.get(name) else {
+            if !view.has(name) {
                 return Err(deny(format!("\"{model}\" has no field \"{name}\"")));
-            };
+            }
             // Writing a related field writes the other model's record, outside its own rules.
-            if let Some(related) = def.get("related").and_then(Value::as_str) {
+            if let Some(related) = view.related(name) {
                 return Err(deny(format!(
                     "field \"{name}\" on \"{model}\" is a copy of \"{related}\" (another model's field): it cannot be written through \"{model}\""
                 )));
             }
-            if name == "res_model" && !value.is_null() && value != &Value::Bool(false) {
-                let target = value.as_str().unwrap_or("");
-                if !pol.is_visible(target) {
-                    return Err(deny(format!(
-                        "\"res_model\" may only name a model available under profile \"{}\"; \"{target}\" is not",
-                        p.name
-                    )));
-                }
+            if let Some(pair) = view.reference_of(name)
+                && !references_checked.contains(&pair)
+            {
+                references_checked.push(pair);
+                check_reference(p, pol, model, op, pair, values).await?;
             }
-            let ftype = def.get("type").and_then(Value::as_str).unwrap_or("");
+            let ftype = view.field_type(name);
             if matches!(ftype, "one2many" | "many2many") {
-                let target = def.get("relation").and_then(Value::as_str).unwrap_or("");
+                let target = view.relation(name).unwrap_or("");
                 nested.extend(
                     check_commands(p, pol, model, name, ftype == "one2many", target, value).await?,
                 );
@@ -342,6 +473,58 @@ pub fn check_values<'a>(
         }
         Ok(nested)
     })
+}
+
+/// A record reference written as (model field, id field): both together on an update (the id
+/// means nothing without its model), a model this profile may read, and a record inside its read
+/// domain (one `search`, when it has one).
+async fn check_reference(
+    p: &ProfileState,
+    pol: &Policy,
+    model: &str,
+    op: Op,
+    (model_field, id_field): &(String, String),
+    values: &Map<String, Value>,
+) -> Result<(), ToolOutput> {
+    let falsy = |v: Option<&Value>| {
+        v.is_none_or(|v| v.is_null() || v == &Value::Bool(false) || v.as_i64() == Some(0))
+    };
+    let target = values.get(model_field.as_str());
+    let id = (!id_field.is_empty())
+        .then(|| values.get(id_field.as_str()))
+        .flatten();
+    let together = format!(
+        "\"{model_field}\" and \"{id_field}\" on \"{model}\" name a record together: set both in the same call"
+    );
+    if !id_field.is_empty()
+        && ((op == Op::Update && (target.is_none() || id.is_none()))
+            || (target.is_none() && !falsy(id)))
+    {
+        return Err(deny(together));
+    }
+    let Some(target) = target.filter(|t| !falsy(Some(t))) else {
+        if !falsy(id) {
+            return Err(deny(together));
+        }
+        return Ok(());
+    };
+    let target = target.as_str().unwrap_or("");
+    let Some(tp) = pol.model(target).filter(|m| m.allows(Op::Read)) else {
+        return Err(deny(format!(
+            "\"{model_field}\" may only name a model profile \"{}\" may read; \"{target}\" is not",
+            p.name
+        )));
+    };
+    match id.and_then(Value::as_i64) {
+        Some(rid) if rid > 0 => {
+            let r = restriction(p, pol, tp, target, Op::Read, Some(&[rid])).await?;
+            check_ids_within(p, target, r, "point at", &[rid]).await
+        }
+        _ if falsy(id) => Ok(()),
+        _ => Err(deny(format!(
+            "\"{id_field}\" on \"{model}\" must be a record id (an integer)"
+        ))),
+    }
 }
 
 /// x2many commands. `[0, _, vals]` creates on the target, `[1, id, vals]` updates it, `[2, id]`
@@ -444,8 +627,38 @@ pub async fn check_ids(
             p.name
         )));
     };
-    let r = restriction(p, pol, mp, model, op).await?;
+    let pinned = referenced_ids(p, model, ids).await?;
+    let r = restriction(p, pol, mp, model, op, pinned.as_deref()).await?;
     check_ids_within(p, model, r, op.as_str(), ids).await
+}
+
+/// For a model with references (`res_model`/`res_id`), the ids its records `ids` point at, so
+/// that the reference bound checks those records only (one `read`); `None` for other models.
+async fn referenced_ids(
+    p: &ProfileState,
+    model: &str,
+    ids: &[i64],
+) -> Result<Option<Vec<i64>>, ToolOutput> {
+    let view = p.view(model).await.map_err(ToolOutput::from)?;
+    let id_fields: Vec<&str> = view
+        .references
+        .iter()
+        .map(|(_, id)| id.as_str())
+        .filter(|id| !id.is_empty())
+        .collect();
+    if id_fields.is_empty() {
+        return Ok(None);
+    }
+    let rows = p
+        .user
+        .read(model, ids, &id_fields)
+        .await
+        .map_err(ToolOutput::from)?;
+    Ok(Some(
+        rows.iter()
+            .flat_map(|r| id_fields.iter().filter_map(|f| r.get(*f)?.as_i64()))
+            .collect(),
+    ))
 }
 
 /// Refuses ids a method may not act on: outside the model's read domain (the method
@@ -463,7 +676,8 @@ pub async fn check_method_ids(
             p.name
         )));
     };
-    let r = bounded(p, pol, model, mp.method_restriction()).await?;
+    let pinned = referenced_ids(p, model, ids).await?;
+    let r = bounded(p, pol, model, mp.method_restriction(), pinned.as_deref()).await?;
     check_ids_within(p, model, r, &format!("call {method} on"), ids).await
 }
 
@@ -497,7 +711,8 @@ async fn check_ids_within(
 }
 
 /// What a person is shown before a write: the records by display name (read as the profile's
-/// user; one Odoo call, made only when `needed`: someone will be asked) and the values.
+/// user; one Odoo call, made only when `needed`: someone will be asked, and only where the policy
+/// lets the key read the model's display names; `#id` otherwise) and the values.
 pub async fn preview(
     p: &ProfileState,
     model: &str,
@@ -507,8 +722,14 @@ pub async fn preview(
     values: Option<Value>,
     needed: bool,
 ) -> crate::confirm::Preview {
+    let readable = p.policy().model(model).is_some_and(|m| m.allows(Op::Read))
+        && p.view(model)
+            .await
+            .is_ok_and(|v| !v.is_hidden("display_name"));
     let records = if ids.is_empty() || !needed {
         Vec::new()
+    } else if !readable {
+        ids.iter().map(|i| format!("#{i}")).collect()
     } else {
         match p.user.read(model, ids, &["display_name"]).await {
             Ok(rows) => rows
@@ -522,6 +743,9 @@ pub async fn preview(
             Err(_) => ids.iter().map(|i| format!("#{i}")).collect(),
         }
     };
+    // The preview is shown to people and kept with approvals: redacted like the trail.
+    let values =
+        values.map(|v| p.redact_arguments(&json!({"model": model, "values": v}))["values"].take());
     crate::confirm::Preview {
         model: model.to_string(),
         operation: operation.to_string(),

@@ -10,10 +10,12 @@ mod delete_records;
 mod get_context;
 mod get_fields;
 pub mod guard;
+mod labels;
 mod list_models;
 mod read_group;
 mod search_records;
 mod update_records;
+pub mod view;
 
 use super::server::CallContext;
 use crate::odoo::{ErrorKind, Identity, OdooError, OdooUser, Operation, ServerInfo};
@@ -194,6 +196,9 @@ pub enum CallOutcome {
 /// A model's `fields_get` answer and when it was read.
 type CachedFields = (Instant, Arc<Map<String, Value>>);
 
+/// A model's view, when it was built and for which policy generation.
+type CachedView = (Instant, u64, Arc<view::ModelView>);
+
 /// Access checks cached with the policy generation they were computed for.
 type CachedAccess = (Instant, u64, Arc<Vec<ModelAccess>>);
 
@@ -208,6 +213,8 @@ pub struct ProfileState {
     generation: AtomicU64,
     access: tokio::sync::Mutex<Option<CachedAccess>>,
     fields: RwLock<HashMap<String, CachedFields>>,
+    /// Per model: its view under the policy generation it was built for.
+    views: RwLock<HashMap<String, CachedView>>,
     write_budget: std::sync::OnceLock<crate::middleware::ratelimit::WriteBudget>,
 }
 
@@ -269,6 +276,7 @@ impl ProfileState {
             generation: AtomicU64::new(0),
             access: tokio::sync::Mutex::new(None),
             fields: RwLock::new(HashMap::new()),
+            views: RwLock::new(HashMap::new()),
             write_budget: std::sync::OnceLock::new(),
         })
     }
@@ -281,7 +289,8 @@ impl ProfileState {
         }
     }
 
-    /// Swaps in a new (already validated) policy.
+    /// Swaps in a new (already validated) policy. Field definitions are read again too (a
+    /// reload is also how an operator says "Odoo's modules changed").
     pub fn set_policy(&self, policy: Policy) {
         let new = Arc::new(policy);
         match self.policy.write() {
@@ -289,6 +298,17 @@ impl ProfileState {
             Err(poisoned) => *poisoned.into_inner() = new,
         }
         self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut f) = self.fields.write() {
+            f.clear();
+        }
+        if let Ok(mut v) = self.views.write() {
+            v.clear();
+        }
+    }
+
+    /// Counts policy reloads: caches computed under another generation are stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Sets the profile's write budget (writes per minute, per key); once.
@@ -571,6 +591,14 @@ impl Toolbox {
             if let Err(refusal) = profile.check_write_budget(&ctx.principal) {
                 return refusal;
             }
+        }
+        // The model's view (its hidden fields, derived ones included) is built before anything
+        // else, so that every record of this call can be redacted with it. Errors are the
+        // tool's to report.
+        if let Some(model) = args.get("model").and_then(Value::as_str)
+            && profile.policy().model(model).is_some()
+        {
+            let _ = profile.view(model).await;
         }
         if !tool_allowed(&profile.policy(), name) {
             return ToolOutput::Denied(format!(

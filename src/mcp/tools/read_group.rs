@@ -1,10 +1,10 @@
 //! `read_group`: grouped aggregates for simple analytics, one shape on every Odoo version.
 
-use super::guard;
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema,
     opt_strings, opt_u64,
 };
+use super::{guard, labels};
 use crate::odoo::{GroupedRead, domain};
 use crate::policy::{self, Op};
 use serde_json::{Map, Value, json};
@@ -58,10 +58,9 @@ pub fn spec() -> ToolSpec {
 pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let model = model_arg(args);
     let domain_value = args.get("domain").cloned().unwrap_or_else(|| json!([]));
-    let domain_paths = match domain::validate(&domain_value) {
-        Ok(paths) => paths,
-        Err(e) => return ToolOutput::Error(format!("invalid argument \"domain\": {e}")),
-    };
+    if let Err(e) = domain::validate(&domain_value) {
+        return ToolOutput::Error(format!("invalid argument \"domain\": {e}"));
+    }
     let groupby = opt_strings(args, "groupby").unwrap_or_default();
     for g in &groupby {
         if let Some((_, gran)) = g.split_once(':') {
@@ -112,17 +111,28 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     for (paths, what) in [
         (&grouped, "groupby field"),
         (&measured, "aggregated field"),
-        (&domain_paths, "domain field"),
         (&ordered, "order field"),
     ] {
         if let Err(refusal) = guard::check_paths(p, &pol, model, paths, what).await {
             return refusal;
         }
     }
-    let restriction = match guard::restriction(p, &pol, &mp, model, Op::Read).await {
-        Ok(r) => r,
-        Err(refusal) => return refusal,
+    if let Err(refusal) = guard::check_domain(p, &pol, model, &domain_value).await {
+        return refusal;
+    }
+    let view = match p.view(model).await {
+        Ok(v) => v,
+        Err(e) => return e.into(),
     };
+    let pinned = view
+        .references
+        .first()
+        .and_then(|(_, id)| guard::pinned_ids(&domain_value, id));
+    let restriction =
+        match guard::restriction(p, &pol, &mp, model, Op::Read, pinned.as_deref()).await {
+            Ok(r) => r,
+            Err(refusal) => return refusal,
+        };
     let q = GroupedRead {
         domain: policy::and(&restriction, &domain_value),
         groupby,
@@ -135,8 +145,12 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         offset: None,
         order,
     };
-    match p.user.grouped_read(model, &q).await {
-        Ok(groups) => ToolOutput::Structured(json!({"model": model, "groups": groups})),
-        Err(e) => e.into(),
+    let mut groups = match p.user.grouped_read(model, &q).await {
+        Ok(groups) => groups,
+        Err(e) => return e.into(),
+    };
+    if let Err(refusal) = labels::sanitize(p, &pol, &view, &mut groups, &q.groupby).await {
+        return refusal;
     }
+    ToolOutput::Structured(json!({"model": model, "groups": groups}))
 }

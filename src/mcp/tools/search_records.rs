@@ -1,16 +1,16 @@
 //! `search_records`: records matching a domain, and how many match in all.
 
-use super::guard;
 use super::{
     ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema,
     opt_strings, opt_u64,
 };
+use super::{guard, labels};
 use crate::odoo::{SearchRead, domain};
 use crate::policy::{self, Op};
 use serde_json::{Map, Value, json};
 
-/// Fields returned when the caller names none: cheap, and readable by every user.
-const DEFAULT_FIELDS: [&str; 1] = ["display_name"];
+/// The field returned when the caller names none: cheap, and readable by every user.
+const DEFAULT_FIELD: &str = "display_name";
 
 pub fn spec() -> ToolSpec {
     ToolSpec {
@@ -48,10 +48,9 @@ pub fn spec() -> ToolSpec {
 pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let model = model_arg(args);
     let domain_value = args.get("domain").cloned().unwrap_or_else(|| json!([]));
-    let domain_paths = match domain::validate(&domain_value) {
-        Ok(paths) => paths,
-        Err(e) => return ToolOutput::Error(format!("invalid argument \"domain\": {e}")),
-    };
+    if let Err(e) = domain::validate(&domain_value) {
+        return ToolOutput::Error(format!("invalid argument \"domain\": {e}"));
+    }
     let order = args
         .get("order")
         .and_then(Value::as_str)
@@ -71,23 +70,39 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         Ok(c) => c,
         Err(refusal) => return refusal,
     };
+    let view = match p.view(model).await {
+        Ok(v) => v,
+        Err(e) => return e.into(),
+    };
+    // The default field may itself be hidden (derived from a hidden field): then ids only.
     let fields = opt_strings(args, "fields")
         .filter(|f| !f.is_empty())
-        .unwrap_or_else(|| DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect());
-    for (paths, what) in [
-        (&fields, "field"),
-        (&domain_paths, "domain field"),
-        (&order_paths, "order field"),
-    ] {
+        .unwrap_or_else(|| {
+            let default = if view.is_hidden(DEFAULT_FIELD) {
+                "id"
+            } else {
+                DEFAULT_FIELD
+            };
+            vec![default.to_string()]
+        });
+    for (paths, what) in [(&fields, "field"), (&order_paths, "order field")] {
         if let Err(refusal) = guard::check_paths(p, &pol, model, paths, what).await {
             return refusal;
         }
     }
+    if let Err(refusal) = guard::check_domain(p, &pol, model, &domain_value).await {
+        return refusal;
+    }
     // The policy's restriction is ANDed in as its own term: no caller domain can widen it.
-    let restriction = match guard::restriction(p, &pol, &mp, model, Op::Read).await {
-        Ok(r) => r,
-        Err(refusal) => return refusal,
-    };
+    let pinned = view
+        .references
+        .first()
+        .and_then(|(_, id)| guard::pinned_ids(&domain_value, id));
+    let restriction =
+        match guard::restriction(p, &pol, &mp, model, Op::Read, pinned.as_deref()).await {
+            Ok(r) => r,
+            Err(refusal) => return refusal,
+        };
     let domain_value = policy::and(&restriction, &domain_value);
     let limit = opt_u64(args, "limit").unwrap_or(80).min(pol.max_records());
     let offset = opt_u64(args, "offset").unwrap_or(0);
@@ -96,7 +111,7 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         .offset(offset);
     q.order = order;
     q.context = context.clone();
-    let records = match p.user.search_read(model, &q).await {
+    let mut records = match p.user.search_read(model, &q).await {
         Ok(r) => r,
         Err(e) => return e.into(),
     };
@@ -110,5 +125,8 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
             Err(e) => return e.into(),
         }
     };
+    if let Err(refusal) = labels::sanitize(p, &pol, &view, &mut records, &q.fields).await {
+        return refusal;
+    }
     ToolOutput::Structured(json!({"model": model, "records": records, "total": total}))
 }
