@@ -34,6 +34,8 @@ pub enum FType {
     Json,
     Properties,
     Reference,
+    /// An integer id of a record of the model another field names (`model_field`).
+    Many2oneReference,
     Other,
 }
 
@@ -56,7 +58,8 @@ impl FType {
             "binary" => FType::Binary,
             "json" => FType::Json,
             "properties" => FType::Properties,
-            "reference" | "many2one_reference" => FType::Reference,
+            "reference" => FType::Reference,
+            "many2one_reference" => FType::Many2oneReference,
             _ => FType::Other,
         }
     }
@@ -79,6 +82,7 @@ impl FType {
             FType::Json => "json",
             FType::Properties => "properties",
             FType::Reference => "reference",
+            FType::Many2oneReference => "many2one_reference",
             FType::Other => "char",
         }
     }
@@ -94,7 +98,7 @@ impl FType {
     /// What `read` shows for a field that holds nothing.
     pub fn empty(self) -> Value {
         match self {
-            FType::Integer => json!(0),
+            FType::Integer | FType::Many2oneReference => json!(0),
             FType::Float | FType::Monetary => json!(0.0),
             FType::One2many | FType::Many2many | FType::Properties => json!([]),
             _ => Value::Bool(false),
@@ -155,6 +159,11 @@ impl Field {
     fn computed(mut self) -> Field {
         self.readonly = true;
         self.store = false;
+        self
+    }
+    /// A `many2one_reference`'s model field, as `fields_get` describes it (`model_field`).
+    fn model_field(mut self, field: &str) -> Field {
+        self.attrs.insert("model_field".into(), serde_json::json!(field));
         self
     }
     fn sel(mut self, options: &[(&str, &str)]) -> Field {
@@ -947,7 +956,8 @@ fn hand_written(version: &Version) -> Vec<ModelDef> {
             .with_fields(vec![
                 Field::new("name", FType::Char, "Name").req(),
                 Field::new("res_model", FType::Char, "Resource Model"),
-                Field::new("res_id", FType::Integer, "Resource ID"),
+                Field::new("res_id", FType::Many2oneReference, "Resource ID")
+                    .model_field("res_model"),
             ]),
         ModelDef::new("res.country", "Country", ModelKind::Country, "name, id")
             .acl(&[], SYSTEM, SYSTEM, SYSTEM)
