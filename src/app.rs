@@ -319,7 +319,7 @@ pub fn mcp_stack(config: &Config, rt: &Runtime) -> Router {
         .layer(TraceLayer::new_for_http())
         // Every request leaves an audit record, including the refusals of the layers below;
         // nothing is answered unrecorded.
-        .layer(AuditLayer::new(rt.audit.clone()))
+        .layer(AuditLayer::new(rt.audit.clone()).trusting(config.limits.trusted_proxies.clone()))
         // DNS-rebinding and cross-site protection before any work is done (and before argon2).
         .layer(OriginLayer::new(origins, hosts))
         // Per client address, before authentication: caps key guessing and argon2 work.
@@ -328,14 +328,36 @@ pub fn mcp_stack(config: &Config, rt: &Runtime) -> Router {
             config.limits.per_ip_burst,
             config.limits.trusted_proxies.clone(),
         ))
+        // Only /mcp exists here: anything else is 404 before a key is asked for (a 401 on
+        // /.well-known/oauth-* would send clients into an OAuth flow this server does not offer).
+        .layer(axum::middleware::from_fn(only_mcp))
         // Only keys with the mcp scope; the Principal travels on in the request extensions.
-        .layer(AuthLayer::new(rt.verifier.clone(), Scope::Mcp))
+        .layer(AuthLayer::new(rt.verifier.clone(), Scope::Mcp).json_rpc())
         // Per key, from its profile's rate_limit.
         .layer(KeyRateLimitLayer::new(&rt.key_limits));
     router(rt.mcp.clone())
         // Bounded bodies: 413 once the body passes the limit, while it is read.
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
         .layer(middleware)
+}
+
+/// Paths other than `/mcp` on the MCP listener: `404`, whoever asks.
+async fn only_mcp(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if req.uri().path() == "/mcp" {
+        return next.run(req).await;
+    }
+    let body =
+        serde_json::json!({"error": "not_found", "message": "not found: the MCP endpoint is /mcp"});
+    let mut r = axum::response::Response::new(axum::body::Body::from(body.to_string()));
+    *r.status_mut() = http::StatusCode::NOT_FOUND;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 /// The admin listener: health and readiness (no key), and the admin API (scoped keys).
@@ -372,7 +394,9 @@ pub fn admin_stack(config: &Config, rt: &Runtime) -> Router {
             .layer(TraceLayer::new_for_http())
             // Admin requests are audited too (probes are not).
             .layer(
-                AuditLayer::new(rt.audit.clone()).skipping(&["/healthz", "/readyz", "/metrics"]),
+                AuditLayer::new(rt.audit.clone())
+                    .trusting(config.limits.trusted_proxies.clone())
+                    .skipping(&["/healthz", "/readyz", "/metrics"]),
             ),
     )
 }
@@ -418,6 +442,40 @@ async fn log_head(store: &crate::store::Store, last: &mut Option<i64>) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot read the audit trail's head"),
     }
+}
+
+/// Descriptors kept for everything but client connections (store, Odoo pool, logs, signals).
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// The soft limit on open files (Linux: `/proc/self/limits`); `None` where it cannot be read.
+fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The connection caps of the two listeners: as configured, lowered where the descriptor limit
+/// would run out first (the MCP listener gets three quarters of what is left, the admin one a
+/// quarter), so that a full listener refuses cleanly instead of failing to accept.
+fn connection_limits(
+    configured: crate::listener::Limits,
+) -> (crate::listener::Limits, crate::listener::Limits) {
+    let (mut mcp, mut admin) = (configured, configured);
+    if let Some(limit) = open_files_limit() {
+        let budget = limit.saturating_sub(RESERVED_DESCRIPTORS) as usize;
+        let fit = |share: usize| (budget * share / 4).max(8);
+        if configured.max_connections > fit(3) {
+            tracing::warn!(
+                configured = configured.max_connections,
+                open_files_limit = limit,
+                used = fit(3),
+                "[server] max_connections is above what the descriptor limit allows; lowered (raise `ulimit -n` to allow more)"
+            );
+        }
+        mcp.max_connections = configured.max_connections.min(fit(3));
+        admin.max_connections = configured.max_connections.min(fit(1));
+    }
+    (mcp, admin)
 }
 
 /// Runs the MCP and admin listeners until `shutdown` completes, then drains in-flight requests.
@@ -531,16 +589,17 @@ pub async fn serve(
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let mcp_server = axum::serve(
-        mcp_listener,
-        mcp.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(wait(stop_rx.clone()));
-    let admin_server = axum::serve(
+    // Both listeners bound what a slow or idle client may hold (crate::listener), within the
+    // process's descriptor limit.
+    let (mcp_limits, admin_limits) = connection_limits(config.server.connections);
+    let mcp_server = crate::listener::serve(mcp_listener, mcp, mcp_limits, "mcp", stop_rx.clone());
+    let admin_server = crate::listener::serve(
         admin_listener,
-        admin.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(wait(stop_rx.clone()));
+        admin,
+        admin_limits,
+        "admin",
+        stop_rx.clone(),
+    );
     // After the signal: stop accepting at once, give in-flight calls up to the grace period.
     let grace = config.server.shutdown_grace;
     let deadline = async move {
@@ -548,10 +607,10 @@ pub async fn serve(
         tokio::time::sleep(grace).await;
     };
     let served = tokio::select! {
-        (a, b) = async { tokio::join!(mcp_server, admin_server) } => Some((a, b)),
+        _ = async { tokio::join!(mcp_server, admin_server) } => true,
         _ = deadline => {
             tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within the grace period; exiting");
-            None
+            false
         }
     };
     // Flush what the requests recorded before exiting.
@@ -562,10 +621,6 @@ pub async fn serve(
         );
     }
     log_head(&rt.store, &mut None).await;
-    if let Some((a, b)) = served {
-        a.context("the MCP listener failed")?;
-        b.context("the admin listener failed")?;
-    }
-    tracing::info!("stopped");
+    tracing::info!(drained = served, "stopped");
     Ok(())
 }

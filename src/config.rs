@@ -170,6 +170,15 @@ struct RawServer {
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     #[serde(default = "default_shutdown_grace")]
     shutdown_grace_secs: u64,
+    /// Slow clients (both listeners): see `crate::listener`.
+    #[serde(default = "default_header_read_timeout")]
+    header_read_timeout_secs: u64,
+    #[serde(default = "default_body_read_timeout")]
+    body_read_timeout_secs: u64,
+    #[serde(default = "default_idle_timeout")]
+    idle_timeout_secs: u64,
+    #[serde(default = "default_max_connections")]
+    max_connections: usize,
 }
 
 impl Default for RawServer {
@@ -182,6 +191,10 @@ impl Default for RawServer {
             max_body_bytes: default_max_body(),
             request_timeout_secs: default_request_timeout(),
             shutdown_grace_secs: default_shutdown_grace(),
+            header_read_timeout_secs: default_header_read_timeout(),
+            body_read_timeout_secs: default_body_read_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -201,6 +214,18 @@ fn default_request_timeout() -> u64 {
 }
 fn default_shutdown_grace() -> u64 {
     30
+}
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_body_read_timeout() -> u64 {
+    30
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+fn default_max_connections() -> usize {
+    1024
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,6 +307,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// What a client may hold on each listener.
+    pub connections: crate::listener::Limits,
 }
 
 impl ServerConfig {
@@ -461,6 +488,26 @@ fn compile(
     if raw.server.request_timeout_secs == 0 {
         return Err(err("[server] request_timeout_secs must be at least 1"));
     }
+    for (key, v) in [
+        (
+            "header_read_timeout_secs",
+            raw.server.header_read_timeout_secs,
+        ),
+        ("body_read_timeout_secs", raw.server.body_read_timeout_secs),
+        ("idle_timeout_secs", raw.server.idle_timeout_secs),
+    ] {
+        if v == 0 || v > 3600 {
+            return Err(err(format!(
+                "[server] {key} must be between 1 and 3600 seconds, not {v}"
+            )));
+        }
+    }
+    if raw.server.max_connections < 8 {
+        return Err(err(format!(
+            "[server] max_connections must be at least 8, not {}",
+            raw.server.max_connections
+        )));
+    }
 
     let url = Url::parse(&raw.odoo.url).map_err(|e| {
         err(format!(
@@ -596,6 +643,12 @@ fn compile(
             max_body_bytes: raw.server.max_body_bytes,
             request_timeout: Duration::from_secs(raw.server.request_timeout_secs),
             shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_secs),
+            connections: crate::listener::Limits {
+                header_read_timeout: Duration::from_secs(raw.server.header_read_timeout_secs),
+                body_read_timeout: Duration::from_secs(raw.server.body_read_timeout_secs),
+                idle_timeout: Duration::from_secs(raw.server.idle_timeout_secs),
+                max_connections: raw.server.max_connections,
+            },
         },
         store_url: raw.store.url,
         confirm,

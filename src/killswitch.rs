@@ -76,6 +76,9 @@ pub struct KillSwitch {
     store: Arc<Store>,
     shared: RwLock<State>,
     local: RwLock<Option<State>>,
+    /// The mode in force, for those who follow changes (the MCP endpoint tells open sessions
+    /// that their tool list changed).
+    mode: tokio::sync::watch::Sender<Mode>,
 }
 
 impl KillSwitch {
@@ -85,11 +88,28 @@ impl KillSwitch {
             Some(row) => from_row(&row),
             None => State::open(),
         };
+        let (mode, _) = tokio::sync::watch::channel(shared.mode);
         Ok(Arc::new(KillSwitch {
             store,
             shared: RwLock::new(shared),
             local: RwLock::new(None),
+            mode,
         }))
+    }
+
+    /// Follows the mode in force: the receiver sees every change (set here, by a signal, or by
+    /// another instance).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<Mode> {
+        self.mode.subscribe()
+    }
+
+    fn publish(&self) {
+        let mode = self.state().mode;
+        self.mode.send_if_modified(|m| {
+            let changed = *m != mode;
+            *m = mode;
+            changed
+        });
     }
 
     /// The state in force: the stricter of the shared one and this instance's signal override.
@@ -122,6 +142,7 @@ impl KillSwitch {
         if let Ok(mut s) = self.shared.write() {
             *s = state.clone();
         }
+        self.publish();
         Ok(state)
     }
 
@@ -136,6 +157,7 @@ impl KillSwitch {
                 local: true,
             });
         }
+        self.publish();
     }
 
     /// Follows changes made by other instances (or the CLI), polling every `every`. A store that
@@ -157,6 +179,7 @@ impl KillSwitch {
                             if let Ok(mut s) = me.shared.write() {
                                 *s = state;
                             }
+                            me.publish();
                         }
                     }
                     Ok(None) => {}

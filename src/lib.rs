@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod confirm;
 pub mod killswitch;
+pub mod listener;
 pub mod mcp;
 pub mod metrics;
 pub mod middleware;

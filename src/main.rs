@@ -628,6 +628,7 @@ struct ProfileReport {
     uid: Option<i64>,
     login: Option<String>,
     groups: Option<Vec<String>>,
+    group_names: Vec<String>,
     privileged: Option<bool>,
     allow_privileged_user: bool,
     detail: String,
@@ -758,6 +759,7 @@ async fn check_profile(
         uid: None,
         login: Some(profile.credentials.login.clone()),
         groups: None,
+        group_names: Vec::new(),
         privileged: None,
         allow_privileged_user: profile.allow_privileged_user,
         detail: String::new(),
@@ -786,6 +788,7 @@ async fn check_profile(
     let id = &state.identity;
     r.uid = Some(id.uid);
     r.groups = id.groups.clone();
+    r.group_names = id.group_names.clone();
     match app::privileged(&state.user, id).await {
         Err(e) => r.detail = format!("cannot tell whether the user is an administrator: {e}"),
         Ok(Some(why)) => {
@@ -806,14 +809,20 @@ async fn check_profile(
         Ok(None) => {
             r.privileged = Some(false);
             r.ok = true;
+            // By name (readable by internal users), with XML ids where the user may read them.
+            let names = if id.group_names.is_empty() {
+                "none readable by this user".to_string()
+            } else {
+                id.group_names.join(", ")
+            };
+            let xml_ids = id
+                .groups
+                .as_ref()
+                .map(|g| format!("; XML ids: {}", g.join(", ")))
+                .unwrap_or_else(|| "; XML ids: not readable by this user (ir.model.data)".into());
             r.detail = format!(
-                "logged in as {} (uid {}); groups: {}",
-                id.login,
-                id.uid,
-                id.groups
-                    .as_ref()
-                    .map(|g| g.join(", "))
-                    .unwrap_or_else(|| "not readable by this user".into())
+                "logged in as {} (uid {}); groups: {names}{xml_ids}",
+                id.login, id.uid
             );
         }
     }

@@ -31,6 +31,17 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    pub listener: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    pub listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
     pub method: String,
 }
@@ -45,6 +56,8 @@ pub struct Metrics {
     pub kill_switch: Gauge,
     pub audit_queue: Gauge,
     pub pending_approvals: Gauge,
+    pub connections_dropped: Family<ConnectionLabels, Counter>,
+    pub connections_open: Family<ListenerLabels, Gauge>,
     registry: Registry,
 }
 
@@ -68,6 +81,18 @@ impl Metrics {
         let kill_switch = Gauge::default();
         let audit_queue = Gauge::default();
         let pending_approvals = Gauge::default();
+        let connections_dropped = Family::<ConnectionLabels, Counter>::default();
+        let connections_open = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "connections_dropped",
+            "Connections the server closed or refused: header_timeout, body_timeout, idle, over_capacity, accept_error",
+            connections_dropped.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "Open client connections by listener",
+            connections_open.clone(),
+        );
         registry.register(
             "requests",
             "Requests by MCP method and outcome",
@@ -117,6 +142,8 @@ impl Metrics {
             kill_switch,
             audit_queue,
             pending_approvals,
+            connections_dropped,
+            connections_open,
             registry,
         }
     }
@@ -183,4 +210,25 @@ pub fn rate_limited(limit: &str) {
             reason: limit.to_string(),
         })
         .inc();
+}
+
+/// A connection the server closed (or refused) on a listener (`mcp`, `admin`), and why.
+pub fn connection_dropped(listener: &str, reason: &str) {
+    metrics()
+        .connections_dropped
+        .get_or_create(&ConnectionLabels {
+            listener: listener.to_string(),
+            reason: reason.to_string(),
+        })
+        .inc();
+}
+
+/// Open connections on a listener (`delta`: +1 opened, -1 closed).
+pub fn connections_open(listener: &str, delta: i64) {
+    metrics()
+        .connections_open
+        .get_or_create(&ListenerLabels {
+            listener: listener.to_string(),
+        })
+        .inc_by(delta);
 }

@@ -44,6 +44,12 @@ async fn start(store_url: &str) -> T {
 
 /// `odoo_extra`: lines added to the `[odoo]` section.
 async fn start_with(store_url: &str, odoo_extra: &str) -> T {
+    start_custom(store_url, odoo_extra, POLICY, "").await
+}
+
+/// As [`start_with`], with another policy and lines added to the `[server]` section (and
+/// anything after it, such as a `[confirm]` section at the end).
+async fn start_custom(store_url: &str, odoo_extra: &str, policy: &str, server_extra: &str) -> T {
     let emu = Emulator::start(EmulatorConfig::odoo19()).await;
     let dir = std::env::temp_dir().join(format!(
         "ow-audit-{}-{}",
@@ -51,14 +57,25 @@ async fn start_with(store_url: &str, odoo_extra: &str) -> T {
         rand::random::<u32>()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
+    std::fs::write(dir.join("policy.toml"), policy).unwrap();
     let extra = format!("policy = \"{}\"", dir.join("policy.toml").display());
+    let (server_lines, tail) = server_extra
+        .split_once("\n[")
+        .map_or((server_extra, String::new()), |(a, b)| {
+            (a, format!("\n[{b}"))
+        });
     let text = warden::config_text(&emu.url(), store_url, &[("sales", "mcp_writer")], &extra)
         .replacen(
             "database = \"lab\"\n",
             &format!("database = \"lab\"\n{odoo_extra}"),
             1,
-        );
+        )
+        .replacen(
+            "max_body_bytes = 65536\n",
+            &format!("max_body_bytes = 65536\n{server_lines}\n"),
+            1,
+        )
+        + &tail;
     let w = warden::start(&text, warden::env_for(&["mcp_writer"]))
         .await
         .unwrap();
@@ -629,4 +646,151 @@ async fn auditors_query_and_export() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+/// A 2025 session for the cut-off tests: (session id, key).
+async fn session(t: &T, capabilities: Value) -> String {
+    let r = reqwest::Client::new()
+        .post(&t.w.mcp_url)
+        .bearer_auth(&t.mcp_key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "t", "version": "1"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    r.headers()["mcp-session-id"].to_str().unwrap().to_string()
+}
+
+fn on_session(t: &T, session: &str, body: Value) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(&t.w.mcp_url)
+        .bearer_auth(&t.mcp_key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(body.to_string())
+}
+
+/// Every tool call leaves its outcome, even one that never reached its end: `timeout`,
+/// `cancelled` (by the client, or while a write waited for the person's confirmation), and a
+/// request id already in flight is refused without disturbing the first call.
+#[tokio::test]
+async fn calls_cut_off_leave_timeout_or_cancelled() {
+    let policy = r#"
+[defaults]
+confirm = "user"
+[models."res.partner"]
+read = true
+update = { fields = ["comment"] }
+"#;
+    let t = start_custom(
+        "sqlite::memory:",
+        "",
+        policy,
+        "request_timeout_secs = 2\n[confirm]\nelicitation_timeout_secs = 1\n",
+    )
+    .await;
+    // A read Odoo never answers, stopped at the request timeout.
+    t._emu.stall(Some("search_read"));
+    let r = t
+        .tool("search_records", json!({"model": "res.partner"}))
+        .await;
+    assert!(r.to_string().contains("did not finish within 2 s"), "{r}");
+    let reads = t
+        .records(&[("kind", "tool_call"), ("operation", "read")])
+        .await;
+    assert_eq!(
+        reads.last().unwrap()["record"]["outcome"],
+        "timeout",
+        "{reads:?}"
+    );
+
+    // A read the client cancels.
+    let s = session(&t, json!({})).await;
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "search_records", "arguments": {"model": "res.partner"}}});
+    let first = tokio::spawn(on_session(&t, &s, call.clone()).send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The same id again, while the first is in flight: refused, the first untouched.
+    let again: Value = on_session(&t, &s, call.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["error"]["code"], -32600, "{again}");
+    assert!(
+        again["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("id already in use"),
+        "{again}"
+    );
+    let cancel = on_session(
+        &t,
+        &s,
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(cancel.status(), 202);
+    let _ = tokio::time::timeout(Duration::from_secs(5), first).await;
+    let reads = t
+        .records(&[("kind", "tool_call"), ("operation", "read")])
+        .await;
+    assert_eq!(
+        reads.last().unwrap()["record"]["outcome"],
+        "cancelled",
+        "{reads:?}"
+    );
+    // Once ended, the id may be used again.
+    t._emu.stall(None);
+    let reused: Value = on_session(&t, &s, call.clone())
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reused["result"]["isError"], false, "{reused}");
+
+    // A write waiting for the person's confirmation, cancelled: its steps and its outcome.
+    let s = session(&t, json!({"elicitation": {}})).await;
+    let write = json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "update_records", "arguments": {"model": "res.partner", "ids": [1], "values": {"comment": "never"}}}});
+    let mut stream = on_session(&t, &s, write).send().await.unwrap();
+    // The question arrives on the call's stream; nobody answers it.
+    let mut seen = String::new();
+    while !seen.contains("elicitation/create") {
+        match tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await {
+            Ok(Ok(Some(c))) => seen.push_str(&String::from_utf8_lossy(&c)),
+            other => panic!("no elicitation: {other:?} {seen}"),
+        }
+    }
+    on_session(
+        &t,
+        &s,
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 8}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let writes = t.records(&[("operation", "update")]).await;
+    let kinds: Vec<(&str, &str)> = writes
+        .iter()
+        .map(|r| {
+            (
+                r["record"]["kind"].as_str().unwrap_or(""),
+                r["record"]["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(kinds.last(), Some(&("tool_call", "cancelled")), "{kinds:?}");
+    assert!(kinds.iter().all(|(k, _)| *k != "write_intent"), "{kinds:?}");
+    assert_eq!(t.verify().await["ok"], true);
 }

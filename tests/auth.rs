@@ -55,11 +55,44 @@ async fn assert_unauthorized(r: reqwest::Response, case: &str) {
         "{case}"
     );
     let body: Value = r.json().await.unwrap();
+    // A JSON-RPC error object, so that SDK clients show the reason.
     assert_eq!(
         body,
-        json!({"error": "unauthorized", "message": "a valid odoo-warden API key is required: Authorization: Bearer owk_..."}),
+        json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32001,
+            "message": "a valid odoo-warden API key is required: send Authorization: Bearer owk_... (keys are made with `odoo-warden keys create --scope mcp`; ask whoever operates odoo-warden)",
+            "data": {"error": "unauthorized"}}}),
         "{case}: every refusal reads the same"
     );
+}
+
+/// Until this server offers OAuth, its discovery documents do not exist: a 401 there would send
+/// clients (mcp-remote) into an OAuth flow that cannot succeed.
+#[tokio::test]
+async fn oauth_discovery_paths_are_not_found_without_a_key() {
+    let emu = Emulator::start(EmulatorConfig::odoo19()).await;
+    let w = reader_warden(&emu, "sqlite::memory:").await;
+    let base = w.mcp_url.trim_end_matches("/mcp").to_string();
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/register",
+        "/authorize",
+        "/token",
+    ] {
+        for post in [false, true] {
+            let c = reqwest::Client::new();
+            let req = if post {
+                c.post(format!("{base}{path}")).body("{}")
+            } else {
+                c.get(format!("{base}{path}"))
+            };
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+            assert!(r.headers().get("www-authenticate").is_none(), "{path}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -539,3 +539,63 @@ async fn a_request_state_is_accepted_once_across_instances() {
     assert_eq!(done["result"]["isError"], false, "{done}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What an approver (or the person) confirms is the whole change: every field in a fixed order,
+/// each value cut on its own with its size, the current values read from Odoo next to the new
+/// ones. A padded value cannot hide a name change.
+#[tokio::test]
+async fn the_preview_is_the_whole_change() {
+    let t = start("").await;
+    let companies = t
+        .tool(
+            "search_records",
+            json!({"model": "res.partner", "fields": ["name"], "order": "id", "limit": 1}),
+        )
+        .await;
+    let id = companies["structuredContent"]["records"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let old_name = companies["structuredContent"]["records"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The caller puts the padded comment first; the preview does not follow the caller's order.
+    let args = json!({"model": "res.partner", "ids": [id], "values": {"comment": "x".repeat(3000), "name": "Evil Corp"}});
+    let pending = t.tool("update_records", args).await;
+    assert_eq!(
+        pending["structuredContent"]["status"], "pending_approval",
+        "{pending}"
+    );
+    let listed: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/admin/v1/approvals?status=pending",
+            t.w.admin_url
+        ))
+        .bearer_auth(&t.approver)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let preview = listed["approvals"][0]["preview"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lines: Vec<&str> = preview.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("update 1 res.partner record: {old_name} (#{id})")),
+        "{preview}"
+    );
+    assert_eq!(lines[1], "2 fields change:", "{preview}");
+    assert!(
+        lines[2].starts_with("  comment: \"xxx") && lines[2].contains("[cut: 3002 bytes in all]"),
+        "{preview}"
+    );
+    assert!(lines[2].len() < 400, "{preview}");
+    assert_eq!(
+        lines[3],
+        format!("  name: \"Evil Corp\" (now: {old_name} (#{id}): \"{old_name}\")"),
+        "{preview}"
+    );
+}

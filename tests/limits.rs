@@ -185,6 +185,21 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         StatusCode::OK,
         "another client behind the proxy"
     );
+    // The trail records the address the limiter keyed on: the client's, not the proxy's.
+    assert!(t.w.rt.audit.flush(Duration::from_secs(5)).await);
+    let records =
+        t.w.rt
+            .store
+            .query_audit(&odoo_warden::store::AuditFilter::default(), None, 50)
+            .await
+            .unwrap();
+    let ips: Vec<Option<String>> = records
+        .iter()
+        .map(|r| r.record["client_ip"].as_str().map(str::to_string))
+        .collect();
+    assert!(ips.contains(&Some("203.0.113.5".into())), "{ips:?}");
+    assert!(ips.contains(&Some("203.0.113.6".into())), "{ips:?}");
+    assert!(!ips.contains(&Some("127.0.0.1".into())), "{ips:?}");
 
     let t = start("[limits]\nper_ip_per_minute = 2\nper_ip_burst = 2\n", "").await;
     let (_, key) = t.w.key(&["mcp"], Some("sales"), None).await;
@@ -197,6 +212,20 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
             s == StatusCode::TOO_MANY_REQUESTS,
             i == 2,
             "an untrusted peer's X-Forwarded-For must not pick the bucket"
+        );
+    }
+    assert!(t.w.rt.audit.flush(Duration::from_secs(5)).await);
+    let records =
+        t.w.rt
+            .store
+            .query_audit(&odoo_warden::store::AuditFilter::default(), None, 50)
+            .await
+            .unwrap();
+    assert!(!records.is_empty());
+    for r in &records {
+        assert_eq!(
+            r.record["client_ip"], "127.0.0.1",
+            "an untrusted X-Forwarded-For is not recorded"
         );
     }
 }
@@ -251,6 +280,20 @@ async fn per_key_limit_and_write_budget() {
     );
 }
 
+/// A governance refusal: a tool result with `isError` and the refusal's details in `_meta`.
+fn refusal(r: &Value) -> &Value {
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(
+        r.get("error").is_none(),
+        "a refusal is a tool result, not a protocol error: {r}"
+    );
+    &r["result"]["_meta"]["io.odoo-warden/refusal"]
+}
+
+fn refusal_text(r: &Value) -> &str {
+    r["result"]["content"][0]["text"].as_str().unwrap_or("")
+}
+
 async fn set_kill(t: &T, admin: &str, mode: &str, reason: &str) -> reqwest::Response {
     reqwest::Client::new()
         .put(format!("{}/admin/v1/killswitch", t.w.admin_url))
@@ -259,6 +302,89 @@ async fn set_kill(t: &T, admin: &str, mode: &str, reason: &str) -> reqwest::Resp
         .send()
         .await
         .unwrap()
+}
+
+/// The tool names `tools/list` shows (2026-07-28, stateless).
+async fn tools_list(url: &str, key: &str) -> Vec<String> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let r: Value = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A 2025 session with a standalone stream (GET /mcp) hears that its tool list changed when the
+/// kill switch moves.
+#[tokio::test]
+async fn open_sessions_hear_that_their_tools_changed() {
+    let t = start("", "").await;
+    let (_, key) = t.w.key(&["mcp"], Some("sales"), None).await;
+    let (_, admin) = t.w.key(&["admin"], None, None).await;
+    let r = post(&t.w.mcp_url, &key, &init(), None).await;
+    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let caps: Value = r.json().await.unwrap();
+    assert_eq!(caps["result"]["capabilities"]["tools"]["listChanged"], true);
+    let stream = reqwest::Client::new()
+        .get(&t.w.mcp_url)
+        .bearer_auth(&key)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut stream = stream;
+    assert_eq!(
+        set_kill(&t, &admin, "read-only", "incident 44")
+            .await
+            .status(),
+        200
+    );
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !seen.contains("notifications/tools/list_changed") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            other => panic!("no list_changed on the stream: {other:?} after {seen:?}"),
+        }
+    }
+    // Another key cannot open this session's stream.
+    let (_, other) = t.w.key(&["mcp"], Some("sales"), None).await;
+    let r = reqwest::Client::new()
+        .get(&t.w.mcp_url)
+        .bearer_auth(&other)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -301,22 +427,27 @@ async fn kill_switch_modes() {
         200
     );
     let w = write().await;
-    assert_eq!(w["error"]["code"], -32050, "{w}");
-    assert_eq!(w["error"]["data"]["error"], "kill_switch_read_only");
+    assert_eq!(refusal(&w)["error"], "kill_switch_read_only", "{w}");
+    let text = refusal_text(&w);
     assert!(
-        w["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("incident 42")
+        text.contains("incident 42") && text.contains("read-only") && text.contains("set by"),
+        "{text}"
     );
     assert_eq!(read().await["result"]["isError"], false);
+    // tools/list shows no write tool while writes are refused.
+    let listed = tools_list(&t.w.mcp_url, &key).await;
+    assert!(listed.contains(&"search_records".to_string()), "{listed:?}");
+    assert!(
+        !listed.contains(&"update_records".to_string()),
+        "{listed:?}"
+    );
 
     assert_eq!(
         set_kill(&t, &admin, "closed", "incident 43").await.status(),
         200
     );
     let r = read().await;
-    assert_eq!(r["error"]["data"]["error"], "kill_switch_closed", "{r}");
+    assert_eq!(refusal(&r)["error"], "kill_switch_closed", "{r}");
     // initialize, tools/list and ping still answer, so clients can show the message.
     assert_eq!(
         post(&t.w.mcp_url, &key, &init(), None).await.status(),
@@ -342,9 +473,11 @@ async fn kill_switch_modes() {
     t.w.rt
         .kill
         .set_local(Some(odoo_warden::killswitch::Mode::Closed), "SIGUSR1");
-    assert_eq!(read().await["error"]["data"]["error"], "kill_switch_closed");
+    assert_eq!(refusal(&read().await)["error"], "kill_switch_closed");
     t.w.rt.kill.set_local(None, "SIGUSR2");
     assert_eq!(read().await["result"]["isError"], false);
+    let listed = tools_list(&t.w.mcp_url, &key).await;
+    assert!(listed.contains(&"update_records".to_string()), "{listed:?}");
 
     assert!(t.w.rt.audit.flush(Duration::from_secs(5)).await);
     let kinds = |k: &str| odoo_warden::store::AuditFilter {
@@ -409,7 +542,7 @@ async fn the_switch_survives_a_restart() {
         json!({"model": "res.partner"}),
     )
     .await;
-    assert_eq!(r["error"]["data"]["reason"], "before restart", "{r}");
+    assert_eq!(refusal(&r)["reason"], "before restart", "{r}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -453,7 +586,8 @@ async fn a_switch_thrown_on_one_instance_stops_the_other() {
     );
     let started = Instant::now();
     loop {
-        if read().await["error"]["data"]["error"] == "kill_switch_closed" {
+        let r = read().await;
+        if r["result"]["_meta"]["io.odoo-warden/refusal"]["error"] == "kill_switch_closed" {
             break;
         }
         assert!(

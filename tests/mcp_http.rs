@@ -128,7 +128,7 @@ async fn handshake_session_lifecycle() {
     let r = &body["result"];
     assert_eq!(r["protocolVersion"], "2025-11-25");
     assert_eq!(r["serverInfo"]["name"], "odoo-warden");
-    assert_eq!(r["capabilities"]["tools"]["listChanged"], false);
+    assert_eq!(r["capabilities"]["tools"]["listChanged"], true);
     assert!(
         r.get("resultType").is_none(),
         "2026-only field sent to a 2025 client"
@@ -178,7 +178,8 @@ async fn handshake_session_lifecycle() {
         .await;
     assert_eq!(s, 202);
 
-    // GET has no standalone stream; DELETE ends the session.
+    // GET opens the session's standalone stream (without a session there is none); DELETE
+    // ends the session.
     let r = h
         .http
         .get(&h.url)
@@ -188,7 +189,33 @@ async fn handshake_session_lifecycle() {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    drop(r);
+    let r = h
+        .http
+        .get(&h.url)
+        .bearer_auth(&h.token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let r = h
+        .http
+        .get(&h.url)
+        .bearer_auth(&h.token)
+        .header("accept", "application/json")
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
     let r = h
         .http
         .delete(&h.url)

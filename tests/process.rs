@@ -17,6 +17,7 @@ struct Running {
     child: Child,
     logs: Arc<Mutex<String>>,
     mcp_url: String,
+    admin_url: String,
 }
 
 fn config(dir: &std::path::Path, odoo_url: &str) -> std::path::PathBuf {
@@ -65,7 +66,22 @@ fn key(config: &std::path::Path) -> String {
 }
 
 fn serve(config: &std::path::Path) -> Running {
-    let mut child = Command::new(BIN)
+    serve_with(config, None)
+}
+
+/// Runs the binary, with its descriptor limit lowered to `nofile` when given.
+fn serve_with(config: &std::path::Path, nofile: Option<u32>) -> Running {
+    let mut command = match nofile {
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    let mut child = command
         .args(["--config", config.to_str().unwrap(), "serve"])
         .env("PROC_ODOO_KEY", api_key("mcp_writer"))
         .env("RUST_LOG", "info")
@@ -86,18 +102,29 @@ fn serve(config: &std::path::Path) -> Running {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("odoo-warden listening on ") {
-                let _ = tx.send(url.to_string());
+            if let Some(url) = line.strip_prefix("odoo-warden admin listening on ") {
+                let _ = tx.send(("admin", url.to_string()));
+            } else if let Some(url) = line.strip_prefix("odoo-warden listening on ") {
+                let _ = tx.send(("mcp", url.to_string()));
             }
         }
     });
-    let mcp_url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("odoo-warden did not start");
+    let (mut mcp_url, mut admin_url) = (String::new(), String::new());
+    while mcp_url.is_empty() || admin_url.is_empty() {
+        let (which, url) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("odoo-warden did not start");
+        if which == "mcp" {
+            mcp_url = url;
+        } else {
+            admin_url = url;
+        }
+    }
     Running {
         child,
         logs,
         mcp_url,
+        admin_url,
     }
 }
 
@@ -301,5 +328,136 @@ fn logs_hold_no_secret_and_shutdown_is_graceful() {
             "{what} appears in the logs:\n{logs}"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Half-sent requests cannot starve the server: with its descriptor limit lowered to 256, 300
+/// clients that send part of their headers and stop hold no descriptor past the header timeout
+/// (past the connection cap, a new client takes the place of the one waiting longest), a new
+/// client is served meanwhile, and `/metrics` counts the dropped connections.
+#[test]
+fn slow_clients_are_dropped_and_others_served() {
+    use std::io::{Read, Write};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt.block_on(Emulator::start(EmulatorConfig::odoo19()));
+    let dir = std::env::temp_dir().join(format!("ow-slow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = config(&dir, &emu.url());
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[server]\n",
+        "[server]\nheader_read_timeout_secs = 2\nidle_timeout_secs = 3\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let token = key(&cfg);
+    let mut w = serve_with(&cfg, Some(256));
+    let addr = w
+        .mcp_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    let started = Instant::now();
+    let mut half_sent = Vec::new();
+    for _ in 0..300 {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        c.write_all(format!("POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Ty").as_bytes())
+            .unwrap();
+        half_sent.push(c);
+    }
+    // A new client is served while the half-sent ones are held.
+    let sid = session(&w.mcp_url, &token);
+    assert_eq!(sid.len(), 64);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "served only after the timeout"
+    );
+    // The server closes every half-sent connection within the timeout (plus slack).
+    for c in &mut half_sent {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        match c.read(&mut buf) {
+            Ok(0) => {}
+            Ok(_) => {}
+            Err(e) => assert!(
+                e.kind() == std::io::ErrorKind::ConnectionReset,
+                "a half-sent request was not closed: {e}"
+            ),
+        }
+    }
+    let closed_after = started.elapsed();
+    assert!(
+        closed_after < Duration::from_secs(6),
+        "closed after {closed_after:?}"
+    );
+    // A connection that sends nothing at all is closed too; an idle keep-alive one after its
+    // idle timeout.
+    let mut silent = std::net::TcpStream::connect(&addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(matches!(silent.read(&mut [0u8; 8]), Ok(0) | Err(_)));
+    let metrics = reqwest::blocking::get(format!("{}/metrics", w.admin_url))
+        .unwrap()
+        .text()
+        .unwrap();
+    let dropped: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("odoo_warden_connections_dropped_total")
+                && l.contains("listener=\"mcp\"")
+                && (l.contains("reason=\"header_timeout\"") || l.contains("reason=\"evicted\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(dropped >= 301.0, "dropped {dropped}: {metrics}");
+    // Still serving.
+    let r = post(
+        &w.mcp_url,
+        &token,
+        Some(&sid),
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+    );
+    assert_eq!(r.status(), 200);
+    let _ = w.child.kill();
+    let _ = w.child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(emu);
+}
+
+/// `doctor` shows a least-privilege user's groups by name (internal users may read `res.groups`)
+/// and says plainly that their XML ids are not readable (`ir.model.data`).
+#[test]
+fn doctor_names_the_groups_of_a_least_privilege_user() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt.block_on(Emulator::start(EmulatorConfig::odoo18()));
+    let dir = std::env::temp_dir().join(format!("ow-doctor-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = config(&dir, &emu.url());
+    let out = Command::new(BIN)
+        .args(["--config", cfg.to_str().unwrap(), "doctor", "--json"])
+        .env("PROC_ODOO_KEY", api_key("mcp_writer"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let p = &report["profiles"][0];
+    let names: Vec<&str> = p["group_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!names.is_empty(), "{report}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("groups: {}", names.join(", "))),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("XML ids: not readable by this user (ir.model.data)"),
+        "{detail}"
+    );
+    assert!(!detail.contains("groups: not readable"), "{detail}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -38,6 +38,8 @@ pub struct Hidden<'a> {
     /// a text operand on a relational field is matched by Odoo's name search against fields the
     /// policy may hide (`["partner_id", "ilike", "<an email>"]`). `(path, operand)`.
     pub search: &'a dyn Fn(&str, &Value) -> bool,
+    /// Cut long strings and lists (the trail); a preview cuts each value itself, with its size.
+    pub cut: bool,
 }
 
 /// Redacts tool arguments: hidden fields ([`Hidden`]) and secret-looking keys lose their values;
@@ -70,7 +72,7 @@ pub fn redact(args: &Value, hidden: &Hidden<'_>) -> Value {
 fn domain(items: &[Value], hidden: &Hidden<'_>) -> Value {
     let mut out: Vec<Value> = items
         .iter()
-        .take(MAX_ITEMS)
+        .take(if hidden.cut { MAX_ITEMS } else { usize::MAX })
         .map(|item| match item {
             Value::String(op) if matches!(op.as_str(), "&" | "|" | "!") => item.clone(),
             Value::Array(parts) => match parts.first() {
@@ -106,7 +108,7 @@ fn domain(items: &[Value], hidden: &Hidden<'_>) -> Value {
             _ => json!("[not a condition]"),
         })
         .collect();
-    if items.len() > MAX_ITEMS {
+    if hidden.cut && items.len() > MAX_ITEMS {
         out.push(json!(format!(
             "[truncated: {} more items]",
             items.len() - MAX_ITEMS
@@ -171,10 +173,10 @@ fn walk(v: &Value, hidden: &Hidden<'_>, depth: usize, inside: bool) -> Value {
         Value::Array(items) => {
             let mut out: Vec<Value> = items
                 .iter()
-                .take(MAX_ITEMS)
+                .take(if hidden.cut { MAX_ITEMS } else { usize::MAX })
                 .map(|x| walk(x, hidden, depth + 1, inside))
                 .collect();
-            if items.len() > MAX_ITEMS {
+            if hidden.cut && items.len() > MAX_ITEMS {
                 out.push(json!(format!(
                     "[truncated: {} more items]",
                     items.len() - MAX_ITEMS
@@ -182,7 +184,7 @@ fn walk(v: &Value, hidden: &Hidden<'_>, depth: usize, inside: bool) -> Value {
             }
             Value::Array(out)
         }
-        Value::String(s) if s.len() > MAX_STRING => {
+        Value::String(s) if hidden.cut && s.len() > MAX_STRING => {
             let mut end = MAX_STRING;
             while !s.is_char_boundary(end) {
                 end -= 1;
@@ -207,6 +209,7 @@ mod tests {
             model: &model,
             any: &any,
             search: &search,
+            cut: true,
         };
         let args = json!({
             "model": "res.partner",
@@ -265,6 +268,7 @@ mod tests {
             model: &model,
             any: &any,
             search: &search,
+            cut: true,
         };
         let args = json!({"model": "sale.order", "domain": [
             ["vat", "=", "BE-FOUR", "extra"],

@@ -8,7 +8,7 @@
 use super::jsonrpc::{self, Id, Message};
 use super::protocol::{self, Era};
 use super::session::{Session, SessionStore};
-use super::tools::audit::CallAudit;
+use super::tools::audit::{CallAudit, CutOff};
 use super::tools::{CallOutcome, ProfileState, Toolbox};
 use crate::audit::AuditLog;
 use crate::auth::Principal;
@@ -34,10 +34,6 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 const SESSION_HEADER: &str = "mcp-session-id";
-
-/// JSON-RPC error code of a call refused by the kill switch (`data.error` is
-/// `kill_switch_closed` or `kill_switch_read_only`).
-pub const KILL_SWITCH_ERROR: i64 = -32050;
 
 /// A call refused by the kill switch (in the response extensions, for the audit trail).
 #[derive(Debug, Clone, Copy)]
@@ -112,6 +108,26 @@ impl McpServer {
 
 /// The `/mcp` route: POST for messages, GET (no standalone stream: 405), DELETE to end a session.
 pub fn router(server: Arc<McpServer>) -> Router {
+    if let Some(kill) = &server.kill {
+        let mut changes = kill.changes();
+        let weak = Arc::downgrade(&server);
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let Some(server) = weak.upgrade() else { return };
+                let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+                let told = server
+                    .sessions
+                    .all()
+                    .iter()
+                    .filter(|s| s.push(note.clone()))
+                    .count();
+                tracing::info!(
+                    sessions = told,
+                    "kill switch changed: told open sessions their tool list changed"
+                );
+            }
+        });
+    }
     Router::new()
         .route(
             "/mcp",
@@ -120,12 +136,17 @@ pub fn router(server: Arc<McpServer>) -> Router {
         .with_state(server)
 }
 
-/// Server capabilities: tools only (the conformance build adds logging for its fixtures).
-fn server_capabilities() -> Value {
+/// Server capabilities: tools only (the conformance build adds logging for its fixtures). The
+/// tool list changes with the kill switch (`read-only` hides the write tools): 2025 sessions with
+/// a standalone stream (`GET /mcp`) are told. The stateless revision has no stream to tell them
+/// on (its `subscriptions/listen` is not offered), so it does not claim `listChanged`; its
+/// `tools/list` answers carry `ttlMs: 0` instead.
+fn server_capabilities(era: Era) -> Value {
+    let list_changed = era == Era::Handshake;
     #[cfg(feature = "conformance-fixtures")]
-    return json!({"tools": {"listChanged": false}, "logging": {}});
+    return json!({"tools": {"listChanged": list_changed}, "logging": {}});
     #[cfg(not(feature = "conformance-fixtures"))]
-    json!({"tools": {"listChanged": false}})
+    json!({"tools": {"listChanged": list_changed}})
 }
 
 fn server_info() -> Value {
@@ -345,8 +366,48 @@ fn caller(
     }
 }
 
-/// GET opens no standalone stream: this server never sends unsolicited messages.
-async fn handle_get() -> Response {
+/// `GET /mcp` on a handshake session opens its standalone stream: the server uses it to say that
+/// the tool list changed (kill switch). Stateless revisions have no sessions, hence no stream.
+async fn handle_get(
+    State(server): State<Arc<McpServer>>,
+    principal: Option<axum::Extension<Principal>>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match caller(&server, principal) {
+        Ok(c) => c,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let version = header_str(&headers, VERSION_HEADER);
+    if version.is_some_and(|v| protocol::era(Some(v), None) == Era::Stateless) {
+        return method_not_allowed();
+    }
+    let Some(id) = header_str(&headers, SESSION_HEADER) else {
+        return method_not_allowed();
+    };
+    if !Accept::parse(&headers).sse {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            &Value::Null,
+            jsonrpc::INVALID_REQUEST,
+            "Not Acceptable: a stream needs Accept: text/event-stream",
+            None,
+        );
+    }
+    let session = match server.sessions.get(id, Some(caller.key_id.as_str())) {
+        Ok(s) => s,
+        Err(_) => return session_not_found(&Value::Null),
+    };
+    let stream = ReceiverStream::new(session.open_stream())
+        .map(|message| Ok::<Event, Infallible>(Event::default().data(message.to_string())));
+    let mut r = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    r.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}
+
+fn method_not_allowed() -> Response {
     let mut r = StatusCode::METHOD_NOT_ALLOWED.into_response();
     r.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
@@ -366,7 +427,7 @@ async fn handle_delete(
     if let Some(v) = header_str(&headers, VERSION_HEADER) {
         if protocol::era(Some(v), None) == Era::Stateless {
             // Stateless revisions have no sessions to end.
-            return handle_get().await;
+            return method_not_allowed();
         }
     }
     let Some(id) = header_str(&headers, SESSION_HEADER) else {
@@ -497,7 +558,7 @@ fn initialize(
         .create(key_id, version, capabilities, client_info);
     let result = json!({
         "protocolVersion": version,
-        "capabilities": server_capabilities(),
+        "capabilities": server_capabilities(Era::Handshake),
         "serverInfo": server_info(),
         "instructions": INSTRUCTIONS,
     });
@@ -776,7 +837,11 @@ async fn dispatch(
         #[cfg(feature = "conformance-fixtures")]
         (Era::Handshake, "logging/setLevel") => Outcome::Result(json!({})),
         (_, "tools/list") => {
-            let mut r = json!({"tools": server.toolbox.listing_for(&ctx.profile.policy())});
+            let writes = server
+                .kill
+                .as_ref()
+                .is_none_or(|k| k.state().mode == Mode::Open);
+            let mut r = json!({"tools": server.toolbox.listing_for(&ctx.profile.policy(), writes)});
             if era == Era::Stateless {
                 r["ttlMs"] = json!(0);
                 r["cacheScope"] = json!("private");
@@ -785,7 +850,7 @@ async fn dispatch(
         }
         (Era::Stateless, "server/discover") => Outcome::Result(json!({
             "supportedVersions": protocol::SUPPORTED_VERSIONS,
-            "capabilities": server_capabilities(),
+            "capabilities": server_capabilities(Era::Stateless),
             "instructions": INSTRUCTIONS,
             "ttlMs": 0,
             "cacheScope": "private",
@@ -1013,8 +1078,21 @@ async fn tools_call(
             Mode::Open => false,
         };
         if refused {
+            let when = state
+                .changed_at
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .map(|t| format!(" at {t}"))
+                .unwrap_or_default();
+            let what = if state.mode == Mode::ReadOnly {
+                "writes are refused, reads still work"
+            } else {
+                "every tool call is refused"
+            };
             let message = format!(
-                "odoo-warden's kill switch is {}: {} (set by {}). Nothing was done; tell the person who operates odoo-warden.",
+                "odoo-warden's kill switch is {} ({what}): {} (set by {}{when}). Nothing was done. Do not retry; tell the person you work for, who can ask whoever operates odoo-warden.",
                 state.mode.as_str(),
                 if state.reason.is_empty() {
                     "no reason given"
@@ -1023,16 +1101,21 @@ async fn tools_call(
                 },
                 state.changed_by
             );
+            // A governance refusal is the tool's result (the assistant reads why); protocol
+            // errors stay JSON-RPC errors.
             let mut r = respond(
                 era,
                 &id,
-                Outcome::Error {
-                    code: KILL_SWITCH_ERROR,
-                    message,
-                    data: Some(
-                        json!({"error": state.error_code(), "mode": state.mode.as_str(), "reason": state.reason}),
-                    ),
-                },
+                Outcome::Result(json!({
+                    "content": [{"type": "text", "text": message}],
+                    "isError": true,
+                    "_meta": {"io.odoo-warden/refusal": {
+                        "error": state.error_code(),
+                        "mode": state.mode.as_str(),
+                        "reason": state.reason,
+                        "set_by": state.changed_by,
+                    }},
+                })),
             );
             r.extensions_mut()
                 .insert(KillSwitchRefused(state.mode.as_str()));
@@ -1082,6 +1165,20 @@ async fn tools_call(
             || may_ask_user
             || server.toolbox.may_talk(&name, era == Era::Handshake));
     let session = ctx.session.clone();
+    // An id still in flight in this session cannot be reused: its cancellation would reach the
+    // wrong call. Reserved until the call ends ([`Running`]).
+    if let Some(s) = &session
+        && !s.reserve(&id)
+    {
+        return respond(
+            era,
+            &id,
+            Outcome::error(
+                jsonrpc::INVALID_REQUEST,
+                "Invalid request: id already in use by a request in flight in this session",
+            ),
+        );
+    }
     // The call records itself (a richer record than the request's, and for writes an intent
     // before Odoo is called): the request-level record is claimed.
     let call_audit = match (&server.audit, &ctx.audit) {
@@ -1117,6 +1214,7 @@ async fn tools_call(
         kill: server.kill.clone(),
     };
     let timeout = server.settings.request_timeout;
+    let call_audit = call_ctx_base.audit.clone();
     if !streams {
         let server2 = server.clone();
         let profile = ctx.profile.clone();
@@ -1126,13 +1224,10 @@ async fn tools_call(
                 .call(&profile, &name, arguments, &call_ctx_base)
                 .await
         });
-        if let Some(s) = &session {
-            s.track(&id, task.abort_handle());
-        }
-        let outcome = finish_call(task, timeout).await;
-        if let Some(s) = &session {
-            s.untrack(&id);
-        }
+        // If the client goes away while waiting, the call is cancelled (unless it is writing).
+        let mut running = Running::new(task.abort_handle(), call_audit.clone(), session, &id);
+        let outcome = finish_call(task, timeout, call_audit.as_deref()).await;
+        running.done();
         return respond(era, &id, outcome);
     }
 
@@ -1159,13 +1254,17 @@ async fn tools_call(
                 .call(&profile, &name, arguments, &call_ctx)
                 .await
         });
-        if let Some(s) = &session {
-            s.track(&id2, task.abort_handle());
-        }
-        let outcome = finish_call(task, timeout).await;
-        if let Some(s) = &session {
-            s.untrack(&id2);
-        }
+        let mut running = Running::new(task.abort_handle(), call_audit.clone(), session, &id2);
+        let outcome = tokio::select! {
+            outcome = finish_call(task, timeout, call_audit.as_deref()) => Some(outcome),
+            // The client closed the stream: nobody will read the answer.
+            _ = tx.closed() => None,
+        };
+        let Some(outcome) = outcome else {
+            // Dropping `running` cancels the call (unless it is writing).
+            return;
+        };
+        running.done();
         let message = match outcome {
             Outcome::Result(r) => jsonrpc::result_response(&id2, finish_result(era, r)),
             Outcome::Error {
@@ -1186,9 +1285,61 @@ async fn tools_call(
     r
 }
 
+/// A tool call in flight: its id stays reserved in the session (for `notifications/cancelled`,
+/// and so that no other request reuses it) until it ends. Dropped before [`Running::done`] (the
+/// client went away), it cancels the call, unless its write intent is committed: a write Odoo
+/// may be making runs to its recorded outcome.
+struct Running {
+    abort: tokio::task::AbortHandle,
+    audit: Option<Arc<CallAudit>>,
+    session: Option<(Arc<Session>, Value)>,
+    done: bool,
+}
+
+impl Running {
+    fn new(
+        abort: tokio::task::AbortHandle,
+        audit: Option<Arc<CallAudit>>,
+        session: Option<Arc<Session>>,
+        id: &Value,
+    ) -> Self {
+        if let Some(s) = &session {
+            s.track(id, abort.clone());
+        }
+        Self {
+            abort,
+            audit,
+            session: session.map(|s| (s, id.clone())),
+            done: false,
+        }
+    }
+
+    fn done(&mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some((s, id)) = &self.session {
+            s.untrack(id);
+        }
+        if !self.done && !self.audit.as_ref().is_some_and(|a| a.has_intent()) {
+            if let Some(a) = &self.audit {
+                a.cut_off(CutOff::Cancelled);
+            }
+            self.abort.abort();
+        }
+    }
+}
+
 /// Waits for a spawned tool call, bounded; a panic or a cancellation becomes an error, never a
-/// crash or a hang.
-async fn finish_call(task: tokio::task::JoinHandle<CallOutcome>, timeout: Duration) -> Outcome {
+/// crash or a hang. A call stopped at the timeout records `timeout` as its outcome.
+async fn finish_call(
+    task: tokio::task::JoinHandle<CallOutcome>,
+    timeout: Duration,
+    audit: Option<&CallAudit>,
+) -> Outcome {
     let abort = task.abort_handle();
     match tokio::time::timeout(timeout, task).await {
         Ok(Ok(CallOutcome::Result(r))) => Outcome::Result(r),
@@ -1211,6 +1362,9 @@ async fn finish_call(task: tokio::task::JoinHandle<CallOutcome>, timeout: Durati
             )
         }
         Err(_) => {
+            if let Some(a) = audit {
+                a.cut_off(CutOff::Timeout);
+            }
             abort.abort();
             Outcome::error(
                 jsonrpc::INTERNAL_ERROR,

@@ -25,9 +25,12 @@ pub struct Session {
     last_seen_ms: AtomicU64,
     /// Answers awaited from the client (elicitation), by request id.
     pending: Mutex<HashMap<String, oneshot::Sender<Value>>>,
-    /// In-flight requests from the client, by request id, for `notifications/cancelled`.
-    inflight: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// In-flight requests from the client, by request id, for `notifications/cancelled` (no
+    /// handle yet between the id's reservation and the start of its task).
+    inflight: Mutex<HashMap<String, Option<tokio::task::AbortHandle>>>,
     next_request_id: AtomicU64,
+    /// The standalone stream (`GET /mcp`), for messages outside any request.
+    stream: Mutex<Option<tokio::sync::mpsc::Sender<Value>>>,
 }
 
 impl Session {
@@ -81,9 +84,25 @@ impl Session {
         }
     }
 
+    /// Reserves a request id for a call about to start. False when a request with this id is
+    /// still in flight in this session (the client must not reuse it).
+    pub fn reserve(&self, id: &Value) -> bool {
+        match self.inflight.lock() {
+            Ok(mut m) => match m.entry(id.to_string()) {
+                std::collections::hash_map::Entry::Occupied(_) => false,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(None);
+                    true
+                }
+            },
+            Err(_) => false,
+        }
+    }
+
+    /// Attaches the running task to a reserved id.
     pub fn track(&self, id: &Value, handle: tokio::task::AbortHandle) {
         if let Ok(mut m) = self.inflight.lock() {
-            m.insert(id.to_string(), handle);
+            m.insert(id.to_string(), Some(handle));
         }
     }
 
@@ -99,13 +118,38 @@ impl Session {
             .inflight
             .lock()
             .ok()
-            .and_then(|mut m| m.remove(&id.to_string()));
+            .and_then(|m| m.get(&id.to_string()).cloned().flatten());
         match handle {
             Some(h) => {
                 h.abort();
                 true
             }
             None => false,
+        }
+    }
+
+    /// Opens the session's standalone stream (a later one replaces it).
+    pub fn open_stream(&self) -> tokio::sync::mpsc::Receiver<Value> {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        if let Ok(mut s) = self.stream.lock() {
+            *s = Some(tx);
+        }
+        rx
+    }
+
+    /// Sends a message on the standalone stream, if one is open; false otherwise (or when the
+    /// client does not keep up: a notification is never worth blocking for).
+    pub fn push(&self, message: Value) -> bool {
+        let Ok(mut stream) = self.stream.lock() else {
+            return false;
+        };
+        match stream.as_ref().map(|tx| tx.try_send(message)) {
+            Some(Ok(())) => true,
+            Some(Err(tokio::sync::mpsc::error::TrySendError::Closed(_))) => {
+                *stream = None;
+                false
+            }
+            _ => false,
         }
     }
 }
@@ -159,6 +203,7 @@ impl SessionStore {
             pending: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             next_request_id: AtomicU64::new(1),
+            stream: Mutex::new(None),
         });
         if let Ok(mut map) = self.sessions.write() {
             let own: Vec<(&String, Duration)> = map
@@ -217,6 +262,14 @@ impl SessionStore {
         self.sessions.write().ok().and_then(|mut m| m.remove(id))
     }
 
+    /// Every live session.
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.sessions
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub fn len(&self) -> usize {
         self.sessions.read().map(|m| m.len()).unwrap_or(0)
     }
@@ -271,6 +324,30 @@ mod tests {
         assert_eq!(store.len(), 3);
         assert!(store.get(&b.id, Some("key-b")).is_ok());
         assert!(store.get(&first_a.id, Some("key-a")).is_err());
+    }
+
+    #[test]
+    fn a_request_id_in_flight_cannot_be_reused() {
+        let store = SessionStore::new(3, Duration::from_secs(60));
+        let s = store.create(None, "2025-11-25", json!({}), json!({}));
+        assert!(s.reserve(&json!(1)));
+        assert!(!s.reserve(&json!(1)));
+        // A string id "1" is another id than the number 1.
+        assert!(s.reserve(&json!("1")));
+        s.untrack(&json!(1));
+        assert!(s.reserve(&json!(1)));
+    }
+
+    #[tokio::test]
+    async fn the_standalone_stream_carries_pushed_messages() {
+        let store = SessionStore::new(3, Duration::from_secs(60));
+        let s = store.create(None, "2025-11-25", json!({}), json!({}));
+        assert!(!s.push(json!({"n": 0})), "no stream open yet");
+        let mut rx = s.open_stream();
+        assert!(s.push(json!({"n": 1})));
+        assert_eq!(rx.recv().await.unwrap()["n"], 1);
+        drop(rx);
+        assert!(!s.push(json!({"n": 2})));
     }
 
     #[test]

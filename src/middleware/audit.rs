@@ -10,11 +10,11 @@
 use crate::audit::{AuditLog, Event, kind};
 use crate::middleware::auth::AuthRefusal;
 use crate::middleware::origin::OriginRefusal;
+use crate::middleware::ratelimit::{ClientAddr, client_ip};
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -74,11 +74,24 @@ pub struct AuditLayer {
     log: Arc<AuditLog>,
     /// Paths not worth a record (health probes).
     skip: &'static [&'static str],
+    /// Proxies whose `X-Forwarded-For` names the client (`[limits] trusted_proxies`).
+    trusted: Arc<Vec<(IpAddr, u8)>>,
 }
 
 impl AuditLayer {
     pub fn new(log: Arc<AuditLog>) -> Self {
-        Self { log, skip: &[] }
+        Self {
+            log,
+            skip: &[],
+            trusted: Arc::new(Vec::new()),
+        }
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies: the trail records the address the rate
+    /// limiter keys on, which inner layers read from the request extensions ([`ClientAddr`]).
+    pub fn trusting(mut self, trusted: Vec<(IpAddr, u8)>) -> Self {
+        self.trusted = Arc::new(trusted);
+        self
     }
 
     /// Paths that leave no record (health and readiness probes).
@@ -96,6 +109,7 @@ impl<S> Layer<S> for AuditLayer {
             inner,
             log: self.log.clone(),
             skip: self.skip,
+            trusted: self.trusted.clone(),
         }
     }
 }
@@ -105,6 +119,7 @@ pub struct Audit<S> {
     inner: S,
     log: Arc<AuditLog>,
     skip: &'static [&'static str],
+    trusted: Arc<Vec<(IpAddr, u8)>>,
 }
 
 impl<S> Service<Request<Body>> for Audit<S>
@@ -138,11 +153,11 @@ where
                 .get(super::request_id::HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            d.client_ip = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string());
         });
+        if let Some(ip) = client_ip(&req, &self.trusted) {
+            handle.update(|d| d.client_ip = Some(ip.to_string()));
+            req.extensions_mut().insert(ClientAddr(ip));
+        }
         req.extensions_mut().insert(handle.clone());
         Box::pin(async move {
             let response = inner.call(req).await?;

@@ -26,10 +26,23 @@ pub enum AuthRefusal {
     },
 }
 
+/// How a refusal's body is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyStyle {
+    /// `{"error", "message"}` (the admin API).
+    Plain,
+    /// A JSON-RPC error object (`/mcp`: SDK clients show its message).
+    JsonRpc,
+}
+
+/// JSON-RPC error code of an authentication refusal on `/mcp` (server-defined range).
+pub const UNAUTHORIZED_RPC: i64 = -32001;
+
 #[derive(Clone)]
 pub struct AuthLayer {
     verifier: Arc<Verifier>,
     scopes: &'static [Scope],
+    style: BodyStyle,
 }
 
 impl AuthLayer {
@@ -41,12 +54,26 @@ impl AuthLayer {
             Scope::Approve => &[Scope::Approve],
             Scope::Admin => &[Scope::Admin],
         };
-        Self { verifier, scopes }
+        Self {
+            verifier,
+            scopes,
+            style: BodyStyle::Plain,
+        }
     }
 
     /// Requires a key holding any of `scopes`.
     pub fn any_of(verifier: Arc<Verifier>, scopes: &'static [Scope]) -> Self {
-        Self { verifier, scopes }
+        Self {
+            verifier,
+            scopes,
+            style: BodyStyle::Plain,
+        }
+    }
+
+    /// Refusals are JSON-RPC error objects (for `/mcp`).
+    pub fn json_rpc(mut self) -> Self {
+        self.style = BodyStyle::JsonRpc;
+        self
     }
 }
 
@@ -58,6 +85,7 @@ impl<S> Layer<S> for AuthLayer {
             inner,
             verifier: self.verifier.clone(),
             scopes: self.scopes,
+            style: self.style,
         }
     }
 }
@@ -67,6 +95,7 @@ pub struct Auth<S> {
     inner: S,
     verifier: Arc<Verifier>,
     scopes: &'static [Scope],
+    style: BodyStyle,
 }
 
 /// The bearer token of a request, if it has one.
@@ -96,19 +125,23 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
         let scopes = self.scopes;
+        let style = self.style;
         Box::pin(async move {
             let Some(token) = bearer(req.headers()).map(str::to_string) else {
-                return Ok(refuse(AuthRefusal::Key(Refusal::Missing)));
+                return Ok(refuse(AuthRefusal::Key(Refusal::Missing), style));
             };
             let principal = match verifier.verify(&token).await {
                 Ok(p) => p,
-                Err(r) => return Ok(refuse(AuthRefusal::Key(r))),
+                Err(r) => return Ok(refuse(AuthRefusal::Key(r), style)),
             };
             if !scopes.iter().any(|s| principal.has(*s)) {
-                return Ok(refuse(AuthRefusal::Scope {
-                    key_id: principal.key_id.clone(),
-                    needed: scopes.first().copied().unwrap_or(Scope::Admin),
-                }));
+                return Ok(refuse(
+                    AuthRefusal::Scope {
+                        key_id: principal.key_id.clone(),
+                        needed: scopes.first().copied().unwrap_or(Scope::Admin),
+                    },
+                    style,
+                ));
             }
             req.extensions_mut().insert(Principal::clone(&principal));
             inner.call(req).await
@@ -116,7 +149,7 @@ where
     }
 }
 
-fn refuse(refusal: AuthRefusal) -> Response<Body> {
+fn refuse(refusal: AuthRefusal, style: BodyStyle) -> Response<Body> {
     let (status, error, message) = match &refusal {
         AuthRefusal::Key(Refusal::StoreUnavailable) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -127,7 +160,7 @@ fn refuse(refusal: AuthRefusal) -> Response<Body> {
         AuthRefusal::Key(_) => (
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "a valid odoo-warden API key is required: Authorization: Bearer owk_...".to_string(),
+            "a valid odoo-warden API key is required: send Authorization: Bearer owk_... (keys are made with `odoo-warden keys create --scope mcp`; ask whoever operates odoo-warden)".to_string(),
         ),
         AuthRefusal::Scope { needed, .. } => (
             StatusCode::FORBIDDEN,
@@ -145,7 +178,14 @@ fn refuse(refusal: AuthRefusal) -> Response<Body> {
             tracing::info!(key.id = %key_id, needed = %needed, "key lacks the scope")
         }
     }
-    let body = serde_json::json!({"error": error, "message": message});
+    let body = match style {
+        BodyStyle::Plain => serde_json::json!({"error": error, "message": message}),
+        BodyStyle::JsonRpc => serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": UNAUTHORIZED_RPC, "message": message, "data": {"error": error}},
+        }),
+    };
     let mut r = Response::new(Body::from(body.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(

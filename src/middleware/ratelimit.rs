@@ -110,6 +110,11 @@ pub fn client_ip<T>(req: &Request<T>, trusted: &[(IpAddr, u8)]) -> Option<IpAddr
     )
 }
 
+/// The client address of a request, computed once (trusted proxies applied) by the outermost
+/// layer that knows it, and read by the others from the request extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
 /// tower-governor key: the client address (`None` when the server runs without peer addresses,
 /// as in-process tests do: one shared bucket).
 #[derive(Clone)]
@@ -121,7 +126,11 @@ impl KeyExtractor for ClientIp {
     type Key = Option<IpAddr>;
 
     fn extract<T>(&self, req: &Request<T>) -> Result<Self::Key, GovernorError> {
-        Ok(client_ip(req, &self.trusted))
+        Ok(req
+            .extensions()
+            .get::<ClientAddr>()
+            .map(|c| c.0)
+            .or_else(|| client_ip(req, &self.trusted)))
     }
 }
 

@@ -392,8 +392,12 @@ pub struct Identity {
     pub lang: Option<String>,
     pub company: Option<Company>,
     pub companies: Vec<Company>,
-    /// The user's groups as XML ids (`base.group_user`), when the user may read them.
+    /// The user's groups as XML ids (`base.group_user`), when the user may read them
+    /// (`ir.model.data`, which most users may not).
     pub groups: Option<Vec<String>>,
+    /// The user's groups by name (`Sales / User: Own Documents Only`): internal users may read
+    /// `res.groups` names. Empty when even those are not readable.
+    pub group_names: Vec<String>,
     /// A portal or public user.
     pub share: bool,
 }
@@ -566,6 +570,7 @@ impl OdooUser {
         };
         let group_ids = ids_of(row.get(groups_field));
         let groups = self.group_xml_ids(&group_ids).await?;
+        let group_names = self.group_names(&group_ids).await?;
         Ok(Identity {
             uid: self.uid,
             name: str_of(row.get("name")).unwrap_or_default(),
@@ -575,6 +580,7 @@ impl OdooUser {
             company,
             companies,
             groups,
+            group_names,
             share: row.get("share").and_then(Value::as_bool).unwrap_or(false),
         })
     }
@@ -605,6 +611,26 @@ impl OdooUser {
                 Ok(Some(names))
             }
             Err(e) if matches!(e.kind, ErrorKind::Access | ErrorKind::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Names of groups (their display names, with the application: `Sales / Administrator`),
+    /// sorted; empty when this user may not read `res.groups`.
+    async fn group_names(&self, group_ids: &[i64]) -> Result<Vec<String>, OdooError> {
+        if group_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.read("res.groups", group_ids, &["display_name"]).await {
+            Ok(rows) => {
+                let mut names: Vec<String> = rows
+                    .iter()
+                    .filter_map(|r| r.get("display_name")?.as_str().map(str::to_string))
+                    .collect();
+                names.sort();
+                Ok(names)
+            }
+            Err(e) if matches!(e.kind, ErrorKind::Access | ErrorKind::NotFound) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }

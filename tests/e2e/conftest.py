@@ -116,6 +116,8 @@ odoo_api_key_env = "E2E_ODOO_KEY"
     )
     token = json.loads(made.stdout)["token"]
     p = Process([str(WARDEN), "--config", str(config), "serve"], env=env, name="odoo-warden")
+    p.config = config
+    p.env = env
     url = p.wait_for("odoo-warden listening on ")
     # The admin line comes first; with port 0 only the server knows its address.
     p.admin_url = next(

@@ -128,3 +128,61 @@ def test_a_wrong_key_is_refused(stack, mode):
     r = asyncio.run(raw())
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+def cli(stack, *args):
+    """The real CLI against the running server's config."""
+    from conftest import WARDEN
+    import subprocess
+    w = stack["warden"]
+    return subprocess.run([str(WARDEN), "--config", str(w.config), *args], env=w.env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_a_kill_switch_refusal_is_a_result_the_assistant_reads(stack, mode):
+    """A governance refusal is a tool result (isError), so the SDK does not raise and the
+    assistant reads who closed the switch and why; protocol methods keep answering."""
+    made = cli(stack, "keys", "create", "--name", "e2e-admin", "--scope", "admin", "--json")
+    assert made.returncode == 0, made.stderr
+    admin = json.loads(made.stdout)["token"]
+    admin_url = stack["warden"].admin_url
+    closed = cli(stack, "kill", "--mode", "closed", "--reason", "e2e incident 7", "--key", admin,
+                 "--admin-url", admin_url)
+    assert closed.returncode == 0, closed.stderr
+    try:
+        async def body(client):
+            tools = await client.list_tools()
+            assert {t.name for t in tools.tools} <= READ_TOOLS
+            result = await client.call_tool("get_context", {})
+            text = error_text(result)
+            assert "kill switch is closed" in text and "e2e incident 7" in text, text
+            # The session lives on: the next call is answered too.
+            again = await client.call_tool("search_records", {"model": "res.partner"})
+            assert again.is_error
+
+        run(stack["mcp_url"], stack["token"], mode, body)
+    finally:
+        opened = cli(stack, "kill", "--off", "--key", admin, "--admin-url", admin_url)
+        assert opened.returncode == 0, opened.stderr
+
+    async def after(client):
+        structured(await client.call_tool("get_context", {}))
+
+    run(stack["mcp_url"], stack["token"], mode, after)
+
+
+def test_a_wrong_key_gets_a_readable_json_rpc_error(stack):
+    async def raw():
+        async with httpx2.AsyncClient() as http:
+            return await http.post(
+                stack["mcp_url"],
+                headers={"Authorization": f"Bearer {WRONG_KEY}", "Accept": "application/json, text/event-stream"},
+                json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            )
+
+    r = asyncio.run(raw())
+    assert r.status_code == 401
+    body = r.json()
+    assert body["jsonrpc"] == "2.0" and body["error"]["code"] == -32001
+    assert "odoo-warden keys create" in body["error"]["message"]

@@ -163,7 +163,8 @@ impl Field {
     }
     /// A `many2one_reference`'s model field, as `fields_get` describes it (`model_field`).
     fn model_field(mut self, field: &str) -> Field {
-        self.attrs.insert("model_field".into(), serde_json::json!(field));
+        self.attrs
+            .insert("model_field".into(), serde_json::json!(field));
         self
     }
     fn sel(mut self, options: &[(&str, &str)]) -> Field {

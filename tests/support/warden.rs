@@ -13,6 +13,14 @@ pub struct Warden {
     pub admin_url: String,
     pub rt: Runtime,
     pub config: Config,
+    /// Told when the Warden is dropped: the listeners stop.
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drop for Warden {
+    fn drop(&mut self) {
+        let _ = self._stop.send(true);
+    }
 }
 
 /// Starts odoo-warden from a config text; `env` stands in for the environment (Odoo API keys).
@@ -26,25 +34,25 @@ pub async fn start(text: &str, env: HashMap<String, String>) -> anyhow::Result<W
     let rt = app::build(&config).await?;
     let mcp_app = app::mcp_stack(&config, &rt);
     let admin_app = app::admin_stack(&config, &rt);
-    tokio::spawn(async move {
-        axum::serve(
-            mcp,
-            mcp_app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
-    tokio::spawn(async move {
-        axum::serve(
-            admin,
-            admin_app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
+    // The listeners as the binary runs them (slow-client bounds included).
+    let limits = config.server.connections;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(odoo_warden::listener::serve(
+        mcp,
+        mcp_app,
+        limits,
+        "mcp",
+        stopped.clone(),
+    ));
+    tokio::spawn(odoo_warden::listener::serve(
+        admin, admin_app, limits, "admin", stopped,
+    ));
     Ok(Warden {
         mcp_url: format!("http://{}/mcp", config.server.listen),
         admin_url: format!("http://{}", config.server.admin_listen),
         rt,
         config,
+        _stop: stop,
     })
 }
 

@@ -19,23 +19,69 @@ pub struct CallAudit {
     started: Instant,
     intent: Mutex<Option<i64>>,
     confirmed_by: Mutex<Option<String>>,
+    cut_off: Mutex<Option<CutOff>>,
     finished: std::sync::atomic::AtomicBool,
 }
 
+/// How a call that did not finish was cut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutOff {
+    /// It ran past `[server] request_timeout_secs`.
+    Timeout,
+    /// The client cancelled it (`notifications/cancelled`) or went away.
+    Cancelled,
+}
+
+impl CutOff {
+    fn as_str(self) -> &'static str {
+        match self {
+            CutOff::Timeout => "timeout",
+            CutOff::Cancelled => "cancelled",
+        }
+    }
+}
+
 impl Drop for CallAudit {
-    /// A call cut off (timeout, cancellation) after its intent was committed: record that its
-    /// outcome is unknown, so the trail never ends at a bare intent.
+    /// A call that never reached its end still leaves its outcome: `timeout` or `cancelled`; and
+    /// after its write intent was committed, `unknown` (Odoo may have made the change), so the
+    /// trail never ends at a bare intent.
     fn drop(&mut self) {
-        let had_intent = self.intent.lock().map(|i| i.is_some()).unwrap_or(false);
-        if had_intent && !self.finished.load(std::sync::atomic::Ordering::SeqCst) {
-            let mut e = self.event();
+        if self.finished.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let how = self
+            .cut_off
+            .lock()
+            .ok()
+            .and_then(|c| *c)
+            .unwrap_or(CutOff::Cancelled);
+        let had_intent = self.has_intent();
+        let mut e = self.event();
+        e.time = time::OffsetDateTime::now_utc();
+        e.duration_ms = Some(self.started.elapsed().as_secs_f64() * 1000.0);
+        e.confirmed_by = self.confirmed();
+        if had_intent {
             e.kind = kind::WRITE_OUTCOME.to_string();
-            e.time = time::OffsetDateTime::now_utc();
             e.decision = Some("allow".into());
             e.outcome = Some("unknown".into());
-            e.reason = Some("the call was cut off (timeout or cancellation) after its intent: whether Odoo made the change is unknown".into());
-            self.log.record_nowait(e);
+            e.reason = Some(format!(
+                "the call was cut off ({}) after its intent: whether Odoo made the change is unknown",
+                how.as_str()
+            ));
+        } else {
+            e.kind = kind::TOOL_CALL.to_string();
+            e.outcome = Some(how.as_str().into());
+            e.reason = Some(match how {
+                CutOff::Timeout => "the call did not finish within the request timeout and was stopped; nothing was written".into(),
+                CutOff::Cancelled => "the client cancelled the call (or went away) before it finished; nothing was written".into(),
+            });
         }
+        crate::metrics::tool_call(
+            e.tool.as_deref().unwrap_or(""),
+            e.model.as_deref().unwrap_or(""),
+            how.as_str(),
+        );
+        self.log.record_nowait(e);
     }
 }
 
@@ -103,7 +149,20 @@ impl CallAudit {
             started: Instant::now(),
             intent: Mutex::new(None),
             confirmed_by: Mutex::new(None),
+            cut_off: Mutex::new(None),
             finished: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the write's intent is committed (Odoo may be acting on it).
+    pub fn has_intent(&self) -> bool {
+        self.intent.lock().map(|i| i.is_some()).unwrap_or(false)
+    }
+
+    /// Says how the call is being cut off, for the record its end leaves.
+    pub fn cut_off(&self, how: CutOff) {
+        if let Ok(mut c) = self.cut_off.lock() {
+            c.get_or_insert(how);
         }
     }
 

@@ -127,18 +127,28 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
     } else {
         confirm
     };
-    // Methods act on records inside the model's read domain (even without a read rule).
-    if let Err(refusal) = check_method_ids(p, &pol, model, method, &ids).await {
-        return refusal;
-    }
+    // Methods act on records inside the model's read domain (even without a read rule); the
+    // same request reads what the preview shows.
+    let read = guard::preview_fields(
+        p,
+        &pol,
+        model,
+        std::iter::empty(),
+        guard::asks(confirm, args),
+    )
+    .await;
+    let rows = match check_method_ids(p, &pol, model, method, &ids, &read).await {
+        Ok(rows) => rows,
+        Err(refusal) => return refusal,
+    };
     let preview = guard::preview(
         p,
+        &pol,
         model,
         &format!("call {method} on"),
         &ids,
-        ids.len(),
-        args.get("arguments").cloned(),
-        guard::asks(confirm, args),
+        rows,
+        guard::Changes::Arguments(kwargs.clone()),
     )
     .await;
     if let Err(answer) = guard::confirmed(p, ctx, "call_method", args, confirm, preview).await {

@@ -63,12 +63,12 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
     let confirm = guard::write_confirm(&pol, &mp, Op::Create, &nested);
     let preview = guard::preview(
         p,
+        &pol,
         model,
         "create",
         &[],
-        records.len(),
-        Some(json!(records)),
-        guard::asks(confirm, args),
+        Vec::new(),
+        guard::Changes::Create(records.clone()),
     )
     .await;
     if let Err(answer) = guard::confirmed(p, ctx, "create_records", args, confirm, preview).await {

@@ -44,20 +44,20 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
     if let Err(refusal) = guard::check_defaults(p, model, Op::Delete, &context, &[]).await {
         return refusal;
     }
-    if let Err(refusal) = check_ids(p, &pol, model, Op::Delete, &ids).await {
-        return refusal;
-    }
     let confirm = mp.confirm(Op::Delete, pol.default_confirm());
-    let preview = guard::preview(
+    let read = guard::preview_fields(
         p,
+        &pol,
         model,
-        "delete",
-        &ids,
-        ids.len(),
-        None,
+        std::iter::empty(),
         guard::asks(confirm, args),
     )
     .await;
+    let rows = match check_ids(p, &pol, model, Op::Delete, &ids, &read).await {
+        Ok(rows) => rows,
+        Err(refusal) => return refusal,
+    };
+    let preview = guard::preview(p, &pol, model, "delete", &ids, rows, guard::Changes::None).await;
     if let Err(answer) = guard::confirmed(p, ctx, "delete_records", args, confirm, preview).await {
         return answer;
     }

@@ -6,7 +6,7 @@
 //! Every refusal is a [`ToolOutput::Error`] whose text says what is refused and under which
 //! profile, never anything about a hidden field's values.
 
-use super::{ProfileState, ToolOutput};
+use super::{ProfileState, ToolOutput, labels};
 use crate::odoo::OdooError;
 use crate::policy::{self, Confirm, ModelPolicy, Op, Policy};
 use serde_json::{Map, Value, json};
@@ -25,7 +25,7 @@ pub async fn check_nested_ids(
 ) -> Result<(), ToolOutput> {
     for (target, op, ids) in nested {
         if *op != Op::Create {
-            check_ids(p, pol, target, *op, ids).await?;
+            check_ids(p, pol, target, *op, ids, &[]).await?;
         }
     }
     Ok(())
@@ -613,14 +613,15 @@ async fn check_commands(
 }
 
 /// Refuses ids outside the restriction of `op` on `model` (or that do not exist), by asking Odoo
-/// as the profile's user. One `search` when there is a restriction; none otherwise.
+/// as the profile's user, and reads `read` of them in the same request ([`inspect`]).
 pub async fn check_ids(
     p: &ProfileState,
     pol: &Policy,
     model: &str,
     op: Op,
     ids: &[i64],
-) -> Result<(), ToolOutput> {
+    read: &[String],
+) -> Result<Vec<Map<String, Value>>, ToolOutput> {
     let Some(mp) = pol.model(model) else {
         return Err(deny(format!(
             "model \"{model}\" is not available under profile \"{}\"",
@@ -629,7 +630,7 @@ pub async fn check_ids(
     };
     let pinned = referenced_ids(p, model, ids).await?;
     let r = restriction(p, pol, mp, model, op, pinned.as_deref()).await?;
-    check_ids_within(p, model, r, op.as_str(), ids).await
+    inspect(p, model, r, op.as_str(), ids, read).await
 }
 
 /// For a model with references (`res_model`/`res_id`), the ids its records `ids` point at, so
@@ -669,7 +670,8 @@ pub async fn check_method_ids(
     model: &str,
     method: &str,
     ids: &[i64],
-) -> Result<(), ToolOutput> {
+    read: &[String],
+) -> Result<Vec<Map<String, Value>>, ToolOutput> {
     let Some(mp) = pol.model(model) else {
         return Err(deny(format!(
             "model \"{model}\" is not available under profile \"{}\"",
@@ -678,7 +680,7 @@ pub async fn check_method_ids(
     };
     let pinned = referenced_ids(p, model, ids).await?;
     let r = bounded(p, pol, model, mp.method_restriction(), pinned.as_deref()).await?;
-    check_ids_within(p, model, r, &format!("call {method} on"), ids).await
+    inspect(p, model, r, &format!("call {method} on"), ids, read).await
 }
 
 async fn check_ids_within(
@@ -688,20 +690,48 @@ async fn check_ids_within(
     what: &str,
     ids: &[i64],
 ) -> Result<(), ToolOutput> {
-    if r.as_array().is_some_and(|a| a.is_empty()) {
-        return Ok(());
+    inspect(p, model, r, what, ids, &[]).await.map(|_| ())
+}
+
+/// The records a write touches: refused when one is outside `r` (the restriction of the
+/// operation) or does not exist, and read (`read`: their display name and the current values the
+/// preview shows) in the same Odoo request. No request when there is nothing to check or read.
+pub async fn inspect(
+    p: &ProfileState,
+    model: &str,
+    r: Value,
+    what: &str,
+    ids: &[i64],
+    read: &[String],
+) -> Result<Vec<Map<String, Value>>, ToolOutput> {
+    let unrestricted = r.as_array().is_some_and(|a| a.is_empty());
+    if read.is_empty() && unrestricted {
+        return Ok(Vec::new());
     }
     let domain = policy::and(&r, &json!([["id", "in", ids]]));
-    let found: BTreeSet<i64> = p
-        .user
-        .search(model, &domain, None)
-        .await
-        .map_err(ToolOutput::from)?
-        .into_iter()
-        .collect();
+    let (found, rows): (BTreeSet<i64>, Vec<Map<String, Value>>) = if read.is_empty() {
+        let found = p
+            .user
+            .search(model, &domain, None)
+            .await
+            .map_err(ToolOutput::from)?;
+        (found.into_iter().collect(), Vec::new())
+    } else {
+        let q = crate::odoo::SearchRead::new(domain, read.iter().cloned()).limit(ids.len() as u64);
+        let rows = p
+            .user
+            .search_read(model, &q)
+            .await
+            .map_err(ToolOutput::from)?;
+        let found = rows
+            .iter()
+            .filter_map(|r| r.get("id").and_then(Value::as_i64))
+            .collect();
+        (found, rows)
+    };
     let outside: Vec<i64> = ids.iter().copied().filter(|i| !found.contains(i)).collect();
     if outside.is_empty() {
-        Ok(())
+        Ok(rows)
     } else {
         Err(deny(format!(
             "records {outside:?} of \"{model}\" are outside what profile \"{}\" may {what} (or do not exist)",
@@ -710,49 +740,143 @@ async fn check_ids_within(
     }
 }
 
-/// What a person is shown before a write: the records by display name (read as the profile's
-/// user; one Odoo call, made only when `needed`: someone will be asked, and only where the policy
-/// lets the key read the model's display names; `#id` otherwise) and the values.
+/// What a preview reads of the records a write touches, when someone will be asked: their
+/// display name and the current values of `changed` fields, only where the policy lets the key
+/// read them (a readable model, fields not hidden).
+pub async fn preview_fields(
+    p: &ProfileState,
+    pol: &Policy,
+    model: &str,
+    changed: impl Iterator<Item = &String>,
+    asks: bool,
+) -> Vec<String> {
+    if !asks || !pol.model(model).is_some_and(|m| m.allows(Op::Read)) {
+        return Vec::new();
+    }
+    let Ok(view) = p.view(model).await else {
+        return Vec::new();
+    };
+    let mut fields: Vec<String> = Vec::new();
+    if !view.is_hidden("display_name") {
+        fields.push("display_name".into());
+    }
+    fields.extend(
+        changed
+            .filter(|f| view.has(f) && !view.is_hidden(f) && view.related(f).is_none())
+            .cloned(),
+    );
+    if fields.is_empty() {
+        // Still a read of the ids, so the one request checks the restriction too.
+        fields.push("id".into());
+    }
+    fields
+}
+
+/// The label of a record in a preview: `Deco Addict (#10)`, or `#10` where its name may not be
+/// shown.
+fn record_label(id: i64, row: Option<&Map<String, Value>>) -> String {
+    match row
+        .and_then(|r| r.get("display_name"))
+        .and_then(Value::as_str)
+    {
+        Some(name) => format!("{name} (#{id})"),
+        None => format!("#{id}"),
+    }
+}
+
+/// What a person is shown before a write: the records (by display name where the key may read
+/// it; `rows` are what [`inspect`] read), and every field that changes, new values redacted as the
+/// trail redacts them, current values next to them for an update.
 pub async fn preview(
     p: &ProfileState,
+    pol: &Policy,
     model: &str,
     operation: &str,
     ids: &[i64],
-    count: usize,
-    values: Option<Value>,
-    needed: bool,
+    mut rows: Vec<Map<String, Value>>,
+    changes: Changes,
 ) -> crate::confirm::Preview {
-    let readable = p.policy().model(model).is_some_and(|m| m.allows(Op::Read))
-        && p.view(model)
+    let count = match &changes {
+        Changes::Create(records) => records.len(),
+        _ => ids.len(),
+    };
+    use crate::confirm::Changes as C;
+    if let Ok(view) = p.view(model).await {
+        let keys: Vec<String> = rows
+            .first()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default();
+        if labels::sanitize(p, pol, &view, &mut rows, &keys)
             .await
-            .is_ok_and(|v| !v.is_hidden("display_name"));
-    let records = if ids.is_empty() || !needed {
-        Vec::new()
-    } else if !readable {
-        ids.iter().map(|i| format!("#{i}")).collect()
-    } else {
-        match p.user.read(model, ids, &["display_name"]).await {
-            Ok(rows) => rows
-                .iter()
-                .map(|r| {
-                    let id = r.get("id").and_then(Value::as_i64).unwrap_or_default();
-                    let name = r.get("display_name").and_then(Value::as_str).unwrap_or("?");
-                    format!("{name} (#{id})")
+            .is_err()
+        {
+            rows.clear();
+        }
+    }
+    let by_id = |id: i64| {
+        rows.iter()
+            .find(|r| r.get("id").and_then(Value::as_i64) == Some(id))
+    };
+    let records: Vec<String> = ids.iter().map(|id| record_label(*id, by_id(*id))).collect();
+    let redact =
+        |key: &str, v: Value| p.redact_values(&json!({"model": model, key: v}))[key].take();
+    let current = |field: &str| -> Vec<(String, Value)> {
+        rows.iter()
+            .filter_map(|r| {
+                let id = r.get("id").and_then(Value::as_i64)?;
+                Some((record_label(id, Some(r)), r.get(field)?.clone()))
+            })
+            .collect()
+    };
+    let changes = match changes {
+        Changes::None => Vec::new(),
+        Changes::Update(values) => {
+            let values = redact("values", Value::Object(values));
+            let values = values.as_object().cloned().unwrap_or_default();
+            vec![C::of(None, &values, current)]
+        }
+        Changes::Create(records) => {
+            let n = records.len();
+            let records = redact(
+                "records",
+                Value::Array(records.into_iter().map(Value::Object).collect()),
+            );
+            records
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    let title = (n > 1).then(|| format!("record {} of {n}", i + 1));
+                    Some(C::of(title, r.as_object()?, |_| Vec::new()))
                 })
-                .collect(),
-            Err(_) => ids.iter().map(|i| format!("#{i}")).collect(),
+                .collect()
+        }
+        Changes::Arguments(args) => {
+            if args.is_empty() {
+                Vec::new()
+            } else {
+                let args = redact("arguments", Value::Object(args));
+                let args = args.as_object().cloned().unwrap_or_default();
+                vec![C::of(Some("arguments".into()), &args, |_| Vec::new())]
+            }
         }
     };
-    // The preview is shown to people and kept with approvals: redacted like the trail.
-    let values =
-        values.map(|v| p.redact_arguments(&json!({"model": model, "values": v}))["values"].take());
     crate::confirm::Preview {
         model: model.to_string(),
         operation: operation.to_string(),
         records,
         count,
-        values,
+        changes,
     }
+}
+
+/// What a write changes, for its preview.
+pub enum Changes {
+    None,
+    Update(Map<String, Value>),
+    Create(Vec<Map<String, Value>>),
+    Arguments(Map<String, Value>),
 }
 
 /// Runs the confirmation gate: Ok to proceed (recording who confirmed), or the answer to give.

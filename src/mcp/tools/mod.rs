@@ -481,13 +481,15 @@ impl Toolbox {
         &self.listing
     }
 
-    /// The `tools` array of `tools/list` for a policy: only the tools it can ever allow.
-    pub fn listing_for(&self, policy: &Policy) -> Value {
+    /// The `tools` array of `tools/list` for a policy: only the tools it can ever allow, and
+    /// without the write tools when `writes` is false (the kill switch is not open).
+    pub fn listing_for(&self, policy: &Policy, writes: bool) -> Value {
         let tools = self
             .listing
             .as_array()
             .map(|all| {
                 all.iter()
+                    .filter(|t| writes || t["annotations"]["readOnlyHint"] == Value::Bool(true))
                     .filter(|t| tool_allowed(policy, t["name"].as_str().unwrap_or("")))
                     .cloned()
                     .collect()

@@ -54,21 +54,25 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
         Ok(n) => n,
         Err(refusal) => return refusal,
     };
-    if let Err(refusal) = check_ids(p, &pol, model, Op::Update, &ids).await {
-        return refusal;
-    }
+    let confirm = guard::write_confirm(&pol, &mp, Op::Update, &nested);
+    // One request checks the ids against the restriction and reads what the preview shows.
+    let read =
+        guard::preview_fields(p, &pol, model, values.keys(), guard::asks(confirm, args)).await;
+    let rows = match check_ids(p, &pol, model, Op::Update, &ids, &read).await {
+        Ok(rows) => rows,
+        Err(refusal) => return refusal,
+    };
     if let Err(refusal) = guard::check_nested_ids(p, &pol, &nested).await {
         return refusal;
     }
-    let confirm = guard::write_confirm(&pol, &mp, Op::Update, &nested);
     let preview = guard::preview(
         p,
+        &pol,
         model,
         "update",
         &ids,
-        ids.len(),
-        Some(Value::Object(values.clone())),
-        guard::asks(confirm, args),
+        rows,
+        guard::Changes::Update(values.clone()),
     )
     .await;
     if let Err(answer) = guard::confirmed(p, ctx, "update_records", args, confirm, preview).await {

@@ -190,6 +190,16 @@ impl ProfileState {
     /// (the call built the ones it needed); where the call's model has none yet, no field value of
     /// that model is kept (fail closed).
     pub fn redact_arguments(&self, args: &Value) -> Value {
+        self.redact(args, true)
+    }
+
+    /// As [`Self::redact_arguments`], without cutting long values (a preview cuts each value
+    /// itself, noting its whole size).
+    pub fn redact_values(&self, args: &Value) -> Value {
+        self.redact(args, false)
+    }
+
+    fn redact(&self, args: &Value, cut: bool) -> Value {
         let pol = self.policy();
         let generation = self.generation();
         let model = args.get("model").and_then(Value::as_str).unwrap_or("");
@@ -224,6 +234,7 @@ impl ProfileState {
                 model: &in_model,
                 any: &anywhere,
                 search: &search,
+                cut,
             },
         )
     }
