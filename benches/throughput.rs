@@ -1,5 +1,5 @@
 //! tools/call `search_records` through odoo-warden against the Odoo emulator, next to the same
-//! query sent to the emulator directly (JSON-2, as odoo-warden sends it).
+//! query sent to the emulator directly (`web_search_read` over JSON-2, as odoo-warden sends it).
 //!
 //! `cargo bench --bench throughput [-- --seconds N --concurrency C --rounds R --full-only]`
 //!
@@ -88,10 +88,10 @@ impl Path {
     fn request(&self, http: &reqwest::Client) -> reqwest::RequestBuilder {
         match self {
             Path::Direct { url, key } => http
-                .post(format!("{url}/json/2/res.partner/search_read"))
+                .post(format!("{url}/json/2/res.partner/web_search_read"))
                 .header("authorization", format!("bearer {key}"))
                 .header("x-odoo-database", "lab")
-                .json(&json!({"domain": [["is_company", "=", true]], "fields": ["name", "email"], "limit": 5,
+                .json(&json!({"domain": [["is_company", "=", true]], "specification": {"name": {}, "email": {}}, "offset": 0, "limit": 5,
                               "context": {"lang": "en_US", "tz": "Europe/Brussels"}})),
             Path::Warden { url, token } => http
                 .post(url)

@@ -3,7 +3,13 @@
 //!
 //! ```text
 //! odoo-emulator [--odoo-version 19.0] [--listen 127.0.0.1:0] [--database lab]
+//!               [--service-time-ms 0] [--workers N]
 //! ```
+//!
+//! `--service-time-ms N` makes every request wait N milliseconds before it is answered, the
+//! round trip of a real Odoo (some 5-17 ms a request) for benchmarks; 0, the default, answers
+//! at once. `--workers N` serves at most N requests at once (Odoo's worker processes); the
+//! others wait their turn. Without it, there is no limit.
 //!
 //! Prints exactly one line, `listening on http://127.0.0.1:PORT`, once the port is bound, then
 //! serves until it is killed (or gets Ctrl-C).
@@ -14,14 +20,16 @@ mod emulator;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
-const USAGE: &str =
-    "usage: odoo-emulator [--odoo-version 19.0] [--listen 127.0.0.1:0] [--database lab]";
+const USAGE: &str = "usage: odoo-emulator [--odoo-version 19.0] [--listen 127.0.0.1:0] [--database lab] [--service-time-ms 0] [--workers N]";
 
 struct Options {
     version: String,
     listen: SocketAddr,
     database: String,
+    service_time: Duration,
+    workers: Option<usize>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -29,6 +37,8 @@ fn parse_args() -> Result<Options, String> {
         version: "19.0".to_string(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database: "lab".to_string(),
+        service_time: Duration::ZERO,
+        workers: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -51,6 +61,21 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|e| format!("--listen {v}: {e}\n{USAGE}"))?;
             }
             "--database" => opts.database = value("--database")?,
+            "--service-time-ms" => {
+                let v = value("--service-time-ms")?;
+                let ms: u64 = v
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("--service-time-ms {v}: {e}\n{USAGE}"))?;
+                opts.service_time = Duration::from_millis(ms);
+            }
+            "--workers" => {
+                let v = value("--workers")?;
+                let n: usize = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("--workers {v}: a number of workers, 1 or more\n{USAGE}")
+                })?;
+                opts.workers = Some(n);
+            }
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -69,6 +94,8 @@ async fn main() -> ExitCode {
     };
     let mut config = emulator::EmulatorConfig::with_version(&opts.version);
     config.database = opts.database;
+    config.service_time = opts.service_time;
+    config.workers = opts.workers;
     let odoo = match emulator::Emulator::start_on(config, opts.listen).await {
         Ok(e) => e,
         Err(err) => {

@@ -449,7 +449,7 @@ async fn a_write_odoo_never_answers_is_recorded_unknown() {
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["unknown_outcomes"][0]["call_id"], call_id, "{v}");
     // A read that times out changed nothing: an error, not an unknown outcome.
-    t._emu.stall(Some("search_read"));
+    t._emu.stall(Some("web_search_read"));
     let r = t
         .tool("search_records", json!({"model": "res.partner"}))
         .await;
@@ -693,7 +693,7 @@ update = { fields = ["comment"] }
     )
     .await;
     // A read Odoo never answers, stopped at the request timeout.
-    t._emu.stall(Some("search_read"));
+    t._emu.stall(Some("web_search_read"));
     let r = t
         .tool("search_records", json!({"model": "res.partner"}))
         .await;

@@ -682,6 +682,462 @@ async fn odoo19_has_access_and_no_check_access_rights() {
     );
 }
 
+/// `web_search_read` over `/jsonrpc` with keyword arguments; the `result`, or the error.
+async fn web_search_read(emu: &Emulator, login: &str, model: &str, kwargs: Value) -> Value {
+    let r = execute_kw(emu, login, model, "web_search_read", json!([]), kwargs).await;
+    match r.get("result") {
+        Some(result) => result.clone(),
+        None => r["error"].clone(),
+    }
+}
+
+/// A JSON-2 call (19+): status and body.
+async fn json2(
+    emu: &Emulator,
+    login: &str,
+    model: &str,
+    method: &str,
+    body: Value,
+) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/json/2/{model}/{method}", emu.url()))
+        .bearer_auth(emulator::api_key(login))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+fn ids_of(page: &Value) -> Vec<i64> {
+    page["records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no records in {page}"))
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn web_search_read_pages_and_lengths_on_16_to_19() {
+    for version in ["16.0", "17.0", "18.0", "19.0"] {
+        let emu = Emulator::start(EmulatorConfig::with_version(version)).await;
+        // 16 takes `fields` (a search_read), 17+ a `specification` (a web_read).
+        let read = |extra: Value| {
+            let mut kwargs = if version == "16.0" {
+                json!({"domain": [], "fields": ["name"]})
+            } else {
+                json!({"domain": [], "specification": {"name": {}}})
+            };
+            for (k, v) in extra.as_object().unwrap() {
+                kwargs[k] = v.clone();
+            }
+            kwargs
+        };
+        let w = "mcp_writer";
+        // A full page: the length is the count of the whole result (24 orders).
+        let page = web_search_read(&emu, w, "sale.order", read(json!({"limit": 5}))).await;
+        assert_eq!(page["length"], 24, "{version} {page}");
+        assert_eq!(ids_of(&page), vec![3, 4, 5, 6, 7], "{version}");
+        assert_eq!(
+            page["records"][0],
+            json!({"id": 3, "name": "S00003"}),
+            "{version}"
+        );
+        // A short page: offset + what it holds, no count.
+        let page = web_search_read(
+            &emu,
+            w,
+            "sale.order",
+            read(json!({"offset": 21, "limit": 10})),
+        )
+        .await;
+        assert_eq!(page["length"], 24, "{version} {page}");
+        assert_eq!(ids_of(&page), vec![24, 2, 1], "{version}");
+        let page = web_search_read(
+            &emu,
+            w,
+            "sale.order",
+            read(json!({"domain": [["state", "=", "draft"]], "offset": 2, "limit": 10})),
+        )
+        .await;
+        assert_eq!(page["length"], 4, "{version} {page}");
+        assert_eq!(ids_of(&page), vec![2, 1], "{version}");
+        // An empty page past the end: 0, although 24 orders match.
+        let page = web_search_read(
+            &emu,
+            w,
+            "sale.order",
+            read(json!({"offset": 30, "limit": 10})),
+        )
+        .await;
+        assert_eq!(page, json!({"length": 0, "records": []}), "{version}");
+        // count_limit bounds the count; once the page reaches it, nothing is counted.
+        let page = web_search_read(
+            &emu,
+            w,
+            "sale.order",
+            read(json!({"limit": 5, "count_limit": 10})),
+        )
+        .await;
+        assert_eq!(page["length"], 10, "{version} {page}");
+        let page = web_search_read(
+            &emu,
+            w,
+            "sale.order",
+            read(json!({"limit": 5, "count_limit": 3})),
+        )
+        .await;
+        assert_eq!(page["length"], 5, "{version} {page}");
+        // ... unless the context forces the count.
+        let page = web_search_read(
+            &emu,
+            w,
+            "sale.order",
+            read(json!({"limit": 5, "count_limit": 3,
+                        "context": {"force_search_count": true}})),
+        )
+        .await;
+        assert_eq!(page["length"], 3, "{version} {page}");
+        // Without a limit: everything, and its length.
+        let page = web_search_read(&emu, w, "sale.order", read(json!({}))).await;
+        assert_eq!(page["length"], 24, "{version}");
+        assert_eq!(page["records"].as_array().unwrap().len(), 24, "{version}");
+        // Record rules: the reader's own three orders, counted as the reader.
+        let page =
+            web_search_read(&emu, "mcp_reader", "sale.order", read(json!({"limit": 2}))).await;
+        assert_eq!(page["length"], 3, "{version} {page}");
+        assert_eq!(ids_of(&page), vec![3, 2], "{version}");
+        let page = web_search_read(
+            &emu,
+            "mcp_reader",
+            "sale.order",
+            read(json!({"domain": [["id", "=", 4]], "limit": 2})),
+        )
+        .await;
+        assert_eq!(page, json!({"length": 0, "records": []}), "{version}");
+        // Unknown fields fail as in search_read.
+        let bogus = if version == "16.0" {
+            json!({"fields": ["bogus"], "limit": 1})
+        } else {
+            json!({"specification": {"bogus": {}}, "limit": 1})
+        };
+        let err = web_search_read(&emu, w, "sale.order", read(bogus)).await;
+        assert_eq!(
+            err["data"]["name"], "builtins.ValueError",
+            "{version} {err}"
+        );
+        assert_eq!(
+            err["data"]["message"], "Invalid field 'bogus' on model 'sale.order'",
+            "{version}"
+        );
+        // Positional arguments over execute_kw.
+        let args = if version == "16.0" {
+            json!([[], ["name", "partner_id"], 0, 2])
+        } else {
+            json!([[], {"name": {}, "partner_id": {}}, 0, 2])
+        };
+        let r = execute_kw(&emu, w, "sale.order", "web_search_read", args, json!({})).await;
+        let ready_mat = if version == "19.0" { 11 } else { 12 };
+        let partner = if version == "16.0" {
+            // search_read: a many2one is [id, display name].
+            json!([ready_mat, "Ready Mat"])
+        } else {
+            // web_read: its id.
+            json!(ready_mat)
+        };
+        assert_eq!(
+            r["result"]["records"][0],
+            json!({"id": 3, "name": "S00003", "partner_id": partner}),
+            "{version} {r}"
+        );
+        assert_eq!(r["result"]["length"], 24, "{version}");
+        // 17+: the specification is required; web_read exists from 17.
+        let r = execute_kw(
+            &emu,
+            w,
+            "sale.order",
+            "web_search_read",
+            json!([[]]),
+            json!({}),
+        )
+        .await;
+        let r2 = execute_kw(
+            &emu,
+            w,
+            "sale.order",
+            "web_read",
+            json!([[1], {"name": {}}]),
+            json!({}),
+        )
+        .await;
+        if version == "16.0" {
+            assert_eq!(r["result"]["length"], 24);
+            assert_eq!(
+                r2["error"]["data"]["message"],
+                "The method 'web_read' does not exist on the model 'sale.order'"
+            );
+        } else {
+            assert_eq!(
+                r["error"]["data"]["message"],
+                "Base.web_search_read() missing 1 required positional argument: 'specification'",
+                "{version}"
+            );
+            assert_eq!(
+                r2["result"],
+                json!([{"id": 1, "name": "S00001"}]),
+                "{version}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn web_search_read_specification_on_17_to_19() {
+    for version in ["17.0", "18.0", "19.0"] {
+        let emu = Emulator::start(EmulatorConfig::with_version(version)).await;
+        let v19 = version == "19.0";
+        let (deco, gemini, ready_mat) = if v19 { (9, 10, 11) } else { (10, 11, 12) };
+        let reader = emu.uid("mcp_reader");
+        // many2one: an id, or a dict with the subfields asked for; x2many with `{}`: ids.
+        // Nothing else is returned.
+        let kwargs = json!({
+            "domain": [],
+            "specification": {
+                "name": {},
+                "partner_id": {},
+                "user_id": {"fields": {"display_name": {}}},
+                "order_line": {},
+            },
+            "limit": 2,
+        });
+        let page = web_search_read(&emu, "mcp_writer", "sale.order", kwargs.clone()).await;
+        assert_eq!(
+            page,
+            json!({"length": 24, "records": [
+                {"id": 3, "name": "S00003", "partner_id": ready_mat,
+                 "user_id": {"id": reader, "display_name": "MCP Reader"}, "order_line": [3]},
+                {"id": 4, "name": "S00004", "partner_id": gemini,
+                 "user_id": {"id": 2, "display_name": "Mitchell Admin"}, "order_line": [4]},
+            ]}),
+            "{version}"
+        );
+        if v19 {
+            // The same over JSON-2 (keyword arguments only; no ids on an @api.model method).
+            let (status, body) = json2(
+                &emu,
+                "mcp_writer",
+                "sale.order",
+                "web_search_read",
+                kwargs.clone(),
+            )
+            .await;
+            assert_eq!(status, 200);
+            assert_eq!(body, page);
+            let mut with_ids = kwargs.clone();
+            with_ids["ids"] = json!([1]);
+            let (status, body) = json2(
+                &emu,
+                "mcp_writer",
+                "sale.order",
+                "web_search_read",
+                with_ids,
+            )
+            .await;
+            assert_eq!(status, 422, "{body}");
+            let (status, body) = json2(
+                &emu,
+                "mcp_writer",
+                "sale.order",
+                "web_search_read",
+                json!({"domain": []}),
+            )
+            .await;
+            assert_eq!(status, 422);
+            assert_eq!(
+                body["message"],
+                "missing a required argument: 'specification'"
+            );
+            let (status, body) = json2(
+                &emu,
+                "mcp_writer",
+                "sale.order",
+                "web_read",
+                json!({"ids": [1], "specification": {"partner_id": {"fields": {"display_name": {}}}}}),
+            )
+            .await;
+            assert_eq!(status, 200);
+            assert_eq!(
+                body,
+                json!([{"id": 1, "partner_id": {"id": deco, "display_name": "Deco Addict"}}])
+            );
+        }
+        // Subfields of a many2one other than display_name are read; display_name comes last.
+        let page = web_search_read(
+            &emu,
+            "mcp_writer",
+            "sale.order",
+            json!({"domain": [["id", "=", 1]],
+                   "specification": {"partner_id": {"fields": {"display_name": {}, "is_company": {}}}}}),
+        )
+        .await;
+        assert_eq!(
+            page["records"],
+            json!([{"id": 1, "partner_id": {"id": deco, "is_company": true, "display_name": "Deco Addict"}}]),
+            "{version}"
+        );
+        // x2many with subfields: dicts, sorted by `order`; beyond `limit` only the ids.
+        let page = web_search_read(
+            &emu,
+            "mcp_writer",
+            "res.partner",
+            json!({"domain": [["id", "=", gemini]],
+                   "specification": {"sale_order_ids": {"fields": {"name": {}}, "order": "name", "limit": 2}}}),
+        )
+        .await;
+        assert_eq!(page["length"], 1, "{version} {page}");
+        let orders = page["records"][0]["sale_order_ids"].as_array().unwrap();
+        assert_eq!(orders.len(), 17, "{version}");
+        assert_eq!(orders[0], json!({"id": 4, "name": "S00004"}), "{version}");
+        assert_eq!(orders[1], json!({"id": 7, "name": "S00007"}), "{version}");
+        assert_eq!(orders[2], json!({"id": 8}), "{version}");
+        // An empty specification: the ids only.
+        let page = web_search_read(
+            &emu,
+            "mcp_writer",
+            "sale.order",
+            json!({"domain": [], "specification": {}, "limit": 1}),
+        )
+        .await;
+        assert_eq!(
+            page,
+            json!({"length": 24, "records": [{"id": 3}]}),
+            "{version}"
+        );
+        // Not a dict: what Python says of `.keys()`.
+        let err = web_search_read(
+            &emu,
+            "mcp_writer",
+            "sale.order",
+            json!({"domain": [], "specification": ["name"]}),
+        )
+        .await;
+        assert_eq!(
+            err["data"]["message"], "'list' object has no attribute 'keys'",
+            "{version}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn web_search_read_keeps_access_rights_and_record_rules() {
+    for version in ["18.0", "19.0"] {
+        let emu = Emulator::start(EmulatorConfig::with_version(version)).await;
+        let ready_mat = if version == "19.0" { 11 } else { 12 };
+        let kwargs = json!({
+            "domain": [],
+            "specification": {"name": {}, "partner_id": {"fields": {"display_name": {}}}},
+            "limit": 2,
+        });
+        let page = web_search_read(&emu, "mcp_reader", "sale.order", kwargs).await;
+        assert_eq!(
+            page,
+            json!({"length": 3, "records": [
+                {"id": 3, "name": "S00003", "partner_id": {"id": ready_mat, "display_name": "Ready Mat"}},
+                {"id": 2, "name": "S00002", "partner_id": {"id": ready_mat, "display_name": "Ready Mat"}},
+            ]}),
+            "{version}"
+        );
+        // The orders of a contact are read as the reader: others' orders are refused.
+        let err = web_search_read(
+            &emu,
+            "mcp_reader",
+            "res.partner",
+            json!({"domain": [["id", "=", if version == "19.0" { 10 } else { 11 }]],
+                   "specification": {"sale_order_ids": {"fields": {"name": {}}}}}),
+        )
+        .await;
+        assert_eq!(
+            err["data"]["name"], "odoo.exceptions.AccessError",
+            "{version} {err}"
+        );
+    }
+    // Subfields of a many2one other than display_name are read as the user: on 19 the reader
+    // may not read a contact's credit (account.group_account_invoice).
+    let emu = Emulator::start(EmulatorConfig::odoo19()).await;
+    let (status, body) = json2(
+        &emu,
+        "mcp_reader",
+        "sale.order",
+        "web_search_read",
+        json!({"domain": [], "specification": {"partner_id": {"fields": {"display_name": {}, "credit": {}}}}}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["name"], "odoo.exceptions.AccessError");
+}
+
+#[tokio::test]
+async fn service_time_delays_every_request() {
+    assert_eq!(
+        EmulatorConfig::odoo19().service_time,
+        std::time::Duration::ZERO
+    );
+    let emu = Emulator::start(
+        EmulatorConfig::odoo19().with_service_time(std::time::Duration::from_millis(20)),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        let (status, body) = json2(
+            &emu,
+            "mcp_reader",
+            "res.partner",
+            "search_count",
+            json!({"domain": []}),
+        )
+        .await;
+        assert_eq!((status, body), (200, json!(43)));
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_millis(60),
+        "{elapsed:?}"
+    );
+    // Every answered request is still counted once.
+    assert_eq!(emu.requests(), 3);
+    // The wait holds no thread: concurrent requests overlap (one after the other, ten would
+    // take 500 ms).
+    let emu = Emulator::start(
+        EmulatorConfig::odoo19().with_service_time(std::time::Duration::from_millis(50)),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let calls = (0..10).map(|_| {
+        json2(
+            &emu,
+            "mcp_reader",
+            "res.partner",
+            "search_count",
+            json!({"domain": []}),
+        )
+    });
+    for (status, _) in futures_util::future::join_all(calls).await {
+        assert_eq!(status, 200);
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_millis(50),
+        "{elapsed:?}"
+    );
+    assert!(
+        elapsed < std::time::Duration::from_millis(400),
+        "{elapsed:?}"
+    );
+    assert_eq!(emu.requests(), 10);
+}
+
 #[tokio::test]
 async fn orders_confirm_and_rules_hold_on_write() {
     let emu = Emulator::start(EmulatorConfig::odoo18()).await;

@@ -168,6 +168,84 @@ impl Dialect {
         }
     }
 
+    /// A page of records and the number of records matching in all, in one request:
+    /// `web_search_read` (16: with `fields`; 17+: with a `specification`, where a many2one asks
+    /// for its target's `display_name` only when `many2one` says its label is wanted). Odoo counts
+    /// (`search_count`) inside the same request, only when the page came back full.
+    pub fn search_page(&self, q: &super::SearchRead) -> MethodCall {
+        let mut kwargs = Map::new();
+        kwargs.insert("domain".into(), q.domain.clone());
+        if self.version.major >= 17 {
+            let mut spec = Map::new();
+            for f in &q.fields {
+                let labelled = q.many2one.iter().any(|(m, label)| m == f && *label);
+                let sub = if labelled {
+                    json!({"fields": {"display_name": {}}})
+                } else {
+                    json!({})
+                };
+                spec.insert(f.clone(), sub);
+            }
+            kwargs.insert("specification".into(), Value::Object(spec));
+        } else {
+            kwargs.insert("fields".into(), json!(q.fields));
+        }
+        kwargs.insert("offset".into(), json!(q.offset));
+        kwargs.insert("limit".into(), json!(q.limit));
+        if let Some(order) = &q.order {
+            kwargs.insert("order".into(), json!(order));
+        }
+        MethodCall {
+            method: "web_search_read",
+            ids: None,
+            kwargs,
+        }
+    }
+
+    /// Turns a `web_search_read` answer into records shaped as `search_read` shapes them (a
+    /// many2one as `[id, label]`, `[id, false]` where no label was asked for, or `false`) and the
+    /// length. `None`: not the answer's shape.
+    pub fn normalize_page(
+        &self,
+        q: &super::SearchRead,
+        answer: Value,
+    ) -> Option<(Vec<Map<String, Value>>, u64)> {
+        let Value::Object(mut answer) = answer else {
+            return None;
+        };
+        let length = answer.get("length")?.as_u64()?;
+        let Value::Array(rows) = answer.remove("records")? else {
+            return None;
+        };
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Value::Object(mut row) = row else {
+                return None;
+            };
+            if self.version.major >= 17 {
+                for (field, _) in &q.many2one {
+                    let Some(v) = row.get_mut(field) else {
+                        continue;
+                    };
+                    *v = match v.take() {
+                        Value::Object(target) => {
+                            let id = target.get("id").cloned().unwrap_or(Value::Bool(false));
+                            let label = target
+                                .get("display_name")
+                                .cloned()
+                                .unwrap_or(Value::Bool(false));
+                            json!([id, label])
+                        }
+                        Value::Number(id) => json!([id, false]),
+                        other => other,
+                    };
+                }
+            }
+            records.push(row);
+        }
+        Some((records, length))
+    }
+
     /// Turns a grouped read's answer into one shape: each group holds its groupby values under the
     /// groupby names, `__count`, and each aggregate under its spec (`"amount_total:sum"`).
     pub fn normalize_groups(&self, q: &GroupedRead, answer: Value) -> Vec<Map<String, Value>> {

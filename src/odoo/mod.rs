@@ -307,6 +307,9 @@ pub struct SearchRead {
     pub order: Option<String>,
     /// Extra context keys (already checked by the caller), merged over the user's context.
     pub context: Map<String, Value>,
+    /// The many2one fields among `fields`, and whether their target's label is wanted
+    /// ([`OdooUser::search_page`] asks Odoo 17+ for it only then).
+    pub many2one: Vec<(String, bool)>,
 }
 
 impl SearchRead {
@@ -323,6 +326,7 @@ impl SearchRead {
             offset: 0,
             order: None,
             context: Map::new(),
+            many2one: Vec::new(),
         }
     }
 
@@ -711,6 +715,37 @@ impl OdooUser {
             model,
             "search_read",
         )
+    }
+
+    /// A page of records and how many match in all, in one Odoo request (`web_search_read`,
+    /// [`Dialect::search_page`]). An empty page past the first (`offset` > 0) says nothing of the
+    /// total: then a `search_count` tells it (a second request, in that case only).
+    pub async fn search_page(
+        &self,
+        model: &str,
+        q: &SearchRead,
+    ) -> Result<(Vec<Map<String, Value>>, u64), OdooError> {
+        if q.fields.is_empty() {
+            return Err(OdooError::new(
+                ErrorKind::BadRequest,
+                "web_search_read needs the fields to read named",
+            ));
+        }
+        let (_, dialect) = self.client.server().await?;
+        let mut call = dialect.search_page(q);
+        if !q.context.is_empty() {
+            call.kwargs
+                .insert("context".into(), Value::Object(q.context.clone()));
+        }
+        let answer = self.execute(model, call.method, None, call.kwargs).await?;
+        let (records, length) = dialect
+            .normalize_page(q, answer)
+            .ok_or_else(|| unexpected(model, call.method, "a page of records and its length"))?;
+        if records.is_empty() && q.offset > 0 {
+            let total = self.search_count(model, &q.domain, &q.context).await?;
+            return Ok((records, total));
+        }
+        Ok((records, length))
     }
 
     pub async fn search_count(

@@ -22,6 +22,15 @@ const HTML_CT: &str = "text/html; charset=utf-8";
 
 pub async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     shared.requests.fetch_add(1, Ordering::Relaxed);
+    // A worker serves the request from here to its answer; with none free, it waits.
+    let _worker = match &shared.workers {
+        Some(w) => w.acquire().await.ok(),
+        None => None,
+    };
+    if !shared.service_time.is_zero() {
+        // The time a real Odoo spends on a request, without holding a thread.
+        tokio::time::sleep(shared.service_time).await;
+    }
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,

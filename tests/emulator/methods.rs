@@ -9,6 +9,7 @@ use super::domain;
 use super::errors::{Kind, OResult, OdooError};
 use super::orm::{Cx, parse_order_unchecked};
 use super::schema::{ModelDef, ModelKind, Op};
+use super::web;
 
 /// How the call arrived: `execute_kw` / `call_kw` (positional arguments) or JSON-2.
 pub enum Args {
@@ -66,6 +67,24 @@ const SEARCH_READ: Params = &[
     ("offset", Some("0")),
     ("limit", Some("null")),
     ("order", Some("null")),
+];
+/// `web_search_read` on 16: a `search_read` with the length of the whole result.
+const WEB_SEARCH_READ_16: Params = &[
+    ("domain", Some("null")),
+    ("fields", Some("null")),
+    ("offset", Some("0")),
+    ("limit", Some("null")),
+    ("order", Some("null")),
+    ("count_limit", Some("null")),
+];
+/// `web_search_read` from 17: `search_fetch` then `web_read(specification)`.
+const WEB_SEARCH_READ: Params = &[
+    ("domain", None),
+    ("specification", None),
+    ("offset", Some("0")),
+    ("limit", Some("null")),
+    ("order", Some("null")),
+    ("count_limit", Some("null")),
 ];
 const READ: Params = &[
     ("fields", Some("null")),
@@ -127,6 +146,24 @@ fn lookup(shared: &Shared, m: &ModelDef, name: &str) -> Option<Sig> {
             ..sig("search_read", SEARCH_READ, true, false)
         },
         "read" => sig("read", READ, false, false),
+        // addons/web/models/models.py, class Base.
+        "web_search_read" => Sig {
+            qual: "Base",
+            ..sig(
+                "web_search_read",
+                if major <= 16 {
+                    WEB_SEARCH_READ_16
+                } else {
+                    WEB_SEARCH_READ
+                },
+                true,
+                false,
+            )
+        },
+        "web_read" if major >= 17 => Sig {
+            qual: "Base",
+            ..sig("web_read", &[("specification", None)], false, false)
+        },
         "create" => sig("create", &[("vals_list", None)], true, true),
         "write" => sig("write", &[("vals", None)], false, true),
         "unlink" => sig("unlink", &[], false, true),
@@ -349,7 +386,7 @@ fn ids_of(v: &Value) -> OResult<Vec<i64>> {
     }
 }
 
-fn py_type(v: &Value) -> &'static str {
+pub(super) fn py_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "NoneType",
         Value::Bool(_) => "bool",
@@ -361,14 +398,14 @@ fn py_type(v: &Value) -> &'static str {
     }
 }
 
-fn opt_usize(v: Option<&Value>) -> Option<usize> {
+pub(super) fn opt_usize(v: Option<&Value>) -> Option<usize> {
     match v {
         Some(Value::Number(n)) => n.as_u64().map(|u| u as usize).filter(|u| *u > 0),
         _ => None,
     }
 }
 
-fn opt_str(v: Option<&Value>) -> Option<&str> {
+pub(super) fn opt_str(v: Option<&Value>) -> Option<&str> {
     v.and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
@@ -544,6 +581,11 @@ fn run_read(
                 )));
             }
             Ok(Value::Array(records))
+        }
+        "web_search_read" => web::web_search_read(cx, db, m, p),
+        "web_read" => {
+            let spec = web::specification(get("specification"), "items")?;
+            Ok(Value::Array(web::web_read(cx, db, m, ids, spec)?))
         }
         "read" => {
             let fields = cx.read_fields(m, get("fields"))?;

@@ -14,6 +14,9 @@
 //! The major version drives the behaviour: 19 and later speak JSON-2 and put `error.code` 0 in
 //! JSON-RPC errors; 18 and earlier answer `/json/2` with a redirect to the login page and use
 //! `error.code` 200. `has_access` exists from 18, `check_access_rights` up to 18.
+//! `web_search_read` answers `{length, records}` on every version (16: `fields`, as
+//! `search_read`; 17+: a `specification`, as `web_read`, which exists from 17).
+//! [`EmulatorConfig::service_time`] makes every request take as long as a real Odoo's would.
 //!
 //! ```ignore
 //! mod emulator;
@@ -41,7 +44,8 @@
 //! which version, argument binding) → `orm` (access, rules, domains, search, read, computed
 //! values), `resolve` (what Odoo makes of a domain before running it: paths and `any` as
 //! searches on the comodel, strings on relational fields as name searches, hierarchies),
-//! `write` (create, write, unlink), `group` (read_group); `mail` has the e-mail helpers of
+//! `write` (create, write, unlink), `group` (read_group), `web` (`web_search_read` and
+//! `web_read`, the web client's one-request reads); `mail` has the e-mail helpers of
 //! the computed partner fields. `schema` holds models, fields (with `fields_get`'s `depends`
 //! and `related`), groups and access lists; `seed` the records. The field definitions of res.partner and sale.order and
 //! the full record of partner 3 are trimmed copies of the recordings in `data/`
@@ -62,12 +66,14 @@ mod resolve;
 mod schema;
 mod seed;
 mod version;
+mod web;
 mod write;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -79,6 +85,12 @@ pub struct EmulatorConfig {
     pub version: String,
     /// The one database the server holds ("lab" in the recordings).
     pub database: String,
+    /// How long every request waits before it is answered (a real Odoo takes some 5-17 ms a
+    /// request), so that benchmarks see round trips; zero (the default) answers at once.
+    pub service_time: Duration,
+    /// How many requests are served at once (Odoo's worker processes); the others wait their
+    /// turn. `None` (the default): no limit.
+    pub workers: Option<usize>,
 }
 
 impl EmulatorConfig {
@@ -88,10 +100,22 @@ impl EmulatorConfig {
     pub fn odoo19() -> Self {
         Self::with_version("19.0")
     }
+    /// The same, answering each request after `service_time`.
+    pub fn with_service_time(mut self, service_time: Duration) -> Self {
+        self.service_time = service_time;
+        self
+    }
+    /// The same, serving at most `workers` requests at once, as an Odoo with that many workers.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers.max(1));
+        self
+    }
     pub fn with_version(v: &str) -> Self {
         EmulatorConfig {
             version: v.to_string(),
             database: "lab".to_string(),
+            service_time: Duration::ZERO,
+            workers: None,
         }
     }
 }
@@ -116,6 +140,10 @@ pub(crate) struct Shared {
     db: RwLock<db::Db>,
     sessions: Mutex<HashMap<String, Session>>,
     requests: AtomicU64,
+    /// [`EmulatorConfig::service_time`]
+    service_time: Duration,
+    /// [`EmulatorConfig::workers`]
+    workers: Option<tokio::sync::Semaphore>,
     /// Fault injection: hold every request naming this method without answering.
     stalled_method: Mutex<Option<String>>,
     /// The recorded `session_info` of Odoo 18, filled in per user.
@@ -138,6 +166,8 @@ impl Shared {
             db: RwLock::new(db),
             sessions: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
+            service_time: cfg.service_time,
+            workers: cfg.workers.map(tokio::sync::Semaphore::new),
             stalled_method: Mutex::new(None),
             session_template,
         }

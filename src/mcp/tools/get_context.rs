@@ -47,7 +47,10 @@ pub async fn call(p: &ProfileState) -> ToolOutput {
     let utc_now = now
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let id = &p.identity;
+    let id = match p.current_identity().await {
+        Ok(id) => id,
+        Err(e) => return e.into(),
+    };
     ToolOutput::Structured(json!({
         "uid": id.uid,
         "name": id.name,

@@ -17,16 +17,27 @@ use std::sync::Arc;
 /// carry no ids.
 pub type Nested = (String, Op, Vec<i64>);
 
-/// Refuses nested updates and deletes of records outside their model's restriction.
+/// Refuses nested updates and deletes of records outside their model's restriction: one Odoo
+/// request per target model and operation, whatever the number of lines.
 pub async fn check_nested_ids(
     p: &ProfileState,
     pol: &Policy,
     nested: &[Nested],
 ) -> Result<(), ToolOutput> {
+    let mut grouped: Vec<(&str, Op, Vec<i64>)> = Vec::new();
     for (target, op, ids) in nested {
-        if *op != Op::Create {
-            check_ids(p, pol, target, *op, ids, &[]).await?;
+        if *op == Op::Create {
+            continue;
         }
+        match grouped.iter_mut().find(|(t, o, _)| t == target && o == op) {
+            Some((_, _, all)) => all.extend(ids),
+            None => grouped.push((target.as_str(), *op, ids.clone())),
+        }
+    }
+    for (target, op, mut ids) in grouped {
+        ids.sort_unstable();
+        ids.dedup();
+        check_ids(p, pol, target, op, &ids, &[]).await?;
     }
     Ok(())
 }

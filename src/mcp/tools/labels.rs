@@ -43,18 +43,24 @@ async fn rule(p: &ProfileState, pol: &Policy, comodel: &str) -> Result<Rule, Too
     }
 }
 
-/// Replaces, in `rows`, the labels of many2one values under `keys` (field names, or groupby specs
-/// such as `partner_id`) that the policy does not let the key see. Costs one Odoo `search` per
-/// comodel that has a read domain; none otherwise.
-pub async fn sanitize(
+/// What may be shown of the labels of a read's many2one values, decided before the read (so that
+/// Odoo is not even asked for a label that cannot be shown) and applied after it.
+pub struct Plan {
+    rules: HashMap<String, Rule>,
+    /// (key, comodel): the many2one fields (or groupby specs) whose values carry labels.
+    fields: Vec<(String, String)>,
+}
+
+/// Decides the labels of the many2one values under `keys` (field names, or groupby specs such as
+/// `partner_id`).
+pub async fn plan(
     p: &ProfileState,
     pol: &Policy,
     view: &ModelView,
-    rows: &mut [Map<String, Value>],
     keys: &[String],
-) -> Result<(), ToolOutput> {
+) -> Result<Plan, ToolOutput> {
     let mut rules: HashMap<String, Rule> = HashMap::new();
-    let mut fields: Vec<(&str, String)> = Vec::new();
+    let mut fields = Vec::new();
     for key in keys {
         let field = key.split(':').next().unwrap_or(key);
         if view.field_type(field) != "many2one" {
@@ -66,52 +72,87 @@ pub async fn sanitize(
         if !rules.contains_key(comodel) {
             rules.insert(comodel.to_string(), rule(p, pol, comodel).await?);
         }
-        fields.push((key.as_str(), comodel.to_string()));
+        fields.push((key.clone(), comodel.to_string()));
     }
-    if fields.is_empty() {
-        return Ok(());
-    }
-    // The ids whose labels may stay, per comodel with a read domain.
-    let mut inside: HashMap<&str, BTreeSet<i64>> = HashMap::new();
-    for (comodel, r) in &rules {
-        let Rule::Within(restriction) = r else {
-            continue;
-        };
-        let ids: BTreeSet<i64> = fields
+    Ok(Plan { rules, fields })
+}
+
+impl Plan {
+    /// The many2one fields, and whether a label may (perhaps) be shown for each.
+    pub fn many2one(&self) -> Vec<(String, bool)> {
+        self.fields
             .iter()
-            .filter(|(_, c)| c == comodel)
-            .flat_map(|(key, _)| rows.iter().filter_map(|row| target_id(row.get(*key))))
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        let ids: Vec<i64> = ids.into_iter().collect();
-        let domain = policy::and(restriction, &json!([["id", "in", ids]]));
-        let found = p
-            .user
-            .search(comodel, &domain, None)
-            .await
-            .map_err(ToolOutput::from)?;
-        inside.insert(comodel.as_str(), found.into_iter().collect());
+            .map(|(key, comodel)| {
+                let shown = !matches!(self.rules.get(comodel), Some(Rule::Strip) | None);
+                (key.clone(), shown)
+            })
+            .collect()
     }
-    for row in rows.iter_mut() {
-        for (key, comodel) in &fields {
-            let Some(id) = target_id(row.get(*key)) else {
+
+    /// Replaces, in `rows`, the labels the policy does not let the key see with
+    /// `"<model>,<id>"`. Costs one Odoo `search` per comodel with a read domain (to tell which
+    /// records lie inside it); none otherwise.
+    pub async fn apply(
+        &self,
+        p: &ProfileState,
+        rows: &mut [Map<String, Value>],
+    ) -> Result<(), ToolOutput> {
+        if self.fields.is_empty() {
+            return Ok(());
+        }
+        let mut inside: HashMap<&str, BTreeSet<i64>> = HashMap::new();
+        for (comodel, r) in &self.rules {
+            let Rule::Within(restriction) = r else {
                 continue;
             };
-            let keep = match rules.get(comodel) {
-                Some(Rule::Keep) => true,
-                Some(Rule::Within(_)) => inside
-                    .get(comodel.as_str())
-                    .is_some_and(|s| s.contains(&id)),
-                Some(Rule::Strip) | None => false,
-            };
-            if !keep {
-                row.insert((*key).to_string(), json!([id, format!("{comodel},{id}")]));
+            let ids: BTreeSet<i64> = self
+                .fields
+                .iter()
+                .filter(|(_, c)| c == comodel)
+                .flat_map(|(key, _)| rows.iter().filter_map(|row| target_id(row.get(key))))
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let ids: Vec<i64> = ids.into_iter().collect();
+            let domain = policy::and(restriction, &json!([["id", "in", ids]]));
+            let found = p
+                .user
+                .search(comodel, &domain, None)
+                .await
+                .map_err(ToolOutput::from)?;
+            inside.insert(comodel.as_str(), found.into_iter().collect());
+        }
+        for row in rows.iter_mut() {
+            for (key, comodel) in &self.fields {
+                let Some(id) = target_id(row.get(key)) else {
+                    continue;
+                };
+                let keep = match self.rules.get(comodel) {
+                    Some(Rule::Keep) => true,
+                    Some(Rule::Within(_)) => inside
+                        .get(comodel.as_str())
+                        .is_some_and(|s| s.contains(&id)),
+                    Some(Rule::Strip) | None => false,
+                };
+                if !keep {
+                    row.insert(key.clone(), json!([id, format!("{comodel},{id}")]));
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// [`plan`] and [`Plan::apply`] at once, for rows already read.
+pub async fn sanitize(
+    p: &ProfileState,
+    pol: &Policy,
+    view: &ModelView,
+    rows: &mut [Map<String, Value>],
+    keys: &[String],
+) -> Result<(), ToolOutput> {
+    plan(p, pol, view, keys).await?.apply(p, rows).await
 }
 
 /// The id of a `[id, label]` value.

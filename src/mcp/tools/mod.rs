@@ -26,8 +26,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-/// How long model-level access checks and `fields_get` answers are reused.
+/// How long model-level access checks and `fields_get` answers are reused (a policy reload reads
+/// them again at once).
 const CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// How long `get_context` reuses the user's name, time zone, language and companies.
+const IDENTITY_TTL: Duration = Duration::from_secs(60);
 
 /// Whether a tool only reads, writes, or destroys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +219,8 @@ pub struct ProfileState {
     fields: RwLock<HashMap<String, CachedFields>>,
     /// Per model: its view under the policy generation it was built for.
     views: RwLock<HashMap<String, CachedView>>,
+    /// The user as `get_context` reports it, refreshed after [`IDENTITY_TTL`].
+    fresh_identity: tokio::sync::Mutex<(Instant, Arc<Identity>)>,
     write_budget: std::sync::OnceLock<crate::middleware::ratelimit::WriteBudget>,
 }
 
@@ -267,6 +273,7 @@ impl ProfileState {
     pub async fn new(name: String, user: OdooUser, policy: Policy) -> Result<Self, OdooError> {
         let server = user.server_info().await?;
         let identity = user.whoami().await?;
+        let fresh_identity = tokio::sync::Mutex::new((Instant::now(), Arc::new(identity.clone())));
         Ok(Self {
             name,
             user,
@@ -277,6 +284,7 @@ impl ProfileState {
             access: tokio::sync::Mutex::new(None),
             fields: RwLock::new(HashMap::new()),
             views: RwLock::new(HashMap::new()),
+            fresh_identity,
             write_budget: std::sync::OnceLock::new(),
         })
     }
@@ -304,6 +312,18 @@ impl ProfileState {
         if let Ok(mut v) = self.views.write() {
             v.clear();
         }
+    }
+
+    /// The user's identity for `get_context`: read again from Odoo once it is older than a
+    /// minute (a time zone or company change shows), else from memory (no Odoo request).
+    pub async fn current_identity(&self) -> Result<Arc<Identity>, OdooError> {
+        let mut cached = self.fresh_identity.lock().await;
+        if cached.0.elapsed() < IDENTITY_TTL {
+            return Ok(cached.1.clone());
+        }
+        let identity = Arc::new(self.user.whoami().await?);
+        *cached = (Instant::now(), identity.clone());
+        Ok(identity)
     }
 
     /// Counts policy reloads: caches computed under another generation are stale.

@@ -106,26 +106,23 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let domain_value = policy::and(&restriction, &domain_value);
     let limit = opt_u64(args, "limit").unwrap_or(80).min(pol.max_records());
     let offset = opt_u64(args, "offset").unwrap_or(0);
-    let mut q = SearchRead::new(domain_value.clone(), fields)
+    // Which labels may be shown is known before the read: Odoo is not asked for the others.
+    let labels = match labels::plan(p, &pol, &view, &fields).await {
+        Ok(plan) => plan,
+        Err(refusal) => return refusal,
+    };
+    let mut q = SearchRead::new(domain_value, fields)
         .limit(limit)
         .offset(offset);
     q.order = order;
-    q.context = context.clone();
-    let mut records = match p.user.search_read(model, &q).await {
-        Ok(r) => r,
+    q.context = context;
+    q.many2one = labels.many2one();
+    // One Odoo request: the page and the total together.
+    let (mut records, total) = match p.user.search_page(model, &q).await {
+        Ok(page) => page,
         Err(e) => return e.into(),
     };
-    // One Odoo request where it can: a page that is not full tells the total by itself.
-    let n = records.len() as u64;
-    let total = if n < limit && (n > 0 || offset == 0) {
-        offset + n
-    } else {
-        match p.user.search_count(model, &domain_value, &context).await {
-            Ok(t) => t,
-            Err(e) => return e.into(),
-        }
-    };
-    if let Err(refusal) = labels::sanitize(p, &pol, &view, &mut records, &q.fields).await {
+    if let Err(refusal) = labels.apply(p, &mut records).await {
         return refusal;
     }
     ToolOutput::Structured(json!({"model": model, "records": records, "total": total}))
