@@ -370,7 +370,7 @@ fn main() {
         let client = odoo_warden::odoo::OdooClient::new(w.config.odoo.clone()).expect("client");
         let profile = &w.config.profiles["bench"];
         let user = client.login(&profile.credentials).await.expect("login");
-        let state = odoo_warden::mcp::tools::ProfileState::new("bench".into(), user, odoo_warden::policy::Policy::read_only_default())
+        let state = odoo_warden::profile::ProfileState::new("bench".into(), user, odoo_warden::policy::Policy::read_only_default())
             .await
             .expect("profile");
         let mut profiles = std::collections::HashMap::new();

@@ -5,16 +5,17 @@ use crate::admin;
 use crate::audit::AuditLog;
 use crate::auth::{Scope, Verifier};
 use crate::config::{Config, Profile};
+use crate::confirm::ConfirmSettings;
 use crate::killswitch::KillSwitch;
-use crate::mcp::server::{ConfirmSettings, McpServer, McpSettings, router};
-use crate::mcp::tools::{ProfileState, Toolbox};
+use crate::mcp::server::{McpServer, McpSettings, router};
+use crate::mcp::tools::Toolbox;
 use crate::middleware::audit::AuditLayer;
 use crate::middleware::auth::AuthLayer;
 use crate::middleware::origin::{OriginLayer, allowed_hosts, loopback_origins};
 use crate::middleware::ratelimit::{KeyRateLimitLayer, per_ip_layer};
 use crate::middleware::request_id;
 use crate::odoo::{ErrorKind, Identity, OdooClient, OdooError, OdooUser, ServerInfo};
-use crate::policy::Policy;
+use crate::profile::{PolicyReloader, ProfileState, load_policy};
 use crate::store::Store;
 use anyhow::{Context, bail};
 use axum::Router;
@@ -76,72 +77,6 @@ pub async fn privileged(user: &OdooUser, identity: &Identity) -> Result<Option<S
         }
     }
     Ok(None)
-}
-
-/// A profile's policy: its file, or the built-in read-only default (`policies/read-only.toml`).
-pub fn load_policy(profile: &Profile) -> anyhow::Result<Policy> {
-    let policy = match &profile.policy {
-        None => Ok(Policy::read_only_default()),
-        Some(path) => Policy::load(path).map_err(|problems| {
-            anyhow::anyhow!(
-                "[profiles.{}] policy = \"{}\" has {} problem(s):\n  {}",
-                profile.name,
-                path.display(),
-                problems.len(),
-                problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
-            )
-        }),
-    }?;
-    for w in policy.warnings() {
-        tracing::warn!(profile = %profile.name, "policy: {w}");
-    }
-    Ok(policy)
-}
-
-/// Reloads every profile's policy: all files are validated first; only if every one is valid are
-/// they swapped in (each atomically); otherwise the policies in force stay and the problems are
-/// returned.
-pub struct PolicyReloader {
-    entries: Vec<(Arc<ProfileState>, Profile)>,
-}
-
-impl PolicyReloader {
-    /// Ok: the reloaded profiles and their policy sources. Err: every problem found.
-    pub fn reload(&self) -> Result<Vec<(String, String)>, Vec<String>> {
-        let mut loaded = Vec::new();
-        let mut problems = Vec::new();
-        for (state, profile) in &self.entries {
-            match load_policy(profile) {
-                Ok(p) => loaded.push((state, p)),
-                Err(e) => problems.push(format!("{e:#}")),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        let mut done = Vec::new();
-        for (state, policy) in loaded {
-            done.push((state.name.clone(), policy.source().to_string()));
-            state.set_policy(policy);
-        }
-        Ok(done)
-    }
-
-    /// Reloads and logs the outcome (SIGHUP).
-    pub fn reload_and_log(&self, by: &str) {
-        match self.reload() {
-            Ok(done) => tracing::info!(by, profiles = ?done, "policies reloaded"),
-            Err(problems) => tracing::error!(
-                by,
-                problems = ?problems,
-                "policy reload refused: the policies in force stay"
-            ),
-        }
-    }
 }
 
 /// A profile, logged in, identified and checked for privileges.
@@ -291,7 +226,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
         audit,
         kill,
         key_limits,
-        reloader: Arc::new(PolicyReloader { entries }),
+        reloader: Arc::new(PolicyReloader::new(entries)),
         verifier,
         mcp,
         server,

@@ -17,6 +17,8 @@ pub mod metrics;
 pub mod middleware;
 pub mod odoo;
 pub mod policy;
+pub mod profile;
+pub mod refusal;
 pub mod secret;
 pub mod store;
 

@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand};
 use odoo_warden::app;
 use odoo_warden::auth::keys::{KeyRequest, KeyView, create_key};
 use odoo_warden::config::Config;
-use odoo_warden::mcp::tools::ProfileState;
 use odoo_warden::odoo::OdooClient;
+use odoo_warden::profile::ProfileState;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -771,7 +771,7 @@ async fn check_profile(
             return r;
         }
     };
-    let policy = match app::load_policy(profile) {
+    let policy = match odoo_warden::profile::load_policy(profile) {
         Ok(p) => p,
         Err(e) => {
             r.detail = format!("{e:#}");

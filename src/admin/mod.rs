@@ -1,10 +1,10 @@
 //! The admin listener: `/healthz`, `/readyz` and the admin API (`/admin/v1/...`), each route
 //! behind a key with the scope it needs. `mcp` keys are refused everywhere here.
 
+use crate::audit::AuditHandle;
 use crate::audit::{AuditLog, kind};
 use crate::auth::keys::{KeyRequest, KeyView, create_key};
 use crate::auth::{Principal, Scope, Verifier};
-use crate::middleware::audit::AuditHandle;
 use crate::middleware::auth::AuthLayer;
 use crate::store::Store;
 use crate::store::{AuditFilter, AuditRow};
@@ -23,7 +23,7 @@ pub struct AdminState {
     pub verifier: Arc<Verifier>,
     /// Configured profile names (mcp keys must name one).
     pub profiles: Vec<String>,
-    pub reloader: Arc<crate::app::PolicyReloader>,
+    pub reloader: Arc<crate::profile::PolicyReloader>,
     pub audit: Arc<AuditLog>,
     pub kill: Arc<crate::killswitch::KillSwitch>,
     pub odoo: crate::odoo::OdooClient,

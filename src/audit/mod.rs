@@ -7,10 +7,12 @@
 //! outcomes wait for their commit, and a store that cannot take them refuses the write.
 
 pub mod export;
+mod handle;
 mod redact;
 mod verify;
 mod writer;
 
+pub use handle::{AuditHandle, Draft};
 pub use redact::{Hidden, redact};
 pub use verify::{KeptHead, VerifyReport, verify};
 pub use writer::{AuditError, AuditLog};
@@ -41,6 +43,74 @@ pub mod kind {
     pub const APPROVAL: &str = "approval";
     /// An approver approved or denied a request.
     pub const APPROVAL_DECISION: &str = "approval_decision";
+}
+
+/// Stable words of the trail, as enums: each serializes (and is stored) as its `as_str` word.
+macro_rules! words {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $word:literal,)+ }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $word)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word,)+
+                }
+            }
+
+            /// The value a word names (`None`: not one of [`Self::ALL`]).
+            pub fn parse(word: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == word)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+words! {
+    /// What was decided about a request or a call.
+    Decision {
+        Allow = "allow",
+        /// The policy refused it.
+        Deny = "deny",
+        /// Arguments refused before any decision.
+        Invalid = "invalid",
+        /// Refused by the HTTP stack (key, scope, limit, origin, kill switch, malformed).
+        Refuse = "refuse",
+        /// Waiting on a person (an approver, or the user behind the client).
+        Pending = "pending",
+    }
+}
+
+words! {
+    /// How a request or a call ended.
+    Outcome {
+        Ok = "ok",
+        /// Odoo failed.
+        Error = "error",
+        Refused = "refused",
+        /// A write intent, before Odoo is called.
+        Pending = "pending",
+        /// Odoo may or may not have carried a write out.
+        Unknown = "unknown",
+        PendingApproval = "pending_approval",
+        InputRequired = "input_required",
+        /// Stopped at the request timeout.
+        Timeout = "timeout",
+        /// The client cancelled it or went away.
+        Cancelled = "cancelled",
+    }
 }
 
 /// One audit record. Field order is the serialization order; every field is always present

@@ -232,3 +232,23 @@ mod tests {
         assert!(lines.iter().all(|l| l.len() < 300));
     }
 }
+
+/// How confirmation behaves (`[confirm]` in the config).
+#[derive(Debug, Clone)]
+pub struct ConfirmSettings {
+    /// No answer to an elicitation within this time is a decline.
+    pub elicitation_timeout: std::time::Duration,
+    /// How long an approval request stays valid.
+    pub approval_ttl: time::Duration,
+    pub without_elicitation: WithoutElicitation,
+}
+
+impl Default for ConfirmSettings {
+    fn default() -> Self {
+        Self {
+            elicitation_timeout: std::time::Duration::from_secs(120),
+            approval_ttl: time::Duration::hours(1),
+            without_elicitation: WithoutElicitation::Approver,
+        }
+    }
+}

@@ -7,67 +7,18 @@
 //! richer records, writes an intent and an outcome). If the trail cannot take the record, the
 //! answer is replaced by a `503`: nothing is answered unrecorded.
 
-use crate::audit::{AuditLog, Event, kind};
-use crate::middleware::auth::AuthRefusal;
-use crate::middleware::origin::OriginRefusal;
+use crate::audit::{AuditHandle, AuditLog, kind};
 use crate::middleware::ratelimit::{ClientAddr, client_ip};
+use crate::refusal::{BodyStyle, Refusal};
 use axum::body::Body;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tower::{Layer, Service};
-
-/// What is known of a request so far.
-#[derive(Debug, Default, Clone)]
-pub struct Draft {
-    pub request_id: Option<String>,
-    pub client_ip: Option<String>,
-    pub key_id: Option<String>,
-    pub key_name: Option<String>,
-    pub profile: Option<String>,
-    pub odoo_uid: Option<i64>,
-    pub mcp_method: Option<String>,
-    pub protocol_version: Option<String>,
-    /// A JSON-RPC error answered, if any.
-    pub rpc_error: Option<String>,
-    /// A handler records this request itself.
-    pub claimed: bool,
-}
-
-/// Shared by the layer and the handlers of one request.
-#[derive(Clone, Default)]
-pub struct AuditHandle(Arc<Mutex<Draft>>);
-
-impl AuditHandle {
-    pub fn update(&self, f: impl FnOnce(&mut Draft)) {
-        if let Ok(mut d) = self.0.lock() {
-            f(&mut d);
-        }
-    }
-
-    pub fn draft(&self) -> Draft {
-        self.0.lock().map(|d| d.clone()).unwrap_or_default()
-    }
-
-    /// A record carrying what the draft knows.
-    pub fn event(&self, log: &AuditLog, kind: &str) -> Event {
-        let d = self.draft();
-        let mut e = log.event(kind);
-        e.request_id = d.request_id;
-        e.client_ip = d.client_ip;
-        e.key_id = d.key_id;
-        e.key_name = d.key_name;
-        e.profile = d.profile;
-        e.odoo_uid = d.odoo_uid;
-        e.mcp_method = d.mcp_method;
-        e.protocol_version = d.protocol_version;
-        e
-    }
-}
 
 #[derive(Clone)]
 pub struct AuditLayer {
@@ -188,52 +139,28 @@ where
                 "request"
             );
             let ext = response.extensions();
-            let (kind, decision, reason) = if let Some(r) = ext.get::<AuthRefusal>() {
-                let reason = match r {
-                    AuthRefusal::Key(k) => format!("key {}", k.as_str()),
-                    AuthRefusal::Scope { needed, .. } => format!("key lacks the {needed} scope"),
-                };
-                (kind::AUTH_FAILURE, "refuse", Some(reason))
-            } else if let Some(r) = ext.get::<crate::middleware::ratelimit::RateLimited>() {
-                let reason = match r {
-                    crate::middleware::ratelimit::RateLimited::Address(_) => {
-                        "per-address rate limit".to_string()
-                    }
-                    crate::middleware::ratelimit::RateLimited::Key(k) => {
-                        format!("per-key rate limit ({k})")
-                    }
-                };
-                (kind::RATE_LIMITED, "refuse", Some(reason))
-            } else if let Some(r) = ext.get::<crate::mcp::server::KillSwitchRefused>() {
-                (
-                    kind::KILL_SWITCH_REFUSED,
-                    "refuse",
-                    Some(format!("kill switch {}", r.0)),
-                )
-            } else if let Some(r) = ext.get::<OriginRefusal>() {
-                let reason = match r {
-                    OriginRefusal::ForeignOrigin(o) => format!("foreign Origin {o}"),
-                    OriginRefusal::ForeignHost(h) => format!("foreign Host {h}"),
-                };
-                (kind::ORIGIN_REFUSED, "refuse", Some(reason))
-            } else if status == StatusCode::PAYLOAD_TOO_LARGE
-                || (draft.mcp_method.is_none() && status.is_client_error())
-            {
-                (
-                    kind::MALFORMED,
-                    "refuse",
+            // Refused by a layer (or the kill switch): the refusal says what to record. A
+            // request refused before it was one (too large, not JSON-RPC) is malformed.
+            let malformed = (status == StatusCode::PAYLOAD_TOO_LARGE
+                || (draft.mcp_method.is_none() && status.is_client_error()))
+            .then(|| {
+                Refusal::Malformed(
                     draft
                         .rpc_error
                         .clone()
-                        .or(Some(format!("HTTP {}", status.as_u16()))),
+                        .unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
                 )
-            } else {
-                let decision = if status.is_success() {
-                    "allow"
-                } else {
-                    "refuse"
-                };
-                (kind::REQUEST, decision, draft.rpc_error.clone())
+            });
+            let (kind, decision, reason) = match ext.get::<Refusal>().or(malformed.as_ref()) {
+                Some(r) => (r.audit_kind(), "refuse", Some(r.reason())),
+                None => {
+                    let decision = if status.is_success() {
+                        "allow"
+                    } else {
+                        "refuse"
+                    };
+                    (kind::REQUEST, decision, draft.rpc_error.clone())
+                }
             };
             let mut e = handle.event(&log, kind);
             e.decision = Some(decision.into());
@@ -253,12 +180,5 @@ where
 }
 
 fn unavailable() -> Response<Body> {
-    let body = serde_json::json!({"error": "unavailable", "message": "the audit trail cannot take records right now; nothing was done. Try again later."});
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
+    Refusal::AuditUnavailable.response(BodyStyle::Plain)
 }

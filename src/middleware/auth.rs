@@ -4,39 +4,18 @@
 //! A missing, malformed, unknown, expired or revoked key, or a wrong secret, is one and the same
 //! `401` with `WWW-Authenticate: Bearer`: no hint which. A valid key without the route's scope is
 //! `403`. An unreachable key store is `503` (fail closed). The precise reason is put into the
-//! response extensions ([`AuthRefusal`]) for logging and the audit trail, never into the answer.
+//! response extensions ([`Refusal`](crate::refusal::Refusal)) for logging and the audit trail,
+//! never into the answer.
 
-use crate::auth::{Principal, Refusal, Scope, Verifier};
+use crate::auth::{Principal, Refusal as KeyRefusal, Scope, Verifier};
+use crate::refusal::{BodyStyle, Refusal};
 use axum::body::Body;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, header};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
-
-/// Why authentication refused a request (in the refusal's response extensions).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthRefusal {
-    Key(Refusal),
-    /// A valid key without the scope: which key, which scope was needed.
-    Scope {
-        key_id: String,
-        needed: Scope,
-    },
-}
-
-/// How a refusal's body is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyStyle {
-    /// `{"error", "message"}` (the admin API).
-    Plain,
-    /// A JSON-RPC error object (`/mcp`: SDK clients show its message).
-    JsonRpc,
-}
-
-/// JSON-RPC error code of an authentication refusal on `/mcp` (server-defined range).
-pub const UNAUTHORIZED_RPC: i64 = -32001;
 
 #[derive(Clone)]
 pub struct AuthLayer {
@@ -128,20 +107,18 @@ where
         let style = self.style;
         Box::pin(async move {
             let Some(token) = bearer(req.headers()).map(str::to_string) else {
-                return Ok(refuse(AuthRefusal::Key(Refusal::Missing), style));
+                return Ok(Refusal::Key(KeyRefusal::Missing).response(style));
             };
             let principal = match verifier.verify(&token).await {
                 Ok(p) => p,
-                Err(r) => return Ok(refuse(AuthRefusal::Key(r), style)),
+                Err(r) => return Ok(Refusal::Key(r).response(style)),
             };
             if !scopes.iter().any(|s| principal.has(*s)) {
-                return Ok(refuse(
-                    AuthRefusal::Scope {
-                        key_id: principal.key_id.clone(),
-                        needed: scopes.first().copied().unwrap_or(Scope::Admin),
-                    },
-                    style,
-                ));
+                return Ok(Refusal::Scope {
+                    key_id: principal.key_id.clone(),
+                    needed: scopes.first().copied().unwrap_or(Scope::Admin),
+                }
+                .response(style));
             }
             req.extensions_mut().insert(Principal::clone(&principal));
             inner.call(req).await
@@ -149,62 +126,10 @@ where
     }
 }
 
-fn refuse(refusal: AuthRefusal, style: BodyStyle) -> Response<Body> {
-    let (status, error, message) = match &refusal {
-        AuthRefusal::Key(Refusal::StoreUnavailable) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "keys cannot be checked right now (the key store is unavailable); try again later"
-                .to_string(),
-        ),
-        AuthRefusal::Key(_) => (
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid odoo-warden API key is required: send Authorization: Bearer owk_... (keys are made with `odoo-warden keys create --scope mcp`; ask whoever operates odoo-warden)".to_string(),
-        ),
-        AuthRefusal::Scope { needed, .. } => (
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("this key does not hold the {needed} scope this endpoint requires"),
-        ),
-    };
-    match &refusal {
-        AuthRefusal::Key(r) => crate::metrics::auth_failure(r.as_str()),
-        AuthRefusal::Scope { .. } => crate::metrics::auth_failure("scope"),
-    }
-    match &refusal {
-        AuthRefusal::Key(r) => tracing::info!(reason = r.as_str(), "authentication refused"),
-        AuthRefusal::Scope { key_id, needed } => {
-            tracing::info!(key.id = %key_id, needed = %needed, "key lacks the scope")
-        }
-    }
-    let body = match style {
-        BodyStyle::Plain => serde_json::json!({"error": error, "message": message}),
-        BodyStyle::JsonRpc => serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": null,
-            "error": {"code": UNAUTHORIZED_RPC, "message": message, "data": {"error": error}},
-        }),
-    };
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if status == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"odoo-warden\""),
-        );
-    }
-    r.extensions_mut().insert(refusal);
-    r
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn bearer_parsing() {

@@ -7,7 +7,7 @@
 //!   URL's origin or one configured in `allowed_origins`.
 //!
 //! Refusals are `403 Forbidden` with a JSON-RPC error body; the reason is put into the response
-//! extensions ([`OriginRefusal`]) for the layers above.
+//! extensions ([`Refusal`]) for the layers above.
 //!
 //! ```
 //! use odoo_warden::middleware::origin::OriginLayer;
@@ -21,20 +21,14 @@
 //! }));
 //! ```
 
+use crate::refusal::{BodyStyle, Refusal};
 use axum::body::Body;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, header};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
-
-/// Why a request was refused (in the refusal's response extensions).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OriginRefusal {
-    ForeignOrigin(String),
-    ForeignHost(String),
-}
 
 #[derive(Debug)]
 struct Allowed {
@@ -97,7 +91,7 @@ where
     }
 }
 
-fn check<B>(allowed: &Allowed, req: &Request<B>) -> Result<(), OriginRefusal> {
+fn check<B>(allowed: &Allowed, req: &Request<B>) -> Result<(), Refusal> {
     // HTTP/2 carries the host in the URI authority, HTTP/1.1 in the Host header.
     let host = req
         .headers()
@@ -108,36 +102,20 @@ fn check<B>(allowed: &Allowed, req: &Request<B>) -> Result<(), OriginRefusal> {
     if let Some(host) = host {
         let host = host.trim().to_ascii_lowercase();
         if !allowed.hosts.contains(&host) {
-            return Err(OriginRefusal::ForeignHost(host));
+            return Err(Refusal::ForeignHost(host));
         }
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("").trim().to_ascii_lowercase();
         if !allowed.origins.contains(&origin) {
-            return Err(OriginRefusal::ForeignOrigin(origin));
+            return Err(Refusal::ForeignOrigin(origin));
         }
     }
     Ok(())
 }
 
-fn refuse(refusal: OriginRefusal) -> Response<Body> {
-    let message = match &refusal {
-        OriginRefusal::ForeignOrigin(_) => {
-            "Forbidden: this Origin is not allowed (add it to [server] allowed_origins)"
-        }
-        OriginRefusal::ForeignHost(_) => {
-            "Forbidden: this Host is not served here (set [server] public_url to the name clients use)"
-        }
-    };
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": message}});
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = StatusCode::FORBIDDEN;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r.extensions_mut().insert(refusal);
-    r
+fn refuse(refusal: Refusal) -> Response<Body> {
+    refusal.response(BodyStyle::JsonRpc)
 }
 
 /// Response future of [`OriginCheck`]: the inner service's, or a ready refusal.
@@ -248,18 +226,18 @@ mod tests {
                 &a,
                 &req(Some("evil.example.com"), Some("http://evil.example.com"))
             ),
-            Err(OriginRefusal::ForeignHost(_))
+            Err(Refusal::ForeignHost(_))
         ));
         assert!(matches!(
             check(
                 &a,
                 &req(Some("127.0.0.1:8808"), Some("http://evil.example.com"))
             ),
-            Err(OriginRefusal::ForeignOrigin(_))
+            Err(Refusal::ForeignOrigin(_))
         ));
         assert!(matches!(
             check(&a, &req(Some("127.0.0.1:9999"), None)),
-            Err(OriginRefusal::ForeignHost(_))
+            Err(Refusal::ForeignHost(_))
         ));
         assert!(check(&a, &req(Some("127.0.0.1:8808"), Some("null"))).is_err());
     }

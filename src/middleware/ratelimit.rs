@@ -7,15 +7,16 @@
 //!   `rate_limit.per_minute` and `burst`, per key.
 //!
 //! Refusals are `429` with `Retry-After`; the reason goes into the response extensions
-//! ([`RateLimited`]) so the audit layer records it. Old limiter entries are dropped every minute,
+//! ([`Refusal::RateLimited`]) so the audit layer records it. Old limiter entries are dropped every minute,
 //! so memory stays bounded whatever addresses and keys are seen.
 
 use crate::auth::Principal;
+use crate::refusal::{BodyStyle, Limit, Refusal};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -29,35 +30,9 @@ use tower_governor::GovernorError;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::key_extractor::KeyExtractor;
 
-/// Which limit refused a request (in the refusal's response extensions).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RateLimited {
-    Address(String),
-    Key(String),
-}
-
-/// A `429` in the project's JSON shape, with `Retry-After`.
-pub fn too_many(retry_after_secs: u64, what: RateLimited) -> Response<Body> {
-    crate::metrics::rate_limited(match &what {
-        RateLimited::Address(_) => "address",
-        RateLimited::Key(_) => "key",
-    });
-    let message = match &what {
-        RateLimited::Address(_) => "too many requests from this address",
-        RateLimited::Key(_) => "too many requests with this key (its profile's rate_limit)",
-    };
-    let body = serde_json::json!({"error": "rate_limited", "message": format!("{message}; retry in {retry_after_secs} s"), "retry_after": retry_after_secs});
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(1).to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r.extensions_mut().insert(what);
-    r
+/// A `429` with `Retry-After`.
+fn too_many(retry_after: u64, limit: Limit) -> Response<Body> {
+    Refusal::RateLimited { limit, retry_after }.response(BodyStyle::Plain)
 }
 
 /// Whether `ip` lies in one of `ranges` (address, prefix length).
@@ -166,9 +141,7 @@ pub fn per_ip_layer(
     });
     Some(
         tower_governor::GovernorLayer::new(config).error_handler(|e: GovernorError| match e {
-            GovernorError::TooManyRequests { wait_time, .. } => {
-                too_many(wait_time, RateLimited::Address(String::new()))
-            }
+            GovernorError::TooManyRequests { wait_time, .. } => too_many(wait_time, Limit::Address),
             other => {
                 let mut r = Response::new(Body::from(other.to_string()));
                 *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
@@ -258,41 +231,9 @@ where
             })
         });
         if let Some((wait, key)) = refused {
-            return Box::pin(std::future::ready(Ok(too_many(
-                wait,
-                RateLimited::Key(key),
-            ))));
+            return Box::pin(std::future::ready(Ok(too_many(wait, Limit::Key(key)))));
         }
         Box::pin(self.inner.call(req))
-    }
-}
-
-/// A profile's write budget: writes per minute, per key. Only authenticated keys reach it, so it
-/// holds at most one entry per key in the store and needs no sweeping.
-pub struct WriteBudget {
-    limiter: DefaultKeyedRateLimiter<String>,
-    per_minute: u32,
-}
-
-impl WriteBudget {
-    pub fn new(per_minute: u32) -> Option<Self> {
-        let rate = NonZeroU32::new(per_minute)?;
-        Some(Self {
-            limiter: RateLimiter::keyed(Quota::per_minute(rate)),
-            per_minute,
-        })
-    }
-
-    /// Ok, or the seconds until this key may write again.
-    pub fn check(&self, key_id: &str) -> Result<(), u64> {
-        self.limiter.check_key(&key_id.to_string()).map_err(|nu| {
-            let wait = nu.wait_time_from(DefaultClock::default().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-        })
-    }
-
-    pub fn per_minute(&self) -> u32 {
-        self.per_minute
     }
 }
 
@@ -336,15 +277,5 @@ mod tests {
             "::1".parse().unwrap(),
             &[("::1".parse().unwrap(), 128)]
         ));
-    }
-
-    #[test]
-    fn write_budget() {
-        let b = WriteBudget::new(2).unwrap();
-        assert!(b.check("k").is_ok());
-        assert!(b.check("k").is_ok());
-        let wait = b.check("k").unwrap_err();
-        assert!((1..=30).contains(&wait), "{wait}");
-        assert!(b.check("other").is_ok(), "budgets are per key");
     }
 }

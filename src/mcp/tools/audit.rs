@@ -1,8 +1,8 @@
 //! The audit of one tool call: the record written when the call ends, and for writes the intent
 //! committed before Odoo is called.
 
-use super::{ToolKind, ToolOutput};
-use crate::audit::{AuditLog, Event, kind};
+use super::{ToolKind, ToolResult, audit_terms};
+use crate::audit::{AuditError, AuditLog, Event, Outcome, kind};
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -203,7 +203,7 @@ impl CallAudit {
 
     /// Commits the intent of a write before Odoo is called. An error means the write must not
     /// happen (fail closed).
-    pub async fn write_intent(&self) -> Result<(), String> {
+    pub async fn write_intent(&self) -> Result<(), AuditError> {
         let mut e = self.event();
         e.kind = kind::WRITE_INTENT.to_string();
         e.time = time::OffsetDateTime::now_utc();
@@ -217,13 +217,13 @@ impl CallAudit {
                 }
                 Ok(())
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         }
     }
 
     /// Records how the call ended. Writes wait for the commit; reads are queued. Err: the record
     /// could not be taken (the caller fails the call rather than answer unrecorded).
-    pub async fn finish(&self, tool_kind: ToolKind, out: &ToolOutput) -> Result<(), String> {
+    pub async fn finish(&self, tool_kind: ToolKind, out: &ToolResult) -> Result<(), AuditError> {
         let had_intent = self.intent.lock().map(|i| i.is_some()).unwrap_or(false);
         self.finished
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -235,18 +235,18 @@ impl CallAudit {
             kind::TOOL_CALL
         }
         .to_string();
-        let (decision, mut outcome, reason, class) = out.audit_terms();
-        if outcome == "unknown" && !had_intent {
+        let (decision, mut outcome, reason, class) = audit_terms(out);
+        if outcome == Outcome::Unknown && !had_intent {
             // A read that timed out changed nothing.
-            outcome = "error";
+            outcome = Outcome::Error;
         }
-        e.decision = Some(decision.into());
-        e.outcome = Some(outcome.into());
+        e.decision = Some(decision.as_str().into());
+        e.outcome = Some(outcome.as_str().into());
         e.reason = reason;
         e.odoo_error_class = class;
         e.confirmed_by = self.confirmed();
         e.duration_ms = Some(self.started.elapsed().as_secs_f64() * 1000.0);
-        if let ToolOutput::Structured(v) = out {
+        if let Ok(v) = out {
             if e.record_ids.is_empty() {
                 if let Some(ids) = v.get("ids").and_then(Value::as_array) {
                     e.record_ids = ids.iter().filter_map(Value::as_i64).collect();
@@ -256,7 +256,7 @@ impl CallAudit {
         crate::metrics::tool_call(
             e.tool.as_deref().unwrap_or(""),
             e.model.as_deref().unwrap_or(""),
-            decision,
+            decision.as_str(),
         );
         // One line per tool call: never arguments or values.
         tracing::info!(
@@ -265,16 +265,15 @@ impl CallAudit {
             key.id = e.key_id.as_deref().unwrap_or("-"),
             tool = e.tool.as_deref().unwrap_or("-"),
             model = e.model.as_deref().unwrap_or("-"),
-            decision,
-            outcome,
+            decision = decision.as_str(),
+            outcome = outcome.as_str(),
             duration_ms = e.duration_ms.unwrap_or_default(),
             "tool call"
         );
-        let result = if tool_kind == ToolKind::Read {
+        if tool_kind == ToolKind::Read {
             self.log.record(e).await.map(|_| ())
         } else {
             self.log.record_durable(e).await.map(|_| ())
-        };
-        result.map_err(|e| e.to_string())
+        }
     }
 }

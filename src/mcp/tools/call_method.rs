@@ -1,15 +1,17 @@
 //! `call_method`: call a business method the policy allowlists, on records inside the policy's
 //! read restriction.
 
-use super::guard::{self, check_method_ids, deny, write_context_arg};
+use super::guard::{self, deny, write_context_arg};
+use super::write::{self, Call, Ids, Plan};
 use super::{
-    ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
-    model_schema,
+    CallContext, ProfileState, Tool, ToolError, ToolKind, ToolResult, ToolSpec, context_schema,
+    ids_arg, ids_schema, model_arg, model_schema,
 };
-use crate::mcp::server::CallContext;
+use crate::policy::{Op, Policy};
+use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-pub fn spec() -> ToolSpec {
+fn spec() -> ToolSpec {
     ToolSpec {
         name: "call_method",
         title: "Call a business method",
@@ -36,22 +38,45 @@ pub fn spec() -> ToolSpec {
     }
 }
 
-pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext) -> ToolOutput {
+pub struct CallMethod;
+
+impl Tool for CallMethod {
+    fn spec(&self) -> ToolSpec {
+        spec()
+    }
+
+    fn allowed_by(&self, policy: &Policy) -> bool {
+        policy.any_methods()
+    }
+
+    fn call<'a>(
+        &'a self,
+        p: &'a ProfileState,
+        args: &'a Map<String, Value>,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, ToolResult> {
+        Box::pin(async move { write::run(p, ctx, args, plan(p, args).await?).await })
+    }
+}
+
+/// Allowed (the method allowlist), context, defaults, arguments: then the common sequence
+/// ([`write::run`]).
+async fn plan(p: &ProfileState, args: &Map<String, Value>) -> Result<Plan, ToolError> {
     let model = model_arg(args);
     let method = args
         .get("method")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let pol = p.policy();
-    let Some(mp) = pol.model(model) else {
-        return deny(format!(
+    let Some(mp) = pol.model(model).cloned() else {
+        return Err(deny(format!(
             "model \"{model}\" is not available under profile \"{}\": call list_models for the models you may use",
             p.name
-        ));
+        )));
     };
     let Some(confirm) = mp.method_confirm(method, pol.default_confirm()) else {
         let allowed: Vec<&str> = mp.methods().collect();
-        return deny(format!(
+        return Err(deny(format!(
             "method \"{method}\" on \"{model}\" is not allowed under profile \"{}\" (allowed: {})",
             p.name,
             if allowed.is_empty() {
@@ -59,18 +84,11 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
             } else {
                 allowed.join(", ")
             }
-        ));
+        )));
     };
-    let context = match write_context_arg(args, mp) {
-        Ok(c) => c,
-        Err(refusal) => return refusal,
-    };
+    let context = write_context_arg(args, &mp)?;
     let ids = ids_arg(args);
-    if let Err(refusal) =
-        guard::check_defaults(p, model, crate::policy::Op::Update, &context, &[]).await
-    {
-        return refusal;
-    }
+    guard::check_defaults(p, model, Op::Update, &context, &[]).await?;
     // The method's keyword arguments must not carry their own context (it would override the
     // checked one) nor records (the checked ids are the ones acted on).
     if let Some(bad) = args
@@ -82,9 +100,9 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
                 .find(|k| a.contains_key(*k))
         })
     {
-        return deny(format!(
+        return Err(deny(format!(
             "invalid argument \"arguments\": \"{bad}\" may not be passed to a method; use the tool's own \"context\" and \"ids\""
-        ));
+        )));
     }
     // Keyword arguments: only those the method's rule allowlists; values given as objects are
     // field values (a method that takes `vals` writes them) and are checked as an update's.
@@ -96,7 +114,7 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
     let allowed_args = mp.method_arguments(method);
     if let Some(bad) = kwargs.keys().find(|k| !allowed_args.contains(*k)) {
         let allowed: Vec<&str> = allowed_args.iter().map(String::as_str).collect();
-        return deny(format!(
+        return Err(deny(format!(
             "argument \"{bad}\" of method \"{method}\" on \"{model}\" is not allowed under profile \"{}\" (allowed: {})",
             p.name,
             if allowed.is_empty() {
@@ -104,7 +122,7 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
             } else {
                 allowed.join(", ")
             }
-        ));
+        )));
     }
     let mut nested = Vec::new();
     let mut writes_values = false;
@@ -115,60 +133,30 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext
                 nested.extend(n);
             }
             Ok(None) => {}
-            Err(refusal) => return refusal,
+            Err(refusal) => return Err(refusal),
         }
-    }
-    if let Err(refusal) = guard::check_nested_ids(p, &pol, &nested).await {
-        return refusal;
     }
     // Values written through a method need what writing them directly would.
     let confirm = if writes_values {
-        guard::write_confirm(&pol, mp, crate::policy::Op::Update, &nested).max(confirm)
+        guard::write_confirm(&pol, &mp, Op::Update, &nested).max(confirm)
     } else {
         confirm
     };
-    // Methods act on records inside the model's read domain (even without a read rule); the
-    // same request reads what the preview shows.
-    let read = guard::preview_fields(
-        p,
-        &pol,
-        model,
-        std::iter::empty(),
-        guard::asks(confirm, args),
-    )
-    .await;
-    let rows = match check_method_ids(p, &pol, model, method, &ids, &read).await {
-        Ok(rows) => rows,
-        Err(refusal) => return refusal,
-    };
-    let preview = guard::preview(
-        p,
-        &pol,
-        model,
-        &format!("call {method} on"),
-        &ids,
-        rows,
-        guard::Changes::Arguments(kwargs.clone()),
-    )
-    .await;
-    if let Err(answer) = guard::confirmed(p, ctx, "call_method", args, confirm, preview).await {
-        return answer;
-    }
-    // The intent is committed before Odoo is called; no record, no write.
-    if let Err(refusal) = super::guard::intent(ctx).await {
-        return refusal;
-    }
-    match p
-        .user
-        .with_context(&context)
-        .call_method(model, method, &ids, kwargs)
-        .await
-    {
-        Ok(result) => {
-            ToolOutput::Structured(json!({"model": model, "method": method, "result": result}))
-        }
-        Err(e) => guard::odoo(e),
-    }
+    // Methods act on records inside the model's read domain, even without a read rule.
+    Ok(Plan {
+        tool: "call_method",
+        model: model.to_string(),
+        ids,
+        check: Ids::Method,
+        confirm,
+        nested,
+        context,
+        call: Call::Method {
+            method: method.to_string(),
+            kwargs,
+        },
+        policy: pol,
+    })
 }
 
 /// Objects anywhere in an argument are field values of the model (`vals`, `default`): checked as
@@ -179,7 +167,7 @@ fn check_argument_values<'a>(
     pol: &'a crate::policy::Policy,
     model: &'a str,
     value: &'a Value,
-) -> guard::BoxFuture<'a, Result<Option<Vec<guard::Nested>>, ToolOutput>> {
+) -> guard::BoxFuture<'a, Result<Option<Vec<guard::Nested>>, ToolError>> {
     Box::pin(async move {
         match value {
             Value::Object(values) => {

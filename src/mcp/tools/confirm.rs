@@ -12,10 +12,10 @@
 //!
 //! Every step leaves an audit record (asked, answered, approval created, executed or refused).
 
-use super::{ProfileState, ToolOutput};
+use super::{ProfileState, ToolError};
 use crate::audit::kind;
 use crate::confirm::{Preview, WithoutElicitation, payload, payload_hash};
-use crate::mcp::server::CallContext;
+use crate::mcp::context::CallContext;
 use crate::policy::Confirm;
 use crate::store::NewApproval;
 use serde_json::{Map, Value, json};
@@ -26,11 +26,11 @@ pub enum Gate {
     /// Run the write; `confirmed_by` says who confirmed it (for the trail), if anyone.
     Proceed { confirmed_by: Option<String> },
     /// Do not run it: the tool answers this (a refusal, a pending approval, an `input_required`).
-    Stop(ToolOutput),
+    Stop(ToolError),
 }
 
 fn denied(message: String) -> Gate {
-    Gate::Stop(ToolOutput::Denied(message))
+    Gate::Stop(ToolError::Denied(message))
 }
 
 const CONFIRM_KEY: &str = "confirm";
@@ -181,7 +181,7 @@ async fn mrtr(
                 0,
                 json!({"confirm": true}),
             );
-            Gate::Stop(ToolOutput::InputRequired(json!({
+            Gate::Stop(ToolError::InputRequired(json!({
                 "resultType": "input_required",
                 "inputRequests": {CONFIRM_KEY: {"method": "elicitation/create", "params": {
                     "mode": "form", "message": question(preview, &p.name), "requestedSchema": requested_schema(preview)}}},
@@ -305,7 +305,7 @@ async fn request_approval(
         expires_at,
     };
     if let Err(e) = store.insert_approval(&approval).await {
-        return Gate::Stop(ToolOutput::Failed {
+        return Gate::Stop(ToolError::Failed {
             message: format!("the approval request could not be stored ({e}); nothing was changed"),
             class: None,
             unknown: false,
@@ -320,7 +320,7 @@ async fn request_approval(
         &format!("approval {id} requested, expires {expires}"),
     )
     .await;
-    Gate::Stop(ToolOutput::Pending(json!({
+    Gate::Stop(ToolError::Pending(json!({
         "status": "pending_approval",
         "approval_id": id,
         "expires_at": expires,

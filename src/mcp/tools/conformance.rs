@@ -6,9 +6,9 @@
 //! requests with sealed `requestState`.
 
 use super::{CallOutcome, ToolKind, ToolSpec};
+use crate::mcp::context::CallContext;
 use crate::mcp::jsonrpc;
 use crate::mcp::protocol::V2025_06_18;
-use crate::mcp::server::CallContext;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -39,14 +39,6 @@ const NO_ARGS: [&str; 22] = [
     "test_input_required_result_capabilities",
     "json_schema_2020_12_tool",
 ];
-
-pub fn is_fixture(name: &str) -> bool {
-    NO_ARGS.contains(&name)
-        || matches!(
-            name,
-            "test_elicitation" | "test_sampling" | "test_custom_header"
-        )
-}
 
 /// Fixtures that send something on the call's stream before their result.
 pub fn talks(name: &str, handshake: bool) -> bool {
@@ -401,4 +393,57 @@ fn mrtr(
     CallOutcome::Result(
         json!({"resultType": "input_required", "inputRequests": requests, "requestState": state}),
     )
+}
+
+/// The fixtures as tools: their answers are `CallToolResult`s as is.
+pub fn tools() -> Vec<Box<dyn super::Tool>> {
+    specs()
+        .into_iter()
+        .map(|spec| Box::new(Fixture(spec)) as Box<dyn super::Tool>)
+        .collect()
+}
+
+struct Fixture(ToolSpec);
+
+impl super::Tool for Fixture {
+    fn spec(&self) -> ToolSpec {
+        self.0.clone()
+    }
+
+    fn allowed_by(&self, _policy: &crate::policy::Policy) -> bool {
+        true
+    }
+
+    fn call<'a>(
+        &'a self,
+        _p: &'a crate::profile::ProfileState,
+        args: &'a Map<String, Value>,
+        ctx: &'a CallContext,
+    ) -> futures_util::future::BoxFuture<'a, super::ToolResult> {
+        Box::pin(async move {
+            match call(self.0.name, args, ctx).await {
+                CallOutcome::Result(v) => Ok(v),
+                CallOutcome::Protocol {
+                    code,
+                    message,
+                    data,
+                } => Err(super::ToolError::Protocol {
+                    code,
+                    message,
+                    data,
+                }),
+                CallOutcome::UnknownTool => {
+                    Err(super::ToolError::Invalid("unknown fixture".into()))
+                }
+            }
+        })
+    }
+
+    fn may_talk(&self, handshake: bool) -> bool {
+        talks(self.0.name, handshake)
+    }
+
+    fn is_fixture(&self) -> bool {
+        true
+    }
 }

@@ -1,15 +1,16 @@
 //! `create_records`: create one or many records, under the policy's create rule.
 
 use super::guard::{self, allowed, check_values, write_context_arg};
+use super::write::{self, Call, Ids, Plan};
 use super::{
-    ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, model_arg, model_schema,
-    write_output_schema,
+    CallContext, ProfileState, Tool, ToolError, ToolKind, ToolResult, ToolSpec, context_schema,
+    model_arg, model_schema, write_output_schema,
 };
-use crate::mcp::server::CallContext;
-use crate::policy::Op;
+use crate::policy::{Op, Policy};
+use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-pub fn spec() -> ToolSpec {
+fn spec() -> ToolSpec {
     ToolSpec {
         name: "create_records",
         title: "Create records",
@@ -31,55 +32,53 @@ pub fn spec() -> ToolSpec {
     }
 }
 
-pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext) -> ToolOutput {
+pub struct CreateRecords;
+
+impl Tool for CreateRecords {
+    fn spec(&self) -> ToolSpec {
+        spec()
+    }
+
+    fn allowed_by(&self, policy: &Policy) -> bool {
+        policy.allows_anywhere(Op::Create)
+    }
+
+    fn call<'a>(
+        &'a self,
+        p: &'a ProfileState,
+        args: &'a Map<String, Value>,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, ToolResult> {
+        Box::pin(async move { write::run(p, ctx, args, plan(p, args).await?).await })
+    }
+}
+
+/// Allowed, context, defaults, values: then the common sequence ([`write::run`]).
+async fn plan(p: &ProfileState, args: &Map<String, Value>) -> Result<Plan, ToolError> {
     let model = model_arg(args);
-    let (pol, mp) = match allowed(p, model, Op::Create) {
-        Ok(x) => x,
-        Err(refusal) => return refusal,
-    };
-    let context = match write_context_arg(args, &mp) {
-        Ok(c) => c,
-        Err(refusal) => return refusal,
-    };
+    let (pol, mp) = allowed(p, model, Op::Create)?;
+    let context = write_context_arg(args, &mp)?;
     let records: Vec<Map<String, Value>> = args
         .get("records")
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|r| r.as_object().cloned()).collect())
         .unwrap_or_default();
     let all: Vec<&Map<String, Value>> = records.iter().collect();
-    if let Err(refusal) = guard::check_defaults(p, model, Op::Create, &context, &all).await {
-        return refusal;
-    }
+    guard::check_defaults(p, model, Op::Create, &context, &all).await?;
     let mut nested = Vec::new();
     for values in &records {
-        match check_values(p, &pol, model, Op::Create, values).await {
-            Ok(n) => nested.extend(n),
-            Err(refusal) => return refusal,
-        };
-    }
-    if let Err(refusal) = guard::check_nested_ids(p, &pol, &nested).await {
-        return refusal;
+        nested.extend(check_values(p, &pol, model, Op::Create, values).await?);
     }
     let confirm = guard::write_confirm(&pol, &mp, Op::Create, &nested);
-    let preview = guard::preview(
-        p,
-        &pol,
-        model,
-        "create",
-        &[],
-        Vec::new(),
-        guard::Changes::Create(records.clone()),
-    )
-    .await;
-    if let Err(answer) = guard::confirmed(p, ctx, "create_records", args, confirm, preview).await {
-        return answer;
-    }
-    // The intent is committed before Odoo is called; no record, no write.
-    if let Err(refusal) = super::guard::intent(ctx).await {
-        return refusal;
-    }
-    match p.user.with_context(&context).create(model, records).await {
-        Ok(ids) => ToolOutput::Structured(json!({"model": model, "ids": ids})),
-        Err(e) => guard::odoo(e),
-    }
+    Ok(Plan {
+        tool: "create_records",
+        model: model.to_string(),
+        ids: Vec::new(),
+        check: Ids::None,
+        confirm,
+        nested,
+        context,
+        call: Call::Create(records),
+        policy: pol,
+    })
 }

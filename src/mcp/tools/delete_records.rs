@@ -1,15 +1,16 @@
 //! `delete_records`: unlink records by id, under the policy's delete rule.
 
-use super::guard::{self, allowed, check_ids, write_context_arg};
+use super::guard::{self, allowed, write_context_arg};
+use super::write::{self, Call, Ids, Plan};
 use super::{
-    ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
-    model_schema, write_output_schema,
+    CallContext, ProfileState, Tool, ToolError, ToolKind, ToolResult, ToolSpec, context_schema,
+    ids_arg, ids_schema, model_arg, model_schema, write_output_schema,
 };
-use crate::mcp::server::CallContext;
-use crate::policy::Op;
+use crate::policy::{Op, Policy};
+use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-pub fn spec() -> ToolSpec {
+fn spec() -> ToolSpec {
     ToolSpec {
         name: "delete_records",
         title: "Delete records",
@@ -30,43 +31,43 @@ pub fn spec() -> ToolSpec {
     }
 }
 
-pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext) -> ToolOutput {
+pub struct DeleteRecords;
+
+impl Tool for DeleteRecords {
+    fn spec(&self) -> ToolSpec {
+        spec()
+    }
+
+    fn allowed_by(&self, policy: &Policy) -> bool {
+        policy.allows_anywhere(Op::Delete)
+    }
+
+    fn call<'a>(
+        &'a self,
+        p: &'a ProfileState,
+        args: &'a Map<String, Value>,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, ToolResult> {
+        Box::pin(async move { write::run(p, ctx, args, plan(p, args).await?).await })
+    }
+}
+
+/// Allowed, context, defaults: then the common sequence ([`write::run`]).
+async fn plan(p: &ProfileState, args: &Map<String, Value>) -> Result<Plan, ToolError> {
     let model = model_arg(args);
-    let (pol, mp) = match allowed(p, model, Op::Delete) {
-        Ok(x) => x,
-        Err(refusal) => return refusal,
-    };
-    let context = match write_context_arg(args, &mp) {
-        Ok(c) => c,
-        Err(refusal) => return refusal,
-    };
-    let ids = ids_arg(args);
-    if let Err(refusal) = guard::check_defaults(p, model, Op::Delete, &context, &[]).await {
-        return refusal;
-    }
+    let (pol, mp) = allowed(p, model, Op::Delete)?;
+    let context = write_context_arg(args, &mp)?;
+    guard::check_defaults(p, model, Op::Delete, &context, &[]).await?;
     let confirm = mp.confirm(Op::Delete, pol.default_confirm());
-    let read = guard::preview_fields(
-        p,
-        &pol,
-        model,
-        std::iter::empty(),
-        guard::asks(confirm, args),
-    )
-    .await;
-    let rows = match check_ids(p, &pol, model, Op::Delete, &ids, &read).await {
-        Ok(rows) => rows,
-        Err(refusal) => return refusal,
-    };
-    let preview = guard::preview(p, &pol, model, "delete", &ids, rows, guard::Changes::None).await;
-    if let Err(answer) = guard::confirmed(p, ctx, "delete_records", args, confirm, preview).await {
-        return answer;
-    }
-    // The intent is committed before Odoo is called; no record, no write.
-    if let Err(refusal) = super::guard::intent(ctx).await {
-        return refusal;
-    }
-    match p.user.with_context(&context).unlink(model, &ids).await {
-        Ok(_) => ToolOutput::Structured(json!({"model": model, "ids": ids})),
-        Err(e) => guard::odoo(e),
-    }
+    Ok(Plan {
+        tool: "delete_records",
+        model: model.to_string(),
+        ids: ids_arg(args),
+        check: Ids::Restricted(Op::Delete),
+        confirm,
+        nested: Vec::new(),
+        context,
+        call: Call::Unlink,
+        policy: pol,
+    })
 }

@@ -1,9 +1,13 @@
 //! `get_context`: who odoo-warden acts as, and what this key may do. Meant to be called first.
 
-use super::{ProfileState, ToolKind, ToolOutput, ToolSpec};
+use super::{CallContext, Tool};
+use crate::policy::Policy;
+use futures_util::future::BoxFuture;
+
+use super::{ProfileState, ToolKind, ToolResult, ToolSpec};
 use serde_json::json;
 
-pub fn spec() -> ToolSpec {
+fn spec() -> ToolSpec {
     let company = json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
                          "required": ["id", "name"]});
     ToolSpec {
@@ -32,11 +36,29 @@ pub fn spec() -> ToolSpec {
     }
 }
 
-pub async fn call(p: &ProfileState) -> ToolOutput {
-    let access = match p.model_access().await {
-        Ok(a) => a,
-        Err(e) => return e.into(),
-    };
+pub struct GetContext;
+
+impl Tool for GetContext {
+    fn spec(&self) -> ToolSpec {
+        spec()
+    }
+
+    fn allowed_by(&self, _policy: &Policy) -> bool {
+        true
+    }
+
+    fn call<'a>(
+        &'a self,
+        p: &'a ProfileState,
+        _args: &'a serde_json::Map<String, serde_json::Value>,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, ToolResult> {
+        Box::pin(call(p))
+    }
+}
+
+async fn call(p: &ProfileState) -> ToolResult {
+    let access = p.model_access().await?;
     let permissions: serde_json::Map<_, _> = access
         .iter()
         .map(|m| (m.model.clone(), json!(m.operations)))
@@ -47,11 +69,8 @@ pub async fn call(p: &ProfileState) -> ToolOutput {
     let utc_now = now
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let id = match p.current_identity().await {
-        Ok(id) => id,
-        Err(e) => return e.into(),
-    };
-    ToolOutput::Structured(json!({
+    let id = p.current_identity().await?;
+    Ok(json!({
         "uid": id.uid,
         "name": id.name,
         "login": id.login,

@@ -1,10 +1,16 @@
 //! `get_fields`: a model's fields with their type, label and constraints.
 
-use super::{ProfileState, ToolKind, ToolOutput, ToolSpec, model_arg, model_schema, opt_strings};
+use super::{CallContext, Tool};
+use crate::policy::Policy;
+use futures_util::future::BoxFuture;
+
+use super::{
+    ProfileState, ToolError, ToolKind, ToolResult, ToolSpec, model_arg, model_schema, opt_strings,
+};
 use crate::odoo::FieldInfo;
 use serde_json::{Map, Value, json};
 
-pub fn spec() -> ToolSpec {
+fn spec() -> ToolSpec {
     ToolSpec {
         name: "get_fields",
         title: "Describe a model's fields",
@@ -43,19 +49,37 @@ pub fn spec() -> ToolSpec {
     }
 }
 
-pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
+pub struct GetFields;
+
+impl Tool for GetFields {
+    fn spec(&self) -> ToolSpec {
+        spec()
+    }
+
+    fn allowed_by(&self, policy: &Policy) -> bool {
+        policy.models().next().is_some()
+    }
+
+    fn call<'a>(
+        &'a self,
+        p: &'a ProfileState,
+        args: &'a Map<String, Value>,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, ToolResult> {
+        Box::pin(call(p, args))
+    }
+}
+
+async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolResult {
     let model = model_arg(args);
     let pol = p.policy();
     if pol.model(model).is_none() {
-        return ToolOutput::Denied(format!(
+        return Err(ToolError::Denied(format!(
             "model \"{model}\" is not available under profile \"{}\": call list_models for the models you may use",
             p.name
-        ));
+        )));
     };
-    let view = match p.view(model).await {
-        Ok(v) => v,
-        Err(e) => return e.into(),
-    };
+    let view = p.view(model).await?;
     let all = &view.fields;
     let wanted = opt_strings(args, "fields");
     if let Some(wanted) = &wanted {
@@ -67,15 +91,15 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
                 crate::policy::derive::Why::Listed => String::new(),
                 other => format!(": {}", other.explain()),
             };
-            return ToolOutput::Denied(format!(
+            return Err(ToolError::Denied(format!(
                 "field \"{hidden}\" of \"{model}\" is not available under profile \"{}\"{why}",
                 p.name
-            ));
+            )));
         }
         if let Some(unknown) = wanted.iter().find(|f| !all.contains_key(f.as_str())) {
-            return ToolOutput::Error(format!(
+            return Err(ToolError::Invalid(format!(
                 "model \"{model}\" has no field \"{unknown}\"; call get_fields without `fields` to see them all"
-            ));
+            )));
         }
     }
     let mut fields = Map::new();
@@ -90,10 +114,10 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
                 .is_err()
         {
             if wanted.is_some() {
-                return ToolOutput::Denied(format!(
+                return Err(ToolError::Denied(format!(
                     "field \"{name}\" of \"{model}\" copies a field that is not available under profile \"{}\"",
                     p.name
-                ));
+                )));
             }
             continue;
         }
@@ -102,5 +126,5 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
             fields.insert(name.clone(), json!(info));
         }
     }
-    ToolOutput::Structured(json!({"model": model, "fields": fields}))
+    Ok(json!({"model": model, "fields": fields}))
 }

@@ -6,7 +6,7 @@
 //! Every refusal is a [`ToolOutput::Error`] whose text says what is refused and under which
 //! profile, never anything about a hidden field's values.
 
-use super::{ProfileState, ToolOutput, labels};
+use super::{ProfileState, ToolError, labels};
 use crate::odoo::OdooError;
 use crate::policy::{self, Confirm, ModelPolicy, Op, Policy};
 use serde_json::{Map, Value, json};
@@ -23,7 +23,7 @@ pub async fn check_nested_ids(
     p: &ProfileState,
     pol: &Policy,
     nested: &[Nested],
-) -> Result<(), ToolOutput> {
+) -> Result<(), ToolError> {
     let mut grouped: Vec<(&str, Op, Vec<i64>)> = Vec::new();
     for (target, op, ids) in nested {
         if *op == Op::Create {
@@ -60,8 +60,8 @@ pub fn write_confirm(pol: &Policy, mp: &ModelPolicy, op: Op, nested: &[Nested]) 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// A refusal, as the tool result the assistant reads.
-pub fn deny(message: impl Into<String>) -> ToolOutput {
-    ToolOutput::Denied(message.into())
+pub fn deny(message: impl Into<String>) -> ToolError {
+    ToolError::Denied(message.into())
 }
 
 /// The policy in force and the model's rules, if `op` is allowed on `model`.
@@ -69,7 +69,7 @@ pub fn allowed(
     p: &ProfileState,
     model: &str,
     op: Op,
-) -> Result<(Arc<Policy>, ModelPolicy), ToolOutput> {
+) -> Result<(Arc<Policy>, ModelPolicy), ToolError> {
     let pol = p.policy();
     let Some(mp) = pol.model(model) else {
         return Err(deny(format!(
@@ -94,7 +94,7 @@ pub fn allowed(
 pub fn write_context_arg(
     args: &Map<String, Value>,
     mp: &ModelPolicy,
-) -> Result<Map<String, Value>, ToolOutput> {
+) -> Result<Map<String, Value>, ToolError> {
     match args.get("context") {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(ctx)) => {
@@ -117,7 +117,7 @@ pub async fn check_defaults(
     op: Op,
     context: &Map<String, Value>,
     values: &[&Map<String, Value>],
-) -> Result<(), ToolOutput> {
+) -> Result<(), ToolError> {
     let defaults: Vec<&str> = context
         .keys()
         .filter_map(|k| k.strip_prefix("default_"))
@@ -131,7 +131,7 @@ pub async fn check_defaults(
             p.name
         )));
     }
-    let view = p.view(model).await.map_err(ToolOutput::from)?;
+    let view = p.view(model).await.map_err(ToolError::from)?;
     let x2many = |name: &str| matches!(view.field_type(name), "one2many" | "many2many");
     for field in defaults {
         if !view.has(field)
@@ -153,7 +153,7 @@ pub async fn check_defaults(
 }
 
 /// Refuses caller context keys outside the allowlist.
-pub fn context_arg(args: &Map<String, Value>) -> Result<Map<String, Value>, ToolOutput> {
+pub fn context_arg(args: &Map<String, Value>) -> Result<Map<String, Value>, ToolError> {
     match args.get("context") {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(ctx)) => {
@@ -176,7 +176,7 @@ pub async fn check_paths(
     model: &str,
     paths: &[String],
     what: &str,
-) -> Result<(), ToolOutput> {
+) -> Result<(), ToolError> {
     for path in paths {
         check_path(p, pol, model, path, what, 0).await?;
     }
@@ -196,7 +196,7 @@ pub async fn check_domain(
     pol: &Policy,
     model: &str,
     domain: &Value,
-) -> Result<(), ToolOutput> {
+) -> Result<(), ToolError> {
     for (path, op, operand) in crate::odoo::domain::leaves(domain) {
         let (last_model, last_field) = check_path(p, pol, model, path, "domain field", 0).await?;
         let names = match operand {
@@ -207,7 +207,7 @@ pub async fn check_domain(
         if !names {
             continue;
         }
-        let view = p.view(&last_model).await.map_err(ToolOutput::from)?;
+        let view = p.view(&last_model).await.map_err(ToolError::from)?;
         let own = last_field == "display_name"
             || (last_field == "id" && matches!(op, "child_of" | "parent_of"));
         let leaf = format!("[\"{path}\", \"{op}\", ...]");
@@ -241,7 +241,7 @@ pub async fn check_domain(
                 p.name
             )));
         }
-        let target_view = p.view(&target).await.map_err(ToolOutput::from)?;
+        let target_view = p.view(&target).await.map_err(ToolError::from)?;
         if target_view.hides_searchable() {
             return Err(refusal(format!(
                 "which also matches fields profile \"{}\" may not see there",
@@ -263,7 +263,7 @@ fn check_path<'a>(
     path: &'a str,
     what: &'a str,
     depth: usize,
-) -> BoxFuture<'a, Result<(String, String), ToolOutput>> {
+) -> BoxFuture<'a, Result<(String, String), ToolError>> {
     Box::pin(async move {
         let mut current = model.to_string();
         if path.is_empty() {
@@ -283,7 +283,7 @@ fn check_path<'a>(
                     p.name
                 )));
             }
-            let view = p.view(&current).await.map_err(ToolOutput::from)?;
+            let view = p.view(&current).await.map_err(ToolError::from)?;
             if let Some(why) = view.why_hidden(field) {
                 let why = match why {
                     crate::policy::derive::Why::Listed => String::new(),
@@ -366,7 +366,7 @@ pub async fn restriction(
     model: &str,
     op: Op,
     pinned: Option<&[i64]>,
-) -> Result<Value, ToolOutput> {
+) -> Result<Value, ToolError> {
     bounded(p, pol, model, mp.restriction(op), pinned).await
 }
 
@@ -377,8 +377,8 @@ async fn bounded(
     model: &str,
     mut r: Value,
     pinned: Option<&[i64]>,
-) -> Result<Value, ToolOutput> {
-    let view = p.view(model).await.map_err(ToolOutput::from)?;
+) -> Result<Value, ToolError> {
+    let view = p.view(model).await.map_err(ToolError::from)?;
     for (model_field, id_field) in &view.references {
         let open: Vec<&str> = pol
             .models()
@@ -399,7 +399,7 @@ async fn bounded(
                     .user
                     .search(target, &within, Some(MAX_REFERENCED + 1))
                     .await
-                    .map_err(ToolOutput::from)?;
+                    .map_err(ToolError::from)?;
                 if ids.len() as u64 > MAX_REFERENCED {
                     return Err(deny(format!(
                         "\"{model}\" records may point at \"{target}\" records, which profile \"{}\" may read only within a restriction, and more than {MAX_REFERENCED} of them would have to be checked: filter by the records you mean, e.g. [[\"{model_field}\", \"=\", \"{target}\"], [\"{id_field}\", \"in\", ids]]",
@@ -430,7 +430,7 @@ pub fn check_values<'a>(
     model: &'a str,
     op: Op,
     values: &'a Map<String, Value>,
-) -> BoxFuture<'a, Result<Vec<Nested>, ToolOutput>> {
+) -> BoxFuture<'a, Result<Vec<Nested>, ToolError>> {
     Box::pin(async move {
         let Some(mp) = pol.model(model) else {
             return Err(deny(format!(
@@ -445,7 +445,7 @@ pub fn check_values<'a>(
                 p.name
             )));
         }
-        let view = p.view(model).await.map_err(ToolOutput::from)?;
+        let view = p.view(model).await.map_err(ToolError::from)?;
         let writable = mp.writable(op);
         let mut nested = Vec::new();
         let mut references_checked = Vec::new();
@@ -496,7 +496,7 @@ async fn check_reference(
     op: Op,
     (model_field, id_field): &(String, String),
     values: &Map<String, Value>,
-) -> Result<(), ToolOutput> {
+) -> Result<(), ToolError> {
     let falsy = |v: Option<&Value>| {
         v.is_none_or(|v| v.is_null() || v == &Value::Bool(false) || v.as_i64() == Some(0))
     };
@@ -553,7 +553,7 @@ async fn check_commands(
     one2many: bool,
     target: &str,
     value: &Value,
-) -> Result<Vec<Nested>, ToolOutput> {
+) -> Result<Vec<Nested>, ToolError> {
     let bad = || {
         deny(format!(
             "field \"{field}\" on \"{model}\" takes a list of commands such as [[0, 0, {{...}}]], [[1, id, {{...}}]] or [[2, id]] (ids are integers)"
@@ -632,7 +632,7 @@ pub async fn check_ids(
     op: Op,
     ids: &[i64],
     read: &[String],
-) -> Result<Vec<Map<String, Value>>, ToolOutput> {
+) -> Result<Vec<Map<String, Value>>, ToolError> {
     let Some(mp) = pol.model(model) else {
         return Err(deny(format!(
             "model \"{model}\" is not available under profile \"{}\"",
@@ -650,8 +650,8 @@ async fn referenced_ids(
     p: &ProfileState,
     model: &str,
     ids: &[i64],
-) -> Result<Option<Vec<i64>>, ToolOutput> {
-    let view = p.view(model).await.map_err(ToolOutput::from)?;
+) -> Result<Option<Vec<i64>>, ToolError> {
+    let view = p.view(model).await.map_err(ToolError::from)?;
     let id_fields: Vec<&str> = view
         .references
         .iter()
@@ -665,7 +665,7 @@ async fn referenced_ids(
         .user
         .read(model, ids, &id_fields)
         .await
-        .map_err(ToolOutput::from)?;
+        .map_err(ToolError::from)?;
     Ok(Some(
         rows.iter()
             .flat_map(|r| id_fields.iter().filter_map(|f| r.get(*f)?.as_i64()))
@@ -682,7 +682,7 @@ pub async fn check_method_ids(
     method: &str,
     ids: &[i64],
     read: &[String],
-) -> Result<Vec<Map<String, Value>>, ToolOutput> {
+) -> Result<Vec<Map<String, Value>>, ToolError> {
     let Some(mp) = pol.model(model) else {
         return Err(deny(format!(
             "model \"{model}\" is not available under profile \"{}\"",
@@ -700,7 +700,7 @@ async fn check_ids_within(
     r: Value,
     what: &str,
     ids: &[i64],
-) -> Result<(), ToolOutput> {
+) -> Result<(), ToolError> {
     inspect(p, model, r, what, ids, &[]).await.map(|_| ())
 }
 
@@ -714,7 +714,7 @@ pub async fn inspect(
     what: &str,
     ids: &[i64],
     read: &[String],
-) -> Result<Vec<Map<String, Value>>, ToolOutput> {
+) -> Result<Vec<Map<String, Value>>, ToolError> {
     let unrestricted = r.as_array().is_some_and(|a| a.is_empty());
     if read.is_empty() && unrestricted {
         return Ok(Vec::new());
@@ -725,7 +725,7 @@ pub async fn inspect(
             .user
             .search(model, &domain, None)
             .await
-            .map_err(ToolOutput::from)?;
+            .map_err(ToolError::from)?;
         (found.into_iter().collect(), Vec::new())
     } else {
         let q = crate::odoo::SearchRead::new(domain, read.iter().cloned()).limit(ids.len() as u64);
@@ -733,7 +733,7 @@ pub async fn inspect(
             .user
             .search_read(model, &q)
             .await
-            .map_err(ToolOutput::from)?;
+            .map_err(ToolError::from)?;
         let found = rows
             .iter()
             .filter_map(|r| r.get("id").and_then(Value::as_i64))
@@ -898,12 +898,12 @@ pub fn asks(confirm: Confirm, args: &Map<String, Value>) -> bool {
 
 pub async fn confirmed(
     p: &ProfileState,
-    ctx: &crate::mcp::server::CallContext,
+    ctx: &crate::mcp::context::CallContext,
     tool: &str,
     args: &Map<String, Value>,
     confirm: Confirm,
     preview: crate::confirm::Preview,
-) -> Result<(), ToolOutput> {
+) -> Result<(), ToolError> {
     match super::confirm::gate(p, ctx, tool, args, confirm, preview).await {
         super::confirm::Gate::Proceed { confirmed_by } => {
             if let Some(audit) = &ctx.audit {
@@ -917,12 +917,12 @@ pub async fn confirmed(
 
 /// Commits a write's intent to the audit trail before Odoo is called; refuses the write when the
 /// trail cannot take it (fail closed).
-pub async fn intent(ctx: &crate::mcp::server::CallContext) -> Result<(), ToolOutput> {
+pub async fn intent(ctx: &crate::mcp::context::CallContext) -> Result<(), ToolError> {
     // The kill switch again, right before the write: a confirmation may have taken minutes.
     if let Some(kill) = &ctx.kill {
         let state = kill.state();
         if state.mode != crate::killswitch::Mode::Open {
-            return Err(ToolOutput::Denied(format!(
+            return Err(ToolError::Denied(format!(
                 "odoo-warden's kill switch is {} ({}): the write was not made",
                 state.mode.as_str(),
                 state.reason
@@ -931,7 +931,7 @@ pub async fn intent(ctx: &crate::mcp::server::CallContext) -> Result<(), ToolOut
     }
     match &ctx.audit {
         Some(audit) => audit.write_intent().await.map_err(|e| {
-            ToolOutput::Failed {
+            ToolError::Failed {
                 message: format!("the write was refused: the audit trail cannot record it ({e}). Nothing was changed; try again later."),
                 class: None,
                 unknown: false,
@@ -942,6 +942,6 @@ pub async fn intent(ctx: &crate::mcp::server::CallContext) -> Result<(), ToolOut
 }
 
 /// Odoo errors stay Odoo errors (distinct from policy denials).
-pub fn odoo(e: OdooError) -> ToolOutput {
-    ToolOutput::from(e)
+pub fn odoo(e: OdooError) -> ToolError {
+    ToolError::from(e)
 }

@@ -7,7 +7,7 @@
 //! `"<model>,<id>"`, Odoo's own name for a record without one.
 
 use super::view::ModelView;
-use super::{ProfileState, ToolOutput, guard};
+use super::{ProfileState, ToolError, guard};
 use crate::policy::{self, Op, Policy};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -20,11 +20,11 @@ enum Rule {
     Within(Value),
 }
 
-async fn rule(p: &ProfileState, pol: &Policy, comodel: &str) -> Result<Rule, ToolOutput> {
+async fn rule(p: &ProfileState, pol: &Policy, comodel: &str) -> Result<Rule, ToolError> {
     let Some(mp) = pol.model(comodel) else {
         return Ok(Rule::Strip);
     };
-    let view = p.view(comodel).await.map_err(ToolOutput::from)?;
+    let view = p.view(comodel).await.map_err(ToolError::from)?;
     if view.is_hidden("display_name") {
         return Ok(Rule::Strip);
     }
@@ -38,7 +38,7 @@ async fn rule(p: &ProfileState, pol: &Policy, comodel: &str) -> Result<Rule, Too
         Ok(r) if r.as_array().is_some_and(Vec::is_empty) => Ok(Rule::Keep),
         Ok(r) => Ok(Rule::Within(r)),
         // Too many referenced records to tell: show none of the labels.
-        Err(ToolOutput::Denied(_)) => Ok(Rule::Strip),
+        Err(ToolError::Denied(_)) => Ok(Rule::Strip),
         Err(other) => Err(other),
     }
 }
@@ -58,7 +58,7 @@ pub async fn plan(
     pol: &Policy,
     view: &ModelView,
     keys: &[String],
-) -> Result<Plan, ToolOutput> {
+) -> Result<Plan, ToolError> {
     let mut rules: HashMap<String, Rule> = HashMap::new();
     let mut fields = Vec::new();
     for key in keys {
@@ -96,7 +96,7 @@ impl Plan {
         &self,
         p: &ProfileState,
         rows: &mut [Map<String, Value>],
-    ) -> Result<(), ToolOutput> {
+    ) -> Result<(), ToolError> {
         if self.fields.is_empty() {
             return Ok(());
         }
@@ -120,7 +120,7 @@ impl Plan {
                 .user
                 .search(comodel, &domain, None)
                 .await
-                .map_err(ToolOutput::from)?;
+                .map_err(ToolError::from)?;
             inside.insert(comodel.as_str(), found.into_iter().collect());
         }
         for row in rows.iter_mut() {
@@ -151,7 +151,7 @@ pub async fn sanitize(
     view: &ModelView,
     rows: &mut [Map<String, Value>],
     keys: &[String],
-) -> Result<(), ToolOutput> {
+) -> Result<(), ToolError> {
     plan(p, pol, view, keys).await?.apply(p, rows).await
 }
 

@@ -2,10 +2,14 @@
 //! read `ir.model` (a least-privilege user cannot): the profile's models intersected with Odoo's
 //! own access check.
 
-use super::{ProfileState, ToolKind, ToolOutput, ToolSpec};
+use super::{CallContext, Tool};
+use crate::policy::Policy;
+use futures_util::future::BoxFuture;
+
+use super::{ProfileState, ToolKind, ToolResult, ToolSpec};
 use serde_json::json;
 
-pub fn spec() -> ToolSpec {
+fn spec() -> ToolSpec {
     ToolSpec {
         name: "list_models",
         title: "List available models",
@@ -28,9 +32,30 @@ pub fn spec() -> ToolSpec {
     }
 }
 
-pub async fn call(p: &ProfileState) -> ToolOutput {
+pub struct ListModels;
+
+impl Tool for ListModels {
+    fn spec(&self) -> ToolSpec {
+        spec()
+    }
+
+    fn allowed_by(&self, _policy: &Policy) -> bool {
+        true
+    }
+
+    fn call<'a>(
+        &'a self,
+        p: &'a ProfileState,
+        _args: &'a serde_json::Map<String, serde_json::Value>,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, ToolResult> {
+        Box::pin(call(p))
+    }
+}
+
+async fn call(p: &ProfileState) -> ToolResult {
     match p.model_access().await {
-        Ok(list) => ToolOutput::Structured(json!({"models": *list})),
-        Err(e) => e.into(),
+        Ok(list) => Ok(json!({"models": *list})),
+        Err(e) => Err(e.into()),
     }
 }

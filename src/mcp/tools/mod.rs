@@ -15,23 +15,16 @@ mod list_models;
 mod read_group;
 mod search_records;
 mod update_records;
-pub mod view;
+mod write;
 
-use super::server::CallContext;
-use crate::odoo::{ErrorKind, Identity, OdooError, OdooUser, Operation, ServerInfo};
-use crate::policy::{Op, Policy};
+use super::context::CallContext;
+use crate::audit::{Decision, Outcome};
+use crate::odoo::{ErrorKind, OdooError};
+use crate::policy::Policy;
+use crate::profile::{ProfileState, view};
+use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
-
-/// How long model-level access checks and `fields_get` answers are reused (a policy reload reads
-/// them again at once).
-const CACHE_TTL: Duration = Duration::from_secs(300);
-
-/// How long `get_context` reuses the user's name, time zone, language and companies.
-const IDENTITY_TTL: Duration = Duration::from_secs(60);
+use std::sync::Arc;
 
 /// Whether a tool only reads, writes, or destroys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +35,7 @@ pub enum ToolKind {
 }
 
 /// A tool's static description.
+#[derive(Clone)]
 pub struct ToolSpec {
     pub name: &'static str,
     pub title: &'static str,
@@ -75,13 +69,12 @@ impl ToolSpec {
     }
 }
 
-/// What a tool handler returns.
-pub enum ToolOutput {
-    /// Success: the structured result (also sent as JSON text for clients without
-    /// `structuredContent`).
-    Structured(Value),
+/// Why a tool call ends without its result: refused, failed, or waiting on a person. A handler
+/// returns `Err(..)` of it (with `?`) at the first check that fails.
+#[derive(Debug)]
+pub enum ToolError {
     /// Arguments refused before any decision: the message says what to change.
-    Error(String),
+    Invalid(String),
     /// The policy refused the call: the message says what is refused and under which profile.
     Denied(String),
     /// Odoo refused or failed: its message and exception class (never its traceback).
@@ -95,66 +88,95 @@ pub enum ToolOutput {
     Pending(Value),
     /// 2026-07-28: the client must ask its user first (an `input_required` result, as is).
     InputRequired(Value),
+    /// A protocol-level refusal (a JSON-RPC error, not a tool result), e.g. a missing client
+    /// capability.
+    Protocol {
+        code: i64,
+        message: String,
+        data: Option<Value>,
+    },
 }
 
-impl ToolOutput {
-    fn into_result(self) -> Value {
-        match self {
-            ToolOutput::Structured(v) => json!({
-                "content": [{"type": "text", "text": v.to_string()}],
-                "structuredContent": v,
-                "isError": false,
-            }),
-            ToolOutput::Error(message)
-            | ToolOutput::Denied(message)
-            | ToolOutput::Failed { message, .. } => json!({
-                "content": [{"type": "text", "text": message}],
-                "isError": true,
-            }),
-            ToolOutput::Pending(v) => json!({
-                "content": [{"type": "text", "text": v["message"].as_str().unwrap_or("pending approval")}],
-                "structuredContent": v,
-                "isError": false,
-            }),
-            ToolOutput::InputRequired(v) => v,
-        }
-    }
+/// What a tool call gives: its structured result, or why there is none.
+pub type ToolResult = Result<Value, ToolError>;
 
-    /// How the audit trail describes this outcome: (decision, outcome, reason, Odoo class).
-    fn audit_terms(&self) -> (&'static str, &'static str, Option<String>, Option<String>) {
-        match self {
-            ToolOutput::Structured(_) => ("allow", "ok", None, None),
-            ToolOutput::Error(m) => ("invalid", "refused", Some(m.clone()), None),
-            ToolOutput::Denied(m) => ("deny", "refused", Some(m.clone()), None),
-            ToolOutput::Failed {
+/// The MCP `CallToolResult` of a tool's answer.
+fn into_result(r: ToolResult) -> CallOutcome {
+    CallOutcome::Result(match r {
+        Ok(v) => json!({
+            "content": [{"type": "text", "text": v.to_string()}],
+            "structuredContent": v,
+            "isError": false,
+        }),
+        Err(ToolError::Invalid(message) | ToolError::Denied(message))
+        | Err(ToolError::Failed { message, .. }) => json!({
+            "content": [{"type": "text", "text": message}],
+            "isError": true,
+        }),
+        Err(ToolError::Pending(v)) => json!({
+            "content": [{"type": "text", "text": v["message"].as_str().unwrap_or("pending approval")}],
+            "structuredContent": v,
+            "isError": false,
+        }),
+        Err(ToolError::InputRequired(v)) => v,
+        Err(ToolError::Protocol {
+            code,
+            message,
+            data,
+        }) => {
+            return CallOutcome::Protocol {
+                code,
                 message,
-                class,
-                unknown,
-            } => (
-                "allow",
-                if *unknown { "unknown" } else { "error" },
-                Some(message.clone()),
-                class.clone(),
-            ),
-            ToolOutput::Pending(v) => (
-                "pending",
-                "pending_approval",
-                v["approval_id"]
-                    .as_str()
-                    .map(|a| format!("approval {a} requested")),
-                None,
-            ),
-            ToolOutput::InputRequired(_) => (
-                "pending",
-                "input_required",
-                Some("asked the user to confirm".into()),
-                None,
-            ),
+                data,
+            };
         }
+    })
+}
+
+/// How the audit trail describes a tool's answer.
+pub fn audit_terms(r: &ToolResult) -> (Decision, Outcome, Option<String>, Option<String>) {
+    match r {
+        Ok(_) => (Decision::Allow, Outcome::Ok, None, None),
+        Err(ToolError::Invalid(m)) => (Decision::Invalid, Outcome::Refused, Some(m.clone()), None),
+        Err(ToolError::Denied(m)) => (Decision::Deny, Outcome::Refused, Some(m.clone()), None),
+        Err(ToolError::Failed {
+            message,
+            class,
+            unknown,
+        }) => (
+            Decision::Allow,
+            if *unknown {
+                Outcome::Unknown
+            } else {
+                Outcome::Error
+            },
+            Some(message.clone()),
+            class.clone(),
+        ),
+        Err(ToolError::Pending(v)) => (
+            Decision::Pending,
+            Outcome::PendingApproval,
+            v["approval_id"]
+                .as_str()
+                .map(|a| format!("approval {a} requested")),
+            None,
+        ),
+        Err(ToolError::InputRequired(_)) => (
+            Decision::Pending,
+            Outcome::InputRequired,
+            Some("asked the user to confirm".into()),
+            None,
+        ),
+        Err(ToolError::Protocol { message, .. }) => (
+            Decision::Invalid,
+            Outcome::Refused,
+            Some(message.clone()),
+            None,
+        ),
     }
 }
 
-impl From<OdooError> for ToolOutput {
+impl From<OdooError> for ToolError {
     /// Odoo's message and class, never its traceback (the client already dropped it).
     fn from(e: OdooError) -> Self {
         let hint = match e.kind {
@@ -175,7 +197,7 @@ impl From<OdooError> for ToolOutput {
             .as_deref()
             .map(|c| format!(" [{c}]"))
             .unwrap_or_default();
-        ToolOutput::Failed {
+        ToolError::Failed {
             message: format!("Odoo error ({}){class}: {}{hint}", e.kind, e.message),
             class: e.class.clone(),
             unknown: e.outcome_unknown(),
@@ -197,272 +219,109 @@ pub enum CallOutcome {
     },
 }
 
-/// A model's `fields_get` answer and when it was read.
-type CachedFields = (Instant, Arc<Map<String, Value>>);
+/// A tool: its description, which policies can ever allow it, and its handler. Every tool is
+/// registered once, in [`all_tools`]; nothing else matches on tool names.
+pub trait Tool: Send + Sync {
+    fn spec(&self) -> ToolSpec;
 
-/// A model's view, when it was built and for which policy generation.
-type CachedView = (Instant, u64, Arc<view::ModelView>);
+    /// Whether `policy` can ever allow this tool (`tools/list` shows only those).
+    fn allowed_by(&self, policy: &Policy) -> bool;
 
-/// Access checks cached with the policy generation they were computed for.
-type CachedAccess = (Instant, u64, Arc<Vec<ModelAccess>>);
+    /// Runs the tool on arguments already validated against its input schema.
+    fn call<'a>(
+        &'a self,
+        p: &'a ProfileState,
+        args: &'a Map<String, Value>,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, ToolResult>;
 
-/// Everything a tool needs to act for one profile: its logged-in Odoo user, its policy (swapped
-/// atomically on reload) and caches.
-pub struct ProfileState {
-    pub name: String,
-    pub user: OdooUser,
-    pub server: ServerInfo,
-    pub identity: Identity,
-    policy: RwLock<Arc<Policy>>,
-    generation: AtomicU64,
-    access: tokio::sync::Mutex<Option<CachedAccess>>,
-    fields: RwLock<HashMap<String, CachedFields>>,
-    /// Per model: its view under the policy generation it was built for.
-    views: RwLock<HashMap<String, CachedView>>,
-    /// The user as `get_context` reports it, refreshed after [`IDENTITY_TTL`].
-    fresh_identity: tokio::sync::Mutex<(Instant, Arc<Identity>)>,
-    write_budget: std::sync::OnceLock<crate::middleware::ratelimit::WriteBudget>,
+    /// Whether a call may say something before its result (a question to the person behind the
+    /// client, log messages), so that its answer should be streamed.
+    fn may_talk(&self, _handshake: bool) -> bool {
+        false
+    }
+
+    /// Its answer is a `CallToolResult` as is, outside policies and the trail: the conformance
+    /// suite's fixtures (feature-gated build only).
+    fn is_fixture(&self) -> bool {
+        false
+    }
 }
 
-/// Human names of common models (`ir.model` is unreadable to most users, so names cannot come
-/// from Odoo); other models are shown by their technical name.
-fn model_label(model: &str) -> String {
-    let known = [
-        ("res.partner", "Contact"),
-        ("res.company", "Company"),
-        ("res.country", "Country"),
-        ("res.currency", "Currency"),
-        ("res.users", "User"),
-        ("product.product", "Product"),
-        ("product.template", "Product Template"),
-        ("product.category", "Product Category"),
-        ("uom.uom", "Unit of Measure"),
-        ("sale.order", "Sales Order"),
-        ("sale.order.line", "Sales Order Line"),
-        ("purchase.order", "Purchase Order"),
-        ("purchase.order.line", "Purchase Order Line"),
-        ("account.move", "Journal Entry"),
-        ("account.move.line", "Journal Item"),
-        ("crm.lead", "Lead/Opportunity"),
-        ("project.project", "Project"),
-        ("project.task", "Task"),
-        ("stock.picking", "Transfer"),
-        ("stock.move", "Stock Move"),
-        ("stock.quant", "Quants"),
-        ("ir.attachment", "Attachment"),
+/// Every tool this server offers, in `tools/list` order.
+fn all_tools() -> Vec<Box<dyn Tool>> {
+    #[allow(unused_mut)]
+    let mut tools: Vec<Box<dyn Tool>> = vec![
+        Box::new(get_context::GetContext),
+        Box::new(list_models::ListModels),
+        Box::new(get_fields::GetFields),
+        Box::new(search_records::SearchRecords),
+        Box::new(read_group::ReadGroup),
+        Box::new(create_records::CreateRecords),
+        Box::new(update_records::UpdateRecords),
+        Box::new(delete_records::DeleteRecords),
+        Box::new(call_method::CallMethod),
     ];
-    known
-        .iter()
-        .find(|(m, _)| *m == model)
-        .map(|(_, n)| n.to_string())
-        .unwrap_or_else(|| model.to_string())
+    #[cfg(feature = "conformance-fixtures")]
+    tools.extend(conformance::tools());
+    tools
 }
 
-/// A model with what this profile may do on it: the policy's operations that Odoo's own access
-/// rights also grant the profile's user, and the allowlisted methods.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ModelAccess {
-    pub model: String,
-    pub name: String,
-    pub operations: Vec<&'static str>,
-    pub methods: Vec<String>,
+/// A tool as the server holds it: its spec, its compiled input validator, and the arguments
+/// mirrored into `Mcp-Param-{Header}` headers (2026-07-28 `x-mcp-header`).
+pub struct Registered {
+    tool: Box<dyn Tool>,
+    spec: ToolSpec,
+    validator: jsonschema::Validator,
+    param_headers: Vec<(String, String)>,
 }
 
-impl ProfileState {
-    /// Reads the user's identity once; the caller has logged the user in.
-    pub async fn new(name: String, user: OdooUser, policy: Policy) -> Result<Self, OdooError> {
-        let server = user.server_info().await?;
-        let identity = user.whoami().await?;
-        let fresh_identity = tokio::sync::Mutex::new((Instant::now(), Arc::new(identity.clone())));
-        Ok(Self {
-            name,
-            user,
-            server,
-            identity,
-            policy: RwLock::new(Arc::new(policy)),
-            generation: AtomicU64::new(0),
-            access: tokio::sync::Mutex::new(None),
-            fields: RwLock::new(HashMap::new()),
-            views: RwLock::new(HashMap::new()),
-            fresh_identity,
-            write_budget: std::sync::OnceLock::new(),
-        })
+impl Registered {
+    pub fn name(&self) -> &'static str {
+        self.spec.name
     }
 
-    /// The policy in force. Calls hold their own `Arc`, so a reload never changes a call midway.
-    pub fn policy(&self) -> Arc<Policy> {
-        match self.policy.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+    pub fn kind(&self) -> ToolKind {
+        self.spec.kind
     }
 
-    /// Swaps in a new (already validated) policy. Field definitions are read again too (a
-    /// reload is also how an operator says "Odoo's modules changed").
-    pub fn set_policy(&self, policy: Policy) {
-        let new = Arc::new(policy);
-        match self.policy.write() {
-            Ok(mut p) => *p = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut f) = self.fields.write() {
-            f.clear();
-        }
-        if let Ok(mut v) = self.views.write() {
-            v.clear();
-        }
+    /// `(argument, Header)` pairs.
+    pub fn param_headers(&self) -> &[(String, String)] {
+        &self.param_headers
     }
 
-    /// The user's identity for `get_context`: read again from Odoo once it is older than a
-    /// minute (a time zone or company change shows), else from memory (no Odoo request).
-    pub async fn current_identity(&self) -> Result<Arc<Identity>, OdooError> {
-        let mut cached = self.fresh_identity.lock().await;
-        if cached.0.elapsed() < IDENTITY_TTL {
-            return Ok(cached.1.clone());
-        }
-        let identity = Arc::new(self.user.whoami().await?);
-        *cached = (Instant::now(), identity.clone());
-        Ok(identity)
-    }
-
-    /// Counts policy reloads: caches computed under another generation are stale.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    /// Sets the profile's write budget (writes per minute, per key); once.
-    pub fn set_write_budget(&self, per_minute: u32) {
-        if let Some(b) = crate::middleware::ratelimit::WriteBudget::new(per_minute) {
-            let _ = self.write_budget.set(b);
-        }
-    }
-
-    /// Refuses a write over the key's budget, saying when to retry.
-    pub fn check_write_budget(&self, key_id: &str) -> Result<(), ToolOutput> {
-        match self.write_budget.get() {
-            Some(b) => b.check(key_id).map_err(|wait| {
-                ToolOutput::Denied(format!(
-                    "write budget exceeded: this key may make {} writes per minute under profile \"{}\"; retry in {wait} s",
-                    b.per_minute(),
-                    self.name
-                ))
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// The cap on any read.
-    pub fn max_records(&self) -> u64 {
-        self.policy().max_records()
-    }
-
-    /// What this profile may do, model by model: the policy intersected with Odoo's access rights
-    /// (one check per model and operation, run concurrently, cached).
-    pub async fn model_access(&self) -> Result<Arc<Vec<ModelAccess>>, OdooError> {
-        let mut guard = self.access.lock().await;
-        let generation = self.generation.load(Ordering::SeqCst);
-        if let Some((at, g, list)) = guard.as_ref() {
-            if at.elapsed() < CACHE_TTL && *g == generation {
-                return Ok(list.clone());
-            }
-        }
-        let pol = self.policy();
-        let mut checks = Vec::new();
-        for (model, mp) in pol.models() {
-            for op in mp.operations() {
-                let odoo_op = match op {
-                    "read" => Operation::Read,
-                    "create" => Operation::Create,
-                    "update" => Operation::Write,
-                    _ => Operation::Unlink,
-                };
-                checks
-                    .push(async move { (model, op, self.user.check_access(model, odoo_op).await) });
-            }
-        }
-        let mut granted: HashMap<&str, Vec<&'static str>> = HashMap::new();
-        let mut missing: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        for (model, op, r) in futures_util::future::join_all(checks).await {
-            match r {
-                Ok(true) => granted.entry(model).or_default().push(op),
-                Ok(false) => {}
-                // Not installed on this Odoo: not offered at all.
-                Err(e) if e.kind == ErrorKind::NotFound => {
-                    missing.insert(model);
-                }
-                Err(e) if e.kind == ErrorKind::Access => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let mut out = Vec::new();
-        for (model, mp) in pol.models() {
-            if missing.contains(model) {
-                continue;
-            }
-            let operations = granted.remove(model).unwrap_or_default();
-            let methods: Vec<String> = mp.methods().map(str::to_string).collect();
-            if operations.is_empty() && methods.is_empty() {
-                continue;
-            }
-            out.push(ModelAccess {
-                model: model.to_string(),
-                name: model_label(model),
-                operations,
-                methods,
-            });
-        }
-        let list = Arc::new(out);
-        *guard = Some((Instant::now(), generation, list.clone()));
-        Ok(list)
-    }
-
-    /// `fields_get` of a model, cached.
-    pub async fn fields(&self, model: &str) -> Result<Arc<Map<String, Value>>, OdooError> {
-        if let Ok(cache) = self.fields.read() {
-            if let Some((at, f)) = cache.get(model) {
-                if at.elapsed() < CACHE_TTL {
-                    return Ok(f.clone());
-                }
-            }
-        }
-        let f = Arc::new(self.user.fields_get(model, None).await?);
-        if let Ok(mut cache) = self.fields.write() {
-            cache.insert(model.to_string(), (Instant::now(), f.clone()));
-        }
-        Ok(f)
+    pub fn may_talk(&self, handshake: bool) -> bool {
+        self.tool.may_talk(handshake)
     }
 }
+
+/// A tool schema that does not compile (a bug in odoo-warden, found at start-up).
+#[derive(Debug)]
+pub struct SchemaError {
+    pub tool: &'static str,
+    pub detail: String,
+}
+
+impl std::fmt::Display for SchemaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tool {}: {}", self.tool, self.detail)
+    }
+}
+
+impl std::error::Error for SchemaError {}
 
 /// All tools, with their compiled input validators and the precomputed `tools/list` answer.
 pub struct Toolbox {
-    specs: Vec<ToolSpec>,
-    validators: HashMap<&'static str, jsonschema::Validator>,
-    /// Per tool, the arguments mirrored into `Mcp-Param-{Header}` (2026-07-28 `x-mcp-header`).
-    param_headers: HashMap<&'static str, Vec<(String, String)>>,
+    tools: Vec<Arc<Registered>>,
     listing: Value,
 }
 
 impl Toolbox {
-    pub fn new() -> Result<Self, String> {
-        #[allow(unused_mut)]
-        let mut specs = vec![
-            get_context::spec(),
-            list_models::spec(),
-            get_fields::spec(),
-            search_records::spec(),
-            read_group::spec(),
-            create_records::spec(),
-            update_records::spec(),
-            delete_records::spec(),
-            call_method::spec(),
-        ];
-        #[cfg(feature = "conformance-fixtures")]
-        specs.extend(conformance::specs());
-        let mut validators = HashMap::new();
-        let mut param_headers = HashMap::new();
-        for s in &specs {
-            let headers: Vec<(String, String)> = s
+    pub fn new() -> Result<Self, SchemaError> {
+        let mut tools = Vec::new();
+        for tool in all_tools() {
+            let spec = tool.spec();
+            let param_headers: Vec<(String, String)> = spec
                 .input_schema
                 .get("properties")
                 .and_then(Value::as_object)
@@ -476,24 +335,31 @@ impl Toolbox {
                         .collect()
                 })
                 .unwrap_or_default();
-            if !headers.is_empty() {
-                param_headers.insert(s.name, headers);
+            let validator =
+                jsonschema::validator_for(&spec.input_schema).map_err(|e| SchemaError {
+                    tool: spec.name,
+                    detail: format!("invalid input schema: {e}"),
+                })?;
+            if let Some(out) = &spec.output_schema {
+                jsonschema::validator_for(out).map_err(|e| SchemaError {
+                    tool: spec.name,
+                    detail: format!("invalid output schema: {e}"),
+                })?;
             }
-            let v = jsonschema::validator_for(&s.input_schema)
-                .map_err(|e| format!("tool {}: invalid input schema: {e}", s.name))?;
-            validators.insert(s.name, v);
-            if let Some(out) = &s.output_schema {
-                jsonschema::validator_for(out)
-                    .map_err(|e| format!("tool {}: invalid output schema: {e}", s.name))?;
-            }
+            tools.push(Arc::new(Registered {
+                tool,
+                spec,
+                validator,
+                param_headers,
+            }));
         }
-        let listing = Value::Array(specs.iter().map(ToolSpec::listing).collect());
-        Ok(Self {
-            specs,
-            validators,
-            param_headers,
-            listing,
-        })
+        let listing = Value::Array(tools.iter().map(|t| t.spec.listing()).collect());
+        Ok(Self { tools, listing })
+    }
+
+    /// The tool named `name`: looked up once per call.
+    pub fn get(&self, name: &str) -> Option<Arc<Registered>> {
+        self.tools.iter().find(|t| t.spec.name == name).cloned()
     }
 
     /// The `tools` array of `tools/list`.
@@ -504,42 +370,14 @@ impl Toolbox {
     /// The `tools` array of `tools/list` for a policy: only the tools it can ever allow, and
     /// without the write tools when `writes` is false (the kill switch is not open).
     pub fn listing_for(&self, policy: &Policy, writes: bool) -> Value {
-        let tools = self
-            .listing
-            .as_array()
-            .map(|all| {
-                all.iter()
-                    .filter(|t| writes || t["annotations"]["readOnlyHint"] == Value::Bool(true))
-                    .filter(|t| tool_allowed(policy, t["name"].as_str().unwrap_or("")))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        Value::Array(tools)
-    }
-
-    /// Arguments of `name` that clients mirror into `Mcp-Param-{Header}` headers:
-    /// `(argument, Header)`.
-    pub fn param_headers(&self, name: &str) -> &[(String, String)] {
-        self.param_headers
-            .get(name)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-    }
-
-    pub fn kind(&self, name: &str) -> Option<ToolKind> {
-        self.specs.iter().find(|s| s.name == name).map(|s| s.kind)
-    }
-
-    /// Whether a call of this tool may have something to say before its result (a question to the
-    /// person behind the client, log messages), so that its answer should be streamed.
-    pub fn may_talk(&self, name: &str, handshake: bool) -> bool {
-        #[cfg(feature = "conformance-fixtures")]
-        if conformance::talks(name, handshake) {
-            return true;
-        }
-        let _ = (name, handshake);
-        false
+        Value::Array(
+            self.tools
+                .iter()
+                .filter(|t| writes || t.kind() == ToolKind::Read)
+                .filter(|t| t.tool.allowed_by(policy))
+                .map(|t| t.spec.listing())
+                .collect(),
+        )
     }
 
     /// Validates `arguments` against the tool's schema, runs the tool, and records the call in
@@ -547,72 +385,60 @@ impl Toolbox {
     /// rather than answer unrecorded; a write's intent is committed before Odoo is called.
     pub async fn call(
         &self,
+        tool: &Registered,
         profile: &ProfileState,
-        name: &str,
         arguments: Value,
         ctx: &CallContext,
     ) -> CallOutcome {
-        let Some(tool_kind) = self.kind(name) else {
-            return CallOutcome::UnknownTool;
-        };
-        #[cfg(feature = "conformance-fixtures")]
-        if conformance::is_fixture(name) {
-            let args = arguments.as_object().cloned().unwrap_or_default();
-            if let Some(message) = self
-                .validators
-                .get(name)
-                .and_then(|v| first_validation_error(v, &arguments))
-            {
-                return CallOutcome::Result(ToolOutput::Error(message).into_result());
-            }
-            return conformance::call(name, &args, ctx).await;
-        }
         let arguments = match arguments {
             Value::Null => Value::Object(Map::new()),
             other => other,
         };
-        let out = self.run(profile, name, &arguments, ctx).await;
+        if tool.tool.is_fixture() {
+            return match Self::run(tool, profile, &arguments, ctx).await {
+                Ok(raw) => CallOutcome::Result(raw),
+                Err(e) => into_result(Err(e)),
+            };
+        }
+        let out = Self::run(tool, profile, &arguments, ctx).await;
         if let Some(audit) = &ctx.audit {
-            if let Err(e) = audit.finish(tool_kind, &out).await {
-                tracing::error!(tool = name, error = %e, "the audit trail did not take a tool call record");
-                if tool_kind == ToolKind::Read {
+            if let Err(e) = audit.finish(tool.kind(), &out).await {
+                tracing::error!(tool = tool.name(), error = %e, "the audit trail did not take a tool call record");
+                if tool.kind() == ToolKind::Read {
                     // Fail closed: no answer without its record.
-                    return CallOutcome::Result(
-                        ToolOutput::Failed {
-                            message: format!("the audit trail is unavailable ({e}); the answer was withheld. Try again later."),
-                            class: None,
-                            unknown: false,
-                        }
-                        .into_result(),
-                    );
+                    return into_result(Err(ToolError::Failed {
+                        message: format!(
+                            "the audit trail is unavailable ({e}); the answer was withheld. Try again later."
+                        ),
+                        class: None,
+                        unknown: false,
+                    }));
                 }
                 // A write that happened stays reported; its outcome record stays queued.
             }
         }
-        CallOutcome::Result(out.into_result())
+        into_result(out)
     }
 
     async fn run(
-        &self,
+        tool: &Registered,
         profile: &ProfileState,
-        name: &str,
         arguments: &Value,
         ctx: &CallContext,
-    ) -> ToolOutput {
-        if let Some(message) = self
-            .validators
-            .get(name)
-            .and_then(|v| first_validation_error(v, arguments))
-        {
-            return ToolOutput::Error(message);
+    ) -> ToolResult {
+        if let Some(message) = first_validation_error(&tool.validator, arguments) {
+            return Err(ToolError::Invalid(message));
         }
         let Value::Object(args) = arguments else {
-            return ToolOutput::Error("arguments must be an object".into());
+            return Err(ToolError::Invalid("arguments must be an object".into()));
         };
-        if self.kind(name).is_some_and(|k| k != ToolKind::Read) {
-            if let Err(refusal) = profile.check_write_budget(&ctx.principal) {
-                return refusal;
-            }
+        if tool.tool.is_fixture() {
+            return tool.tool.call(profile, args, ctx).await;
+        }
+        if tool.kind() != ToolKind::Read {
+            profile
+                .check_write_budget(&ctx.principal)
+                .map_err(|over| ToolError::Denied(over.to_string()))?;
         }
         // The model's view (its hidden fields, derived ones included) is built before anything
         // else, so that every record of this call can be redacted with it. Errors are the
@@ -622,39 +448,14 @@ impl Toolbox {
         {
             let _ = profile.view(model).await;
         }
-        if !tool_allowed(&profile.policy(), name) {
-            return ToolOutput::Denied(format!(
-                "tool \"{name}\" is not available under profile \"{}\": its policy allows no such operation",
+        if !tool.tool.allowed_by(&profile.policy()) {
+            return Err(ToolError::Denied(format!(
+                "tool \"{}\" is not available under profile \"{}\": its policy allows no such operation",
+                tool.name(),
                 profile.name
-            ));
+            )));
         }
-        match name {
-            "get_context" => get_context::call(profile).await,
-            "list_models" => list_models::call(profile).await,
-            "get_fields" => get_fields::call(profile, args).await,
-            "search_records" => search_records::call(profile, args).await,
-            "read_group" => read_group::call(profile, args).await,
-            "create_records" => create_records::call(profile, args, ctx).await,
-            "update_records" => update_records::call(profile, args, ctx).await,
-            "delete_records" => delete_records::call(profile, args, ctx).await,
-            "call_method" => call_method::call(profile, args, ctx).await,
-            other => ToolOutput::Error(format!("unknown tool {other}")),
-        }
-    }
-}
-
-/// Whether a policy can ever allow a tool (`tools/list` shows only those).
-fn tool_allowed(policy: &Policy, name: &str) -> bool {
-    match name {
-        "get_context" | "list_models" => true,
-        "get_fields" => policy.models().next().is_some(),
-        "search_records" | "read_group" => policy.allows_anywhere(Op::Read),
-        "create_records" => policy.allows_anywhere(Op::Create),
-        "update_records" => policy.allows_anywhere(Op::Update),
-        "delete_records" => policy.allows_anywhere(Op::Delete),
-        "call_method" => policy.any_methods(),
-        // Conformance fixtures (feature-gated build only).
-        _ => true,
+        tool.tool.call(profile, args, ctx).await
     }
 }
 
@@ -782,7 +583,7 @@ mod tests {
     #[test]
     fn validation_names_the_field_without_its_value() {
         let tb = Toolbox::new().unwrap();
-        let v = &tb.validators["search_records"];
+        let v = &tb.get("search_records").unwrap().validator;
         let m = first_validation_error(v, &json!({"model": "res.partner", "limit": "secret-ish"}))
             .unwrap();
         assert!(m.contains("\"limit\""), "{m}");

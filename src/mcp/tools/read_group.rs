@@ -1,8 +1,12 @@
 //! `read_group`: grouped aggregates for simple analytics, one shape on every Odoo version.
 
+use super::{CallContext, Tool};
+use crate::policy::Policy;
+use futures_util::future::BoxFuture;
+
 use super::{
-    ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema,
-    opt_strings, opt_u64,
+    ProfileState, ToolError, ToolKind, ToolResult, ToolSpec, domain_schema, model_arg,
+    model_schema, opt_strings, opt_u64,
 };
 use super::{guard, labels};
 use crate::odoo::{GroupedRead, domain};
@@ -21,7 +25,7 @@ const AGGREGATORS: [&str; 8] = [
 ];
 const GRANULARITIES: [&str; 5] = ["day", "week", "month", "quarter", "year"];
 
-pub fn spec() -> ToolSpec {
+fn spec() -> ToolSpec {
     ToolSpec {
         name: "read_group",
         title: "Aggregate records by group",
@@ -55,20 +59,43 @@ pub fn spec() -> ToolSpec {
     }
 }
 
-pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
+pub struct ReadGroup;
+
+impl Tool for ReadGroup {
+    fn spec(&self) -> ToolSpec {
+        spec()
+    }
+
+    fn allowed_by(&self, policy: &Policy) -> bool {
+        policy.allows_anywhere(crate::policy::Op::Read)
+    }
+
+    fn call<'a>(
+        &'a self,
+        p: &'a ProfileState,
+        args: &'a Map<String, Value>,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, ToolResult> {
+        Box::pin(call(p, args))
+    }
+}
+
+async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolResult {
     let model = model_arg(args);
     let domain_value = args.get("domain").cloned().unwrap_or_else(|| json!([]));
     if let Err(e) = domain::validate(&domain_value) {
-        return ToolOutput::Error(format!("invalid argument \"domain\": {e}"));
+        return Err(ToolError::Invalid(format!(
+            "invalid argument \"domain\": {e}"
+        )));
     }
     let groupby = opt_strings(args, "groupby").unwrap_or_default();
     for g in &groupby {
         if let Some((_, gran)) = g.split_once(':') {
             if !GRANULARITIES.contains(&gran) {
-                return ToolOutput::Error(format!(
+                return Err(ToolError::Invalid(format!(
                     "invalid argument \"groupby\": \"{g}\": the granularity must be one of {}",
                     GRANULARITIES.join(", ")
-                ));
+                )));
             }
         }
     }
@@ -78,10 +105,10 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     for a in &aggregates {
         if let Some((_, agg)) = a.split_once(':') {
             if !AGGREGATORS.contains(&agg) {
-                return ToolOutput::Error(format!(
+                return Err(ToolError::Invalid(format!(
                     "invalid argument \"aggregates\": \"{a}\": the aggregate must be one of {}",
                     AGGREGATORS.join(", ")
-                ));
+                )));
             }
         }
     }
@@ -92,14 +119,15 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let order_paths = match &order {
         Some(order) => match domain::validate_order(order) {
             Ok(paths) => paths,
-            Err(e) => return ToolOutput::Error(format!("invalid argument \"order\": {e}")),
+            Err(e) => {
+                return Err(ToolError::Invalid(format!(
+                    "invalid argument \"order\": {e}"
+                )));
+            }
         },
         None => Vec::new(),
     };
-    let (pol, mp) = match guard::allowed(p, model, Op::Read) {
-        Ok(x) => x,
-        Err(refusal) => return refusal,
-    };
+    let (pol, mp) = guard::allowed(p, model, Op::Read)?;
     let field_of = |spec: &String| spec.split(':').next().unwrap_or_default().to_string();
     let grouped: Vec<String> = groupby.iter().map(field_of).collect();
     let measured: Vec<String> = aggregates
@@ -113,26 +141,15 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
         (&measured, "aggregated field"),
         (&ordered, "order field"),
     ] {
-        if let Err(refusal) = guard::check_paths(p, &pol, model, paths, what).await {
-            return refusal;
-        }
+        guard::check_paths(p, &pol, model, paths, what).await?;
     }
-    if let Err(refusal) = guard::check_domain(p, &pol, model, &domain_value).await {
-        return refusal;
-    }
-    let view = match p.view(model).await {
-        Ok(v) => v,
-        Err(e) => return e.into(),
-    };
+    guard::check_domain(p, &pol, model, &domain_value).await?;
+    let view = p.view(model).await?;
     let pinned = view
         .references
         .first()
         .and_then(|(_, id)| guard::pinned_ids(&domain_value, id));
-    let restriction =
-        match guard::restriction(p, &pol, &mp, model, Op::Read, pinned.as_deref()).await {
-            Ok(r) => r,
-            Err(refusal) => return refusal,
-        };
+    let restriction = guard::restriction(p, &pol, &mp, model, Op::Read, pinned.as_deref()).await?;
     let q = GroupedRead {
         domain: policy::and(&restriction, &domain_value),
         groupby,
@@ -147,10 +164,8 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     };
     let mut groups = match p.user.grouped_read(model, &q).await {
         Ok(groups) => groups,
-        Err(e) => return e.into(),
+        Err(e) => return Err(e.into()),
     };
-    if let Err(refusal) = labels::sanitize(p, &pol, &view, &mut groups, &q.groupby).await {
-        return refusal;
-    }
-    ToolOutput::Structured(json!({"model": model, "groups": groups}))
+    labels::sanitize(p, &pol, &view, &mut groups, &q.groupby).await?;
+    Ok(json!({"model": model, "groups": groups}))
 }

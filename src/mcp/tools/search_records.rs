@@ -1,8 +1,12 @@
 //! `search_records`: records matching a domain, and how many match in all.
 
+use super::{CallContext, Tool};
+use crate::policy::Policy;
+use futures_util::future::BoxFuture;
+
 use super::{
-    ProfileState, ToolKind, ToolOutput, ToolSpec, domain_schema, model_arg, model_schema,
-    opt_strings, opt_u64,
+    ProfileState, ToolError, ToolKind, ToolResult, ToolSpec, domain_schema, model_arg,
+    model_schema, opt_strings, opt_u64,
 };
 use super::{guard, labels};
 use crate::odoo::{SearchRead, domain};
@@ -12,7 +16,7 @@ use serde_json::{Map, Value, json};
 /// The field returned when the caller names none: cheap, and readable by every user.
 const DEFAULT_FIELD: &str = "display_name";
 
-pub fn spec() -> ToolSpec {
+fn spec() -> ToolSpec {
     ToolSpec {
         name: "search_records",
         title: "Search records",
@@ -45,11 +49,34 @@ pub fn spec() -> ToolSpec {
     }
 }
 
-pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
+pub struct SearchRecords;
+
+impl Tool for SearchRecords {
+    fn spec(&self) -> ToolSpec {
+        spec()
+    }
+
+    fn allowed_by(&self, policy: &Policy) -> bool {
+        policy.allows_anywhere(crate::policy::Op::Read)
+    }
+
+    fn call<'a>(
+        &'a self,
+        p: &'a ProfileState,
+        args: &'a Map<String, Value>,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, ToolResult> {
+        Box::pin(call(p, args))
+    }
+}
+
+async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolResult {
     let model = model_arg(args);
     let domain_value = args.get("domain").cloned().unwrap_or_else(|| json!([]));
     if let Err(e) = domain::validate(&domain_value) {
-        return ToolOutput::Error(format!("invalid argument \"domain\": {e}"));
+        return Err(ToolError::Invalid(format!(
+            "invalid argument \"domain\": {e}"
+        )));
     }
     let order = args
         .get("order")
@@ -58,22 +85,17 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     let order_paths = match &order {
         Some(order) => match domain::validate_order(order) {
             Ok(paths) => paths,
-            Err(e) => return ToolOutput::Error(format!("invalid argument \"order\": {e}")),
+            Err(e) => {
+                return Err(ToolError::Invalid(format!(
+                    "invalid argument \"order\": {e}"
+                )));
+            }
         },
         None => Vec::new(),
     };
-    let (pol, mp) = match guard::allowed(p, model, Op::Read) {
-        Ok(x) => x,
-        Err(refusal) => return refusal,
-    };
-    let context = match guard::context_arg(args) {
-        Ok(c) => c,
-        Err(refusal) => return refusal,
-    };
-    let view = match p.view(model).await {
-        Ok(v) => v,
-        Err(e) => return e.into(),
-    };
+    let (pol, mp) = guard::allowed(p, model, Op::Read)?;
+    let context = guard::context_arg(args)?;
+    let view = p.view(model).await?;
     // The default field may itself be hidden (derived from a hidden field): then ids only.
     let fields = opt_strings(args, "fields")
         .filter(|f| !f.is_empty())
@@ -86,31 +108,20 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
             vec![default.to_string()]
         });
     for (paths, what) in [(&fields, "field"), (&order_paths, "order field")] {
-        if let Err(refusal) = guard::check_paths(p, &pol, model, paths, what).await {
-            return refusal;
-        }
+        guard::check_paths(p, &pol, model, paths, what).await?;
     }
-    if let Err(refusal) = guard::check_domain(p, &pol, model, &domain_value).await {
-        return refusal;
-    }
+    guard::check_domain(p, &pol, model, &domain_value).await?;
     // The policy's restriction is ANDed in as its own term: no caller domain can widen it.
     let pinned = view
         .references
         .first()
         .and_then(|(_, id)| guard::pinned_ids(&domain_value, id));
-    let restriction =
-        match guard::restriction(p, &pol, &mp, model, Op::Read, pinned.as_deref()).await {
-            Ok(r) => r,
-            Err(refusal) => return refusal,
-        };
+    let restriction = guard::restriction(p, &pol, &mp, model, Op::Read, pinned.as_deref()).await?;
     let domain_value = policy::and(&restriction, &domain_value);
     let limit = opt_u64(args, "limit").unwrap_or(80).min(pol.max_records());
     let offset = opt_u64(args, "offset").unwrap_or(0);
     // Which labels may be shown is known before the read: Odoo is not asked for the others.
-    let labels = match labels::plan(p, &pol, &view, &fields).await {
-        Ok(plan) => plan,
-        Err(refusal) => return refusal,
-    };
+    let labels = labels::plan(p, &pol, &view, &fields).await?;
     let mut q = SearchRead::new(domain_value, fields)
         .limit(limit)
         .offset(offset);
@@ -118,12 +129,7 @@ pub async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolOutput {
     q.context = context;
     q.many2one = labels.many2one();
     // One Odoo request: the page and the total together.
-    let (mut records, total) = match p.user.search_page(model, &q).await {
-        Ok(page) => page,
-        Err(e) => return e.into(),
-    };
-    if let Err(refusal) = labels.apply(p, &mut records).await {
-        return refusal;
-    }
-    ToolOutput::Structured(json!({"model": model, "records": records, "total": total}))
+    let (mut records, total) = p.user.search_page(model, &q).await?;
+    labels.apply(p, &mut records).await?;
+    Ok(json!({"model": model, "records": records, "total": total}))
 }

@@ -1,15 +1,16 @@
 //! `update_records`: write values on records by id, under the policy's update rule.
 
-use super::guard::{self, allowed, check_ids, check_values, write_context_arg};
+use super::guard::{self, allowed, check_values, write_context_arg};
+use super::write::{self, Call, Ids, Plan};
 use super::{
-    ProfileState, ToolKind, ToolOutput, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
-    model_schema, write_output_schema,
+    CallContext, ProfileState, Tool, ToolError, ToolKind, ToolResult, ToolSpec, context_schema,
+    ids_arg, ids_schema, model_arg, model_schema, write_output_schema,
 };
-use crate::mcp::server::CallContext;
-use crate::policy::Op;
+use crate::policy::{Op, Policy};
+use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-pub fn spec() -> ToolSpec {
+fn spec() -> ToolSpec {
     ToolSpec {
         name: "update_records",
         title: "Update records",
@@ -31,64 +32,49 @@ pub fn spec() -> ToolSpec {
     }
 }
 
-pub async fn call(p: &ProfileState, args: &Map<String, Value>, ctx: &CallContext) -> ToolOutput {
-    let model = model_arg(args);
-    let (pol, mp) = match allowed(p, model, Op::Update) {
-        Ok(x) => x,
-        Err(refusal) => return refusal,
-    };
-    let context = match write_context_arg(args, &mp) {
-        Ok(c) => c,
-        Err(refusal) => return refusal,
-    };
-    let ids = ids_arg(args);
-    if let Err(refusal) = guard::check_defaults(p, model, Op::Update, &context, &[]).await {
-        return refusal;
+pub struct UpdateRecords;
+
+impl Tool for UpdateRecords {
+    fn spec(&self) -> ToolSpec {
+        spec()
     }
+
+    fn allowed_by(&self, policy: &Policy) -> bool {
+        policy.allows_anywhere(Op::Update)
+    }
+
+    fn call<'a>(
+        &'a self,
+        p: &'a ProfileState,
+        args: &'a Map<String, Value>,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, ToolResult> {
+        Box::pin(async move { write::run(p, ctx, args, plan(p, args).await?).await })
+    }
+}
+
+/// Allowed, context, defaults, values: then the common sequence ([`write::run`]).
+async fn plan(p: &ProfileState, args: &Map<String, Value>) -> Result<Plan, ToolError> {
+    let model = model_arg(args);
+    let (pol, mp) = allowed(p, model, Op::Update)?;
+    let context = write_context_arg(args, &mp)?;
+    guard::check_defaults(p, model, Op::Update, &context, &[]).await?;
     let values = args
         .get("values")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let nested = match check_values(p, &pol, model, Op::Update, &values).await {
-        Ok(n) => n,
-        Err(refusal) => return refusal,
-    };
+    let nested = check_values(p, &pol, model, Op::Update, &values).await?;
     let confirm = guard::write_confirm(&pol, &mp, Op::Update, &nested);
-    // One request checks the ids against the restriction and reads what the preview shows.
-    let read =
-        guard::preview_fields(p, &pol, model, values.keys(), guard::asks(confirm, args)).await;
-    let rows = match check_ids(p, &pol, model, Op::Update, &ids, &read).await {
-        Ok(rows) => rows,
-        Err(refusal) => return refusal,
-    };
-    if let Err(refusal) = guard::check_nested_ids(p, &pol, &nested).await {
-        return refusal;
-    }
-    let preview = guard::preview(
-        p,
-        &pol,
-        model,
-        "update",
-        &ids,
-        rows,
-        guard::Changes::Update(values.clone()),
-    )
-    .await;
-    if let Err(answer) = guard::confirmed(p, ctx, "update_records", args, confirm, preview).await {
-        return answer;
-    }
-    // The intent is committed before Odoo is called; no record, no write.
-    if let Err(refusal) = super::guard::intent(ctx).await {
-        return refusal;
-    }
-    match p
-        .user
-        .with_context(&context)
-        .write(model, &ids, values)
-        .await
-    {
-        Ok(_) => ToolOutput::Structured(json!({"model": model, "ids": ids})),
-        Err(e) => guard::odoo(e),
-    }
+    Ok(Plan {
+        tool: "update_records",
+        model: model.to_string(),
+        ids: ids_arg(args),
+        check: Ids::Restricted(Op::Update),
+        confirm,
+        nested,
+        context,
+        call: Call::Write(values),
+        policy: pol,
+    })
 }
