@@ -1,4 +1,4 @@
-//! Idle memory of the real binary (DESIGN.md §11: under 30 MB): resident set size after start,
+//! Idle memory of the real binary (budget: under 30 MB): resident set size after start,
 //! and again after a burst of requests that each cost an argon2id verification (19 MiB of working
 //! memory apiece), which must be handed back.
 //!

@@ -6,10 +6,11 @@
 //! Reports, for each path: sequential latency (median, p99) with one client, and throughput with
 //! C concurrent clients, as the median of R rounds (this machine's neighbours make single rounds
 //! vary by a fifth). The difference of the medians is what odoo-warden adds per call (budget:
-//! under 1 ms, DESIGN.md section 11). "release binary" is `odoo-warden serve` as shipped, in its
+//! under 1 ms; README "Performance"). "release binary" is `odoo-warden serve` as shipped, in its
 //! own process, logging at info to a file: that row is the throughput budget's figure (10,000
 //! tools/call/s). The other rows run the stack inside this process, sharing its runtime with the
-//! emulator and the load generator: they compare the audit trail and limits on and off.
+//! emulator and the load generator: they compare the request-level audit layer and the limits on
+//! and off (tool calls always record themselves).
 
 #[path = "../tests/emulator/mod.rs"]
 mod emulator;
@@ -366,7 +367,8 @@ fn main() {
             println!("throughput ({} clients)  warden: {}  [release binary: audit on, limits on, logs at info] (budget 10000 /s)", a.concurrency, throughput(&path, &a).await);
         }
 
-        // The same tools, profile and key check without the audit trail, for its cost.
+        // The MCP core and its tools (each call still records itself) behind the key check, without
+        // the request-level audit layer, and with or without the limiters: what the layers cost.
         let client = odoo_warden::odoo::OdooClient::new(w.config.odoo.clone()).expect("client");
         let profile = &w.config.profiles["bench"];
         let user = client.login(&profile.credentials).await.expect("login");
@@ -384,19 +386,22 @@ fn main() {
                 confirm: Default::default(),
                 state_key: None,
             },
-            None,
-            None,
+            odoo_warden::mcp::server::Handles {
+                audit: w.rt.audit.clone(),
+                store: w.rt.store.clone(),
+                kill: w.rt.kill.clone(),
+            },
         ));
         let auth = odoo_warden::middleware::auth::AuthLayer::new(w.rt.verifier.clone(), odoo_warden::auth::Scope::Mcp);
         let Path::Warden { token, .. } = &warden else { unreachable!() };
-        // Audit off, limits off: the tools, the profile and the key check only.
+        // No audit layer, no limits: the core, the tools, the profile and the key check.
         let bare = odoo_warden::mcp::server::router(unaudited.clone()).layer(auth.clone());
-        // Audit off, limits on (not hit): the cost of the two limiters alone.
+        // No audit layer, limits on (not hit): the cost of the two limiters.
         let limited = odoo_warden::mcp::server::router(unaudited)
             .layer(odoo_warden::middleware::ratelimit::KeyRateLimitLayer::new(&w.rt.key_limits))
             .layer(auth)
             .layer(tower::util::option_layer(odoo_warden::middleware::ratelimit::per_ip_layer(1_000_000_000, 1_000_000, Vec::new())));
-        for (label, app) in [("audit off, limits off", bare), ("audit off, limits on", limited)] {
+        for (label, app) in [("no audit layer, limits off", bare), ("no audit layer, limits on", limited)] {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
             tokio::spawn(async move {

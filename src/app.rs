@@ -7,7 +7,7 @@ use crate::auth::{Scope, Verifier};
 use crate::config::{Config, Profile};
 use crate::confirm::ConfirmSettings;
 use crate::killswitch::KillSwitch;
-use crate::mcp::server::{McpServer, McpSettings, router};
+use crate::mcp::server::{Handles, McpServer, McpSettings, router};
 use crate::mcp::tools::Toolbox;
 use crate::middleware::audit::AuditLayer;
 use crate::middleware::auth::AuthLayer;
@@ -195,26 +195,26 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
     if state.mode != crate::killswitch::Mode::Open {
         tracing::warn!(mode = state.mode.as_str(), reason = %state.reason, by = %state.changed_by, "the kill switch is thrown");
     }
-    let mcp = Arc::new(
-        McpServer::new(
-            toolbox,
-            profiles,
-            McpSettings {
-                request_timeout: config.server.request_timeout,
-                client_request_timeout: Duration::from_secs(300),
-                confirm: ConfirmSettings {
-                    elicitation_timeout: config.confirm.elicitation_timeout,
-                    approval_ttl: time::Duration::try_from(config.confirm.approval_ttl)
-                        .unwrap_or(time::Duration::hours(1)),
-                    without_elicitation: config.confirm.without_elicitation,
-                },
-                state_key: config.confirm.state_key,
+    let mcp = Arc::new(McpServer::new(
+        toolbox,
+        profiles,
+        McpSettings {
+            request_timeout: config.server.request_timeout,
+            client_request_timeout: Duration::from_secs(300),
+            confirm: ConfirmSettings {
+                elicitation_timeout: config.confirm.elicitation_timeout,
+                approval_ttl: time::Duration::try_from(config.confirm.approval_ttl)
+                    .unwrap_or(time::Duration::hours(1)),
+                without_elicitation: config.confirm.without_elicitation,
             },
-            Some(audit.clone()),
-            Some(store.clone()),
-        )
-        .with_kill_switch(kill.clone()),
-    );
+            state_key: config.confirm.state_key,
+        },
+        Handles {
+            audit: audit.clone(),
+            store: store.clone(),
+            kill: kill.clone(),
+        },
+    ));
     let key_limits = config
         .profiles
         .values()
@@ -459,8 +459,8 @@ pub async fn serve(
                     };
                     let mut e = audit.event(crate::audit::kind::POLICY_RELOAD);
                     e.reason = Some(reason);
-                    e.decision = Some("allow".into());
-                    e.outcome = Some("ok".into());
+                    e.decision = Some(crate::audit::Decision::Allow);
+                    e.outcome = Some(crate::audit::Outcome::Ok);
                     if let Err(err) = audit.record(e).await {
                         tracing::error!(error = %err, "the audit trail did not take a policy reload");
                     }
@@ -493,8 +493,8 @@ pub async fn serve(
                         tracing::warn!(what, "kill switch");
                         let mut e = audit.event(crate::audit::kind::KILL_SWITCH_CHANGE);
                         e.reason = Some(what.to_string());
-                        e.decision = Some("allow".into());
-                        e.outcome = Some("ok".into());
+                        e.decision = Some(crate::audit::Decision::Allow);
+                        e.outcome = Some(crate::audit::Outcome::Ok);
                         if let Err(err) = audit.record(e).await {
                             tracing::error!(error = %err, "the audit trail did not take a kill switch change");
                         }

@@ -327,6 +327,7 @@ impl ServerConfig {
             ip.to_string()
         };
         // A host and a port always make a valid URL; fall back to loopback defensively.
+        #[allow(clippy::expect_used)]
         Url::parse(&format!("http://{host}:{}", self.listen.port()))
             .unwrap_or_else(|_| Url::parse("http://127.0.0.1").expect("static URL parses"))
     }

@@ -1,8 +1,14 @@
 //! odoo-warden: a governance proxy that puts a Model Context Protocol (MCP) door in front of Odoo.
 //!
-//! Module map (see `DESIGN.md` section 1). Domain modules (`odoo`, `auth`, `policy`, `audit`,
-//! `store`) never import `mcp`, `middleware`, `admin` or `app`.
+//! Module map: docs/architecture.md. Domain modules (`odoo`, `auth`, `policy`, `audit`, `store`,
+//! `profile`) never import `mcp`, `middleware`, `admin` or `app`; `middleware` and `mcp` do not
+//! import each other; refusals of every layer are one type ([`refusal::Refusal`]).
 #![forbid(unsafe_code)]
+// No unwrap, expect or panic outside tests: a request path answers with an error instead.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod admin;
 pub mod app;

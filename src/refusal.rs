@@ -8,7 +8,7 @@
 //! The kill switch refuses tool calls inside the MCP answer (a tool result with `isError`, which
 //! the assistant reads); the MCP core puts [`Refusal::KillSwitch`] beside that answer.
 
-use crate::audit::kind;
+use crate::audit::{Kind, kind};
 use crate::auth::Scope;
 use axum::body::Body;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -77,7 +77,7 @@ impl Refusal {
     }
 
     /// The audit record's kind.
-    pub fn audit_kind(&self) -> &'static str {
+    pub fn audit_kind(&self) -> Kind {
         match self {
             Refusal::Key(_) | Refusal::Scope { .. } => kind::AUTH_FAILURE,
             Refusal::RateLimited { .. } => kind::RATE_LIMITED,

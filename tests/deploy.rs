@@ -30,21 +30,21 @@ fn read(path: &Path) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A structural checker for the YAML subset the deploy files use.
+// YAML, read with yaml-rust2 (YAML 1.2) into a tree the checks below walk.
 //
-// Supported: `---` document separators; `#` comments (at line start or after whitespace, outside
-// quotes); block mappings `key: value` / `key:` with a nested block; block sequences `- item`,
-// `- key: value` (a mapping inside an item) and sequences at their parent key's indentation;
-// plain, 'single' and "double" quoted scalars; one-line flow sequences of scalars (`["a", b]`);
-// the empty flow mapping `{}`.
-// Rejected (so a file using them fails here rather than being misread): tabs anywhere, block
-// scalars (`|`, `>`), anchors, aliases and tags, directives, nested or multi-line flow
-// collections, non-empty flow mappings, multi-line plain scalars, complex keys, duplicate keys,
-// and any line indented where the structure does not allow it.
-// Limits: scalars stay strings (no type resolution: `0440`, `true` and `8808` are strings), escape
-// sequences in double quotes other than `\"` and `\\` are kept verbatim, and a document is
-// checked for structure, not against the compose or Kubernetes schemas (the checks below look for
-// the fields they need and fail when those are missing).
+// Scalars keep the type YAML gives them (`true` a boolean, `8808` an integer, `"8808"` a string)
+// and each accessor takes one type only, so a quoted `"true"` where a boolean belongs fails, and
+// so does a bare number where a string belongs. Mapping keys keep their order.
+// Refused, besides what the parser refuses (tabs in indentation, duplicate keys, unknown aliases,
+// unclosed quotes or collections, ...), because a check here would read them otherwise than
+// docker compose or Kubernetes do:
+// - tags (`!!str`, compose's `!reset` and `!override`, ...): their meaning is not applied here;
+// - merge keys (`<<`): applied by compose and Kubernetes (YAML 1.1), not by a YAML 1.2 reader;
+// - plain `y`, `n`, `yes`, `no`, `on`, `off` (and their capitalised forms): booleans to YAML 1.1,
+//   as Kubernetes reads manifests, strings to YAML 1.2; quote them or write `true`/`false`;
+// - keys that are not strings.
+// Empty documents (a trailing `---`) are dropped. Limit: a plain number with a leading zero
+// (`defaultMode: 0440`) is octal to YAML 1.1 and decimal here; no check reads such a value.
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +52,10 @@ enum Yaml {
     Map(Vec<(String, Yaml)>),
     List(Vec<Yaml>),
     Str(String),
+    Int(i64),
+    Bool(bool),
+    /// As written.
+    Float(String),
     Null,
 }
 
@@ -79,7 +83,22 @@ impl Yaml {
     fn str(&self) -> &str {
         match self {
             Yaml::Str(s) => s,
-            other => panic!("expected a scalar, got {other:?}"),
+            other => panic!("expected a string, got {other:?}"),
+        }
+    }
+
+    fn bool(&self) -> bool {
+        match self {
+            Yaml::Bool(b) => *b,
+            other => panic!("expected a boolean, got {other:?}"),
+        }
+    }
+
+    /// An integer that fits a port number, a replica count, ...
+    fn u16(&self) -> u16 {
+        match self {
+            Yaml::Int(i) => u16::try_from(*i).unwrap_or_else(|_| panic!("{i} is out of range")),
+            other => panic!("expected an integer, got {other:?}"),
         }
     }
 
@@ -102,259 +121,132 @@ impl Yaml {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Line {
-    no: usize,
-    indent: usize,
-    text: String,
-}
-
-/// Cuts a comment off a line (a `#` at the start or after whitespace, outside quotes).
-fn strip_comment(line: &str) -> &str {
-    let mut quote: Option<char> = None;
-    let mut prev = ' ';
-    for (i, c) in line.char_indices() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '"' || c == '\'' => quote = Some(c),
-            None if c == '#' && prev.is_whitespace() => return &line[..i],
-            None => {}
-        }
-        prev = c;
-    }
-    line
-}
-
 fn parse_yaml(src: &str) -> Result<Vec<Yaml>, String> {
-    let mut docs: Vec<Vec<Line>> = vec![Vec::new()];
-    for (i, raw) in src.lines().enumerate() {
-        let no = i + 1;
-        if raw.contains('\t') {
-            return Err(format!(
-                "line {no}: tab character (YAML indents with spaces)"
-            ));
-        }
-        let text = strip_comment(raw).trim_end();
-        if text.trim().is_empty() {
-            continue;
-        }
-        if text == "---" {
-            docs.push(Vec::new());
-            continue;
-        }
-        if text.starts_with('%') || text.starts_with("...") {
-            return Err(format!(
-                "line {no}: directives and `...` are outside the subset"
-            ));
-        }
-        let indent = text.len() - text.trim_start().len();
-        docs.last_mut().expect("one document").push(Line {
-            no,
-            indent,
-            text: text.trim_start().to_string(),
-        });
+    let docs = yaml_rust2::YamlLoader::load_from_str(src).map_err(|e| e.to_string())?;
+    let mut scan = Scan(None, Vec::new());
+    yaml_rust2::parser::Parser::new_from_str(src)
+        .load(&mut scan, true)
+        .map_err(|e| e.to_string())?;
+    if let Some(e) = scan.0 {
+        return Err(e);
     }
-    let mut out = Vec::new();
-    for mut lines in docs.into_iter().filter(|d| !d.is_empty()) {
-        if lines[0].indent != 0 {
-            return Err(format!(
-                "line {}: a document starts at column 0",
-                lines[0].no
-            ));
-        }
-        let mut i = 0;
-        let node = parse_node(&mut lines, &mut i, 0)?;
-        if i != lines.len() {
-            return Err(format!("line {}: unexpected indentation", lines[i].no));
-        }
-        out.push(node);
-    }
-    Ok(out)
+    docs.into_iter()
+        // Empty documents (a trailing `---`) hold nothing, as kubectl and compose treat them.
+        .filter(|d| !d.is_badvalue() && !d.is_null())
+        .map(|d| tree(d, "(document)"))
+        .collect()
 }
 
-fn is_item(text: &str) -> bool {
-    text == "-" || text.starts_with("- ")
-}
-
-fn parse_node(lines: &mut [Line], i: &mut usize, indent: usize) -> Result<Yaml, String> {
-    if is_item(&lines[*i].text) {
-        parse_seq(lines, i, indent)
-    } else {
-        parse_map(lines, i, indent)
-    }
-}
-
-fn parse_seq(lines: &mut [Line], i: &mut usize, indent: usize) -> Result<Yaml, String> {
-    let mut items = Vec::new();
-    while *i < lines.len() && lines[*i].indent == indent && is_item(&lines[*i].text) {
-        let text = lines[*i].text.clone();
-        let rest = text[1..].trim_start();
-        let offset = text.len() - rest.len();
-        if rest.is_empty() {
-            *i += 1;
-            if *i < lines.len() && lines[*i].indent > indent {
-                let child = lines[*i].indent;
-                items.push(parse_node(lines, i, child)?);
-            } else {
-                items.push(Yaml::Null);
-            }
-        } else if is_item(rest) {
-            return Err(format!(
-                "line {}: nested `- -` is outside the subset",
-                lines[*i].no
-            ));
-        } else if split_key(rest, lines[*i].no)?.is_some() {
-            // `- key: value`: a mapping whose first key sits after the dash.
-            lines[*i].indent = indent + offset;
-            lines[*i].text = rest.to_string();
-            items.push(parse_map(lines, i, indent + offset)?);
-        } else {
-            items.push(scalar(rest, lines[*i].no)?);
-            *i += 1;
-        }
-    }
-    Ok(Yaml::List(items))
-}
-
-fn parse_map(lines: &mut [Line], i: &mut usize, indent: usize) -> Result<Yaml, String> {
-    let mut entries: Vec<(String, Yaml)> = Vec::new();
-    while *i < lines.len() && lines[*i].indent == indent {
-        let no = lines[*i].no;
-        if is_item(&lines[*i].text) {
-            return Err(format!(
-                "line {no}: a list item where a mapping key is expected"
-            ));
-        }
-        let text = lines[*i].text.clone();
-        let (key, value) =
-            split_key(&text, no)?.ok_or_else(|| format!("line {no}: expected `key: value`"))?;
-        if entries.iter().any(|(k, _)| *k == key) {
-            return Err(format!("line {no}: duplicate key `{key}`"));
-        }
-        *i += 1;
-        let node = if !value.is_empty() {
-            scalar(value, no)?
-        } else if *i < lines.len() && lines[*i].indent > indent {
-            let child = lines[*i].indent;
-            parse_node(lines, i, child)?
-        } else if *i < lines.len() && lines[*i].indent == indent && is_item(&lines[*i].text) {
-            parse_seq(lines, i, indent)?
-        } else {
-            Yaml::Null
-        };
-        entries.push((key, node));
-    }
-    if *i < lines.len() && lines[*i].indent > indent {
-        return Err(format!("line {}: unexpected indentation", lines[*i].no));
-    }
-    Ok(Yaml::Map(entries))
-}
-
-/// `key: value` (value possibly empty), or `None` when the text is not a mapping entry.
-fn split_key(text: &str, no: usize) -> Result<Option<(String, &str)>, String> {
-    if text.starts_with(['[', '{', '?']) {
-        return Ok(None);
-    }
-    let mut quote: Option<char> = None;
-    let bytes: Vec<(usize, char)> = text.char_indices().collect();
-    for (n, &(pos, c)) in bytes.iter().enumerate() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '"' || c == '\'' => {
-                if pos != 0 {
-                    // A quote inside a plain key or value: only scalars may hold it.
-                    continue;
+/// The crate's node as a [`Yaml`]; `path` names it in errors.
+fn tree(node: yaml_rust2::Yaml, path: &str) -> Result<Yaml, String> {
+    use yaml_rust2::Yaml as Y;
+    Ok(match node {
+        Y::Hash(entries) => {
+            let mut out = Vec::with_capacity(entries.len());
+            for (k, v) in entries {
+                let Y::String(key) = k else {
+                    return Err(format!("{path}: a key that is not a string: {k:?}"));
+                };
+                if key == "<<" {
+                    return Err(format!("{path}: merge key `<<`"));
                 }
-                quote = Some(c);
+                let child = tree(v, &format!("{path}.{key}"))?;
+                out.push((key, child));
             }
-            None if c == ':' => {
-                let next = bytes.get(n + 1).map(|&(_, c)| c);
-                if next.is_none() || next == Some(' ') {
-                    let raw_key = text[..pos].trim();
-                    if raw_key.is_empty() {
-                        return Err(format!("line {no}: empty key"));
-                    }
-                    let key = match scalar(raw_key, no)? {
-                        Yaml::Str(k) => k,
-                        _ => return Err(format!("line {no}: complex key")),
-                    };
-                    return Ok(Some((key, text[pos + 1..].trim())));
-                }
-            }
-            None => {}
+            Yaml::Map(out)
         }
-    }
-    Ok(None)
+        Y::Array(items) => Yaml::List(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| tree(v, &format!("{path}.{i}")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Y::String(s) => Yaml::Str(s),
+        Y::Integer(i) => Yaml::Int(i),
+        Y::Boolean(b) => Yaml::Bool(b),
+        Y::Real(r) => Yaml::Float(r),
+        Y::Null => Yaml::Null,
+        Y::Alias(_) | Y::BadValue => return Err(format!("{path}: an alias of no anchor")),
+    })
 }
 
-fn scalar(v: &str, no: usize) -> Result<Yaml, String> {
-    let v = v.trim();
-    if let Some(inner) = v.strip_prefix('"') {
-        let inner = inner
-            .strip_suffix('"')
-            .ok_or_else(|| format!("line {no}: unterminated double quote"))?;
-        if inner.replace("\\\\", "").replace("\\\"", "").contains('"') {
-            return Err(format!("line {no}: text after a closing quote"));
-        }
-        return Ok(Yaml::Str(inner.replace("\\\"", "\"").replace("\\\\", "\\")));
+/// What the tree does not show: tags, and plain scalars that YAML 1.1 reads as booleans.
+/// The first problem found, and where the reader is: per open container, whether it is a
+/// mapping whose next node is a key (keys such as `y` are names, not booleans).
+struct Scan(Option<String>, Vec<(bool, bool)>);
+
+impl Scan {
+    /// The next node is a mapping key.
+    fn at_key(&self) -> bool {
+        matches!(self.1.last(), Some((true, true)))
     }
-    if let Some(inner) = v.strip_prefix('\'') {
-        let inner = inner
-            .strip_suffix('\'')
-            .ok_or_else(|| format!("line {no}: unterminated single quote"))?;
-        if inner.replace("''", "").contains('\'') {
-            return Err(format!("line {no}: text after a closing quote"));
+
+    /// A node (scalar, alias or a whole container) was read in the current container.
+    fn node_done(&mut self) {
+        if let Some((true, key)) = self.1.last_mut() {
+            *key = !*key;
         }
-        return Ok(Yaml::Str(inner.replace("''", "'")));
     }
-    if let Some(inner) = v.strip_prefix('[') {
-        let inner = inner
-            .strip_suffix(']')
-            .ok_or_else(|| format!("line {no}: flow sequences must close on their line"))?;
-        if inner.trim().is_empty() {
-            return Ok(Yaml::List(Vec::new()));
-        }
-        let mut items = Vec::new();
-        let mut quote: Option<char> = None;
-        let mut start = 0;
-        for (pos, c) in inner.char_indices() {
-            match quote {
-                Some(q) if c == q => quote = None,
-                Some(_) => {}
-                None if c == '"' || c == '\'' => quote = Some(c),
-                None if matches!(c, '[' | ']' | '{' | '}') => {
-                    return Err(format!(
-                        "line {no}: nested flow collections are outside the subset"
-                    ));
-                }
-                None if c == ',' => {
-                    items.push(scalar(&inner[start..pos], no)?);
-                    start = pos + 1;
-                }
-                None => {}
+}
+
+impl yaml_rust2::parser::MarkedEventReceiver for Scan {
+    fn on_event(&mut self, ev: yaml_rust2::Event, mark: yaml_rust2::scanner::Marker) {
+        use yaml_rust2::Event;
+        use yaml_rust2::scanner::TScalarStyle;
+        let key = self.at_key();
+        match &ev {
+            Event::MappingStart(..) => self.1.push((true, true)),
+            Event::SequenceStart(..) => self.1.push((false, false)),
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.1.pop();
+                self.node_done();
             }
+            Event::Scalar(..) | Event::Alias(_) => self.node_done(),
+            _ => {}
         }
-        if quote.is_some() {
-            return Err(format!("line {no}: unterminated quote in a flow sequence"));
+        if self.0.is_some() {
+            return;
         }
-        items.push(scalar(&inner[start..], no)?);
-        return Ok(Yaml::List(items));
+        let at = format!("line {} column {}", mark.line(), mark.col() + 1);
+        match ev {
+            Event::Scalar(_, _, _, Some(tag))
+            | Event::SequenceStart(_, Some(tag))
+            | Event::MappingStart(_, Some(tag)) => {
+                self.0 = Some(format!(
+                    "{at}: tag `{}{}` (not applied by these checks)",
+                    tag.handle, tag.suffix
+                ));
+            }
+            Event::Scalar(v, TScalarStyle::Plain, _, None)
+                if !key
+                    && matches!(
+                        v.as_str(),
+                        "y" | "Y"
+                            | "yes"
+                            | "Yes"
+                            | "YES"
+                            | "n"
+                            | "N"
+                            | "no"
+                            | "No"
+                            | "NO"
+                            | "on"
+                            | "On"
+                            | "ON"
+                            | "off"
+                            | "Off"
+                            | "OFF"
+                    ) =>
+            {
+                self.0 = Some(format!(
+                    "{at}: plain `{v}` is a boolean to YAML 1.1 and a string to YAML 1.2: quote it, \
+                     or write true/false"
+                ));
+            }
+            _ => {}
+        }
     }
-    if v == "{}" {
-        return Ok(Yaml::Map(Vec::new()));
-    }
-    if v.is_empty() {
-        return Err(format!("line {no}: empty flow item"));
-    }
-    if v.starts_with(['{', '|', '>', '&', '*', '!', '@', '`', ']', '}']) {
-        return Err(format!("line {no}: `{v}` is outside the YAML subset"));
-    }
-    if v.contains(": ") || v.ends_with(':') || v.contains(" #") {
-        return Err(format!("line {no}: plain scalar `{v}` needs quotes"));
-    }
-    Ok(Yaml::Str(v.to_string()))
 }
 
 fn yaml_file(rel: &str) -> Vec<Yaml> {
@@ -363,26 +255,40 @@ fn yaml_file(rel: &str) -> Vec<Yaml> {
 }
 
 #[test]
-fn yaml_checker_rejects_what_it_does_not_understand() {
-    let ok =
-        "a: 1\nb:\n  - x\n  - k: v\n    j: [\"p\", 'q']\nc:\n- y\nd: {}\n---\ne: \"f: g\" # c\n";
+fn yaml_reader_keeps_types_and_refuses_what_would_be_misread() {
+    let ok = "a: 1\nb:\n  - x\n  - k: v\n    j: [\"p\", 'q']\nc:\n- y: 'on'\nd: {}\n\
+              e: &anchor \"f: g\" # c\nf: *anchor\ng: true\nh: \"true\"\ni: |\n  text\n---\n\
+              z: ~\n---\n";
     let docs = parse_yaml(ok).unwrap();
-    assert_eq!(docs.len(), 2);
-    assert_eq!(docs[0].at("b.1.j").strs(), ["p", "q"]);
-    assert_eq!(docs[0].at("c.0").str(), "y");
-    assert_eq!(docs[1].at("e").str(), "f: g");
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    let d = &docs[0];
+    assert_eq!(d.keys(), ["a", "b", "c", "d", "e", "f", "g", "h", "i"]);
+    assert_eq!(d.at("a"), &Yaml::Int(1));
+    assert_eq!(d.at("b.0").str(), "x");
+    assert_eq!(d.at("b.1.j").strs(), ["p", "q"]);
+    assert_eq!(d.at("c.0.y").str(), "on");
+    assert_eq!(d.at("d"), &Yaml::Map(Vec::new()));
+    assert_eq!(d.at("e").str(), "f: g");
+    assert_eq!(d.at("f").str(), "f: g");
+    assert!(d.at("g").bool());
+    assert_eq!(d.at("h").str(), "true");
+    assert_eq!(d.at("i").str(), "text\n");
+    assert_eq!(docs[1].at("z"), &Yaml::Null);
     for bad in [
         "a:\n\tb: 1\n",
         "a: 1\na: 2\n",
-        "a: |\n  text\n",
-        "a: &x 1\n",
-        "a: 1\n  b: 2\n",
-        "a:\n  b: 1\n - c\n",
-        "a: [1, [2]]\n",
+        "a: *nowhere\n",
+        "a: !!str 1\n",
+        "a: !reset []\n",
+        "a: &x {b: 1}\nc:\n  <<: *x\n",
+        "a: yes\n",
+        "a: [Off]\n",
+        "? [a]\n: 1\n",
+        "1: a\n",
+        "a: [1, [2]\n",
         "a: \"open\n",
-        "a: {b: 1}\n",
         "a: b: c\n",
-        "  a: 1\n",
+        "a: 1\n  b: 2\n",
     ] {
         assert!(parse_yaml(bad).is_err(), "accepted {bad:?}");
     }
@@ -582,6 +488,23 @@ fn configs_use_known_keys_valid_values_and_no_secrets() {
             assert_eq!(p.policy.as_deref(), Some(policy.as_path()));
         }
     }
+}
+
+/// Cuts a comment off a line (a `#` at the start or after whitespace, outside quotes).
+fn strip_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '#' && prev.is_whitespace() => return &line[..i],
+            None => {}
+        }
+        prev = c;
+    }
+    line
 }
 
 /// Lines that set something named like a password, token or key to a literal.
@@ -1010,7 +933,7 @@ fn compose_runs_odoo_postgres_and_odoo_warden_consistently() {
         .iter()
         .map(|m| {
             assert_eq!(m.at("type").str(), "bind");
-            assert_eq!(m.at("read_only").str(), "true", "mounts are read-only");
+            assert!(m.at("read_only").bool(), "mounts are read-only");
             (m.at("source").str(), m.at("target").str())
         })
         .collect();
@@ -1104,11 +1027,11 @@ fn compose_runs_odoo_postgres_and_odoo_warden_consistently() {
     );
     for db in ["db", "warden-db"] {
         for net in nets(db) {
-            assert_eq!(c.at(&format!("networks.{net}.internal")).str(), "true");
+            assert!(c.at(&format!("networks.{net}.internal")).bool());
         }
     }
     // Hardening.
-    assert_eq!(w.at("read_only").str(), "true");
+    assert!(w.at("read_only").bool());
     assert_eq!(w.at("cap_drop").strs(), ["ALL"]);
     assert!(
         w.at("security_opt")
@@ -1194,16 +1117,16 @@ fn kubernetes_manifests_agree_with_the_config() {
         .collect();
 
     let d = kind(&objects, "Deployment");
-    assert_eq!(d.at("spec.replicas").str(), "2");
+    assert_eq!(d.at("spec.replicas").u16(), 2);
     let labels = d.at("spec.selector.matchLabels");
     assert_eq!(&labels, &d.at("spec.template.metadata.labels"));
     let pod = d.at("spec.template.spec");
-    assert_eq!(pod.at("securityContext.runAsNonRoot").str(), "true");
+    assert!(pod.at("securityContext.runAsNonRoot").bool());
     assert_eq!(
         pod.at("securityContext.seccompProfile.type").str(),
         "RuntimeDefault"
     );
-    assert_eq!(pod.at("automountServiceAccountToken").str(), "false");
+    assert!(!pod.at("automountServiceAccountToken").bool());
     let containers = pod.at("containers").list();
     assert_eq!(containers.len(), 1);
     let ct = &containers[0];
@@ -1226,18 +1149,16 @@ fn kubernetes_manifests_agree_with_the_config() {
         .at("ports")
         .list()
         .iter()
-        .map(|p| {
-            (
-                p.at("name").str(),
-                p.at("containerPort").str().parse().unwrap(),
-            )
-        })
+        .map(|p| (p.at("name").str(), p.at("containerPort").u16()))
         .collect();
     assert_eq!(ports.get("mcp"), Some(&listen.port()));
     assert_eq!(ports.get("admin"), Some(&admin.port()));
+    // A port by number, or by the name of a container port.
     let port_of = |p: &Yaml| -> u16 {
-        let s = p.str();
-        s.parse().unwrap_or_else(|_| ports[s])
+        match p {
+            Yaml::Str(name) => ports[name.as_str()],
+            number => number.u16(),
+        }
     };
     for (probe, path) in [
         ("livenessProbe", "/healthz"),
@@ -1263,9 +1184,9 @@ fn kubernetes_manifests_agree_with_the_config() {
         ct.at(&format!("resources.{r}"));
     }
     let sc = ct.at("securityContext");
-    assert_eq!(sc.at("runAsNonRoot").str(), "true");
-    assert_eq!(sc.at("readOnlyRootFilesystem").str(), "true");
-    assert_eq!(sc.at("allowPrivilegeEscalation").str(), "false");
+    assert!(sc.at("runAsNonRoot").bool());
+    assert!(sc.at("readOnlyRootFilesystem").bool());
+    assert!(!sc.at("allowPrivilegeEscalation").bool());
     assert_eq!(sc.at("capabilities.drop").strs(), ["ALL"]);
     assert_eq!(sc.at("seccompProfile.type").str(), "RuntimeDefault");
 
@@ -1317,14 +1238,14 @@ fn kubernetes_manifests_agree_with_the_config() {
                 );
                 files_in_pod.insert(mount.join(item.at("path").str()));
             }
-            assert_eq!(m.at("readOnly").str(), "true");
+            assert!(m.at("readOnly").bool());
         } else if let Some(s) = v.get("secret") {
             assert_eq!(s.at("secretName").str(), secret_name);
             for item in s.at("items").list() {
                 assert!(secret_keys.contains(&item.at("key").str()));
                 files_in_pod.insert(mount.join(item.at("path").str()));
             }
-            assert_eq!(m.at("readOnly").str(), "true");
+            assert!(m.at("readOnly").bool());
         }
     }
     let config_dir = Path::new(IMAGE_CONFIG).parent().unwrap();

@@ -3,7 +3,7 @@
 
 use crate::audit::AuditHandle;
 use crate::audit::{AuditLog, kind};
-use crate::auth::keys::{KeyRequest, KeyView, create_key};
+use crate::auth::keys::{CreateKeyError, KeyRequest, KeyView, create_key};
 use crate::auth::{Principal, Scope, Verifier};
 use crate::middleware::auth::AuthLayer;
 use crate::store::Store;
@@ -196,7 +196,17 @@ async fn post_key(
             body["token"] = json!(created.token.expose());
             (StatusCode::CREATED, Json(body)).into_response()
         }
-        Err(message) => error(StatusCode::BAD_REQUEST, "bad_request", message),
+        Err(CreateKeyError::Invalid(message)) => {
+            error(StatusCode::BAD_REQUEST, "bad_request", message)
+        }
+        Err(e @ CreateKeyError::Store(_)) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        ),
+        Err(e @ CreateKeyError::Key(_)) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        }
     }
 }
 
@@ -280,7 +290,7 @@ async fn record_admin(
     s: &AdminState,
     handle: Option<AuditHandle>,
     by: &Principal,
-    what: &str,
+    what: crate::audit::Kind,
     reason: String,
 ) -> Result<(), Response> {
     let mut e = match &handle {
@@ -296,8 +306,8 @@ async fn record_admin(
     };
     e.key_id = Some(by.key_id.clone());
     e.key_name = Some(by.name.clone());
-    e.decision = Some("allow".into());
-    e.outcome = Some("ok".into());
+    e.decision = Some(crate::audit::Decision::Allow);
+    e.outcome = Some(crate::audit::Outcome::Ok);
     e.reason = Some(reason);
     s.audit.record_durable(e).await.map(|_| ()).map_err(|e| {
         error(
@@ -339,6 +349,23 @@ fn parse_time(name: &str, v: &Option<String>) -> Result<Option<OffsetDateTime>, 
     }
 }
 
+/// A filter on one of the trail's words: refused, naming the words there are, when it is none
+/// of them (a typo would otherwise silently match nothing).
+fn word<W: crate::audit::Word>(
+    name: &str,
+    value: &Option<String>,
+) -> Result<Option<String>, String> {
+    let words = || W::all().iter().map(|w| w.word());
+    match value.as_deref() {
+        None => Ok(None),
+        Some(v) if words().any(|w| w == v) => Ok(Some(v.to_string())),
+        Some(v) => Err(format!(
+            "{name} \"{v}\" is not one the trail uses ({})",
+            words().collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
 fn filter_of(q: &AuditQuery) -> Result<AuditFilter, String> {
     Ok(AuditFilter {
         since: parse_time("since", &q.since)?,
@@ -347,9 +374,9 @@ fn filter_of(q: &AuditQuery) -> Result<AuditFilter, String> {
         profile: q.profile.clone(),
         model: q.model.clone(),
         operation: q.operation.clone(),
-        decision: q.decision.clone(),
-        outcome: q.outcome.clone(),
-        kind: q.kind.clone(),
+        decision: word::<crate::audit::Decision>("decision", &q.decision)?,
+        outcome: word::<crate::audit::Outcome>("outcome", &q.outcome)?,
+        kind: word::<crate::audit::Kind>("kind", &q.kind)?,
         record_id: q.record_id,
         call_id: q.call_id.clone(),
     })

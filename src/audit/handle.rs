@@ -38,7 +38,7 @@ impl AuditHandle {
     }
 
     /// A record carrying what the draft knows.
-    pub fn event(&self, log: &AuditLog, kind: &str) -> Event {
+    pub fn event(&self, log: &AuditLog, kind: super::Kind) -> Event {
         let d = self.draft();
         let mut e = log.event(kind);
         e.request_id = d.request_id;

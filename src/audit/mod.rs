@@ -22,27 +22,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-/// What happened. Stable strings: auditors filter on them.
-pub mod kind {
-    pub const REQUEST: &str = "request";
-    pub const TOOL_CALL: &str = "tool_call";
-    pub const WRITE_INTENT: &str = "write_intent";
-    pub const WRITE_OUTCOME: &str = "write_outcome";
-    pub const AUTH_FAILURE: &str = "auth_failure";
-    pub const ORIGIN_REFUSED: &str = "origin_refused";
-    pub const MALFORMED: &str = "malformed";
-    pub const RATE_LIMITED: &str = "rate_limited";
-    pub const KILL_SWITCH_REFUSED: &str = "kill_switch_refused";
-    pub const POLICY_RELOAD: &str = "policy_reload";
-    pub const KEY_CHANGE: &str = "key_change";
-    pub const KILL_SWITCH_CHANGE: &str = "kill_switch_change";
-    pub const ADMIN: &str = "admin";
-    /// A person was asked to confirm a write, or answered.
-    pub const CONFIRMATION: &str = "confirmation";
-    /// An approval was requested, used, or refused.
-    pub const APPROVAL: &str = "approval";
-    /// An approver approved or denied a request.
-    pub const APPROVAL_DECISION: &str = "approval_decision";
+/// A stable word of the trail (a kind, a decision, an outcome).
+pub trait Word: Copy + 'static {
+    /// Every value.
+    fn all() -> &'static [Self];
+    fn word(self) -> &'static str;
 }
 
 /// Stable words of the trail, as enums: each serializes (and is stored) as its `as_str` word.
@@ -67,6 +51,15 @@ macro_rules! words {
             /// The value a word names (`None`: not one of [`Self::ALL`]).
             pub fn parse(word: &str) -> Option<Self> {
                 Self::ALL.iter().copied().find(|v| v.as_str() == word)
+            }
+        }
+
+        impl Word for $name {
+            fn all() -> &'static [Self] {
+                Self::ALL
+            }
+            fn word(self) -> &'static str {
+                self.as_str()
             }
         }
 
@@ -113,11 +106,59 @@ words! {
     }
 }
 
+words! {
+    /// What happened. Stable words: auditors filter on them.
+    Kind {
+        Request = "request",
+        ToolCall = "tool_call",
+        WriteIntent = "write_intent",
+        WriteOutcome = "write_outcome",
+        AuthFailure = "auth_failure",
+        OriginRefused = "origin_refused",
+        Malformed = "malformed",
+        RateLimited = "rate_limited",
+        KillSwitchRefused = "kill_switch_refused",
+        PolicyReload = "policy_reload",
+        KeyChange = "key_change",
+        KillSwitchChange = "kill_switch_change",
+        Admin = "admin",
+        /// A person was asked to confirm a write, or answered.
+        Confirmation = "confirmation",
+        /// An approval was requested, used, or refused.
+        Approval = "approval",
+        /// An approver approved or denied a request.
+        ApprovalDecision = "approval_decision",
+        /// Stands in for a record the store refused (the trail stays gapless).
+        AuditError = "audit_error",
+    }
+}
+
+/// The kinds by their old constant names.
+pub mod kind {
+    use super::Kind;
+    pub const REQUEST: Kind = Kind::Request;
+    pub const TOOL_CALL: Kind = Kind::ToolCall;
+    pub const WRITE_INTENT: Kind = Kind::WriteIntent;
+    pub const WRITE_OUTCOME: Kind = Kind::WriteOutcome;
+    pub const AUTH_FAILURE: Kind = Kind::AuthFailure;
+    pub const ORIGIN_REFUSED: Kind = Kind::OriginRefused;
+    pub const MALFORMED: Kind = Kind::Malformed;
+    pub const RATE_LIMITED: Kind = Kind::RateLimited;
+    pub const KILL_SWITCH_REFUSED: Kind = Kind::KillSwitchRefused;
+    pub const POLICY_RELOAD: Kind = Kind::PolicyReload;
+    pub const KEY_CHANGE: Kind = Kind::KeyChange;
+    pub const KILL_SWITCH_CHANGE: Kind = Kind::KillSwitchChange;
+    pub const ADMIN: Kind = Kind::Admin;
+    pub const CONFIRMATION: Kind = Kind::Confirmation;
+    pub const APPROVAL: Kind = Kind::Approval;
+    pub const APPROVAL_DECISION: Kind = Kind::ApprovalDecision;
+}
+
 /// One audit record. Field order is the serialization order; every field is always present
 /// (null when unknown) so the shape is the same for every record.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
-    pub kind: String,
+    pub kind: Kind,
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     pub instance: String,
@@ -136,11 +177,11 @@ pub struct Event {
     /// Redacted ([`redact`]): hidden fields and secret-looking values removed, large values cut.
     pub arguments: Option<Value>,
     /// `allow`, `deny`, `invalid` (arguments refused before any decision), `refuse` (stack).
-    pub decision: Option<String>,
+    pub decision: Option<Decision>,
     pub reason: Option<String>,
     pub confirmed_by: Option<String>,
     /// `ok`, `error` (Odoo failed), `refused`, `pending` (an intent), `unknown`.
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub odoo_error_class: Option<String>,
     pub http_status: Option<u16>,
     pub duration_ms: Option<f64>,
@@ -149,9 +190,9 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(kind: &str, instance: &str) -> Self {
+    pub fn new(kind: Kind, instance: &str) -> Self {
         Self {
-            kind: kind.to_string(),
+            kind,
             time: OffsetDateTime::now_utc(),
             instance: instance.to_string(),
             request_id: None,
@@ -204,13 +245,13 @@ impl Event {
         };
         crate::store::AuditInsert {
             time: crate::store::stored_time(self.time),
-            kind: col(&Some(self.kind.clone())).unwrap_or_default(),
+            kind: self.kind.as_str().to_string(),
             key_id: col(&self.key_id),
             profile: col(&self.profile),
             model: col(&self.model),
             operation: col(&self.operation),
-            decision: col(&self.decision),
-            outcome: col(&self.outcome),
+            decision: self.decision.map(|d| d.as_str().to_string()),
+            outcome: self.outcome.map(|o| o.as_str().to_string()),
             call_id: col(&self.call_id),
             record_ids: self.record_ids.clone(),
             record: self.to_record(),

@@ -110,14 +110,14 @@ pub async fn verify(store: &Store, kept: Option<&KeptHead>) -> Result<VerifyRepo
                 .record
                 .get("kind")
                 .and_then(|k| k.as_str())
-                .unwrap_or("");
+                .and_then(super::Kind::parse);
             if let Some(call) = row.record.get("call_id").and_then(|c| c.as_str()) {
                 match kind {
-                    super::kind::WRITE_INTENT => {
+                    Some(super::Kind::WriteIntent) => {
                         open_intents.insert(call.to_string(), row.seq);
                     }
                     // An outcome recorded as unknown (timeout, cut off) leaves the write open.
-                    super::kind::WRITE_OUTCOME
+                    Some(super::Kind::WriteOutcome)
                         if row.record.get("outcome").and_then(|o| o.as_str())
                             != Some("unknown") =>
                     {

@@ -25,14 +25,16 @@ pub enum AuditError {
     #[error("the audit trail is not taking records (queue full for {0} s)")]
     QueueFull(u64),
     #[error("the audit trail could not store the record: {0}")]
-    Store(String),
+    Store(crate::store::StoreError),
+    #[error("the audit trail did not commit the record within {0} s")]
+    NotCommitted(u64),
     #[error("the audit writer has stopped")]
     Stopped,
 }
 
 struct Job {
     event: Event,
-    done: Option<oneshot::Sender<Result<i64, String>>>,
+    done: Option<oneshot::Sender<Result<i64, crate::store::StoreError>>>,
 }
 
 /// The handle every part of the server records through.
@@ -60,7 +62,7 @@ impl AuditLog {
     }
 
     /// A new event of this instance.
-    pub fn event(&self, kind: &str) -> Event {
+    pub fn event(&self, kind: super::Kind) -> Event {
         Event::new(kind, &self.instance)
     }
 
@@ -87,10 +89,7 @@ impl AuditLog {
             Ok(Ok(Ok(seq))) => Ok(seq),
             Ok(Ok(Err(e))) => Err(AuditError::Store(e)),
             Ok(Err(_)) => Err(AuditError::Stopped),
-            Err(_) => Err(AuditError::Store(format!(
-                "not committed within {} s",
-                WAIT.as_secs()
-            ))),
+            Err(_) => Err(AuditError::NotCommitted(WAIT.as_secs())),
         }
     }
 
@@ -162,7 +161,7 @@ async fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUs
                 tracing::error!(error = %e, records = batch.len(), "the audit store refused a batch; retrying");
                 for job in batch.iter_mut() {
                     if let Some(done) = job.done.take() {
-                        let _ = done.send(Err(e.to_string()));
+                        let _ = done.send(Err(e.clone()));
                     }
                 }
                 failures += 1;
@@ -232,19 +231,14 @@ async fn isolate(store: &Store, batch: &mut Vec<Job>) {
         if store.append_audit(&one, &chain).await.is_ok() {
             continue;
         }
-        let mut placeholder = super::Event::new("audit_error", &job.event.instance);
+        let mut placeholder = super::Event::new(super::Kind::AuditError, &job.event.instance);
         placeholder.time = job.event.time;
         placeholder.request_id = job.event.request_id.clone();
         placeholder.key_id = job.event.key_id.clone();
-        placeholder.outcome = Some("error".into());
+        placeholder.outcome = Some(crate::audit::Outcome::Error);
         placeholder.reason = Some(format!(
             "a {} record could not be stored and was replaced by this one",
-            job.event
-                .kind
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .take(40)
-                .collect::<String>()
+            job.event.kind
         ));
         if store
             .append_audit(&[placeholder.to_insert()], &chain)

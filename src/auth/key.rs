@@ -121,10 +121,20 @@ pub struct GeneratedKey {
     pub secret_hash: String,
 }
 
+/// Why a key could not be made or hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("argon2 parameters: {0}")]
+    Params(argon2::Error),
+    #[error("argon2: {0}")]
+    Hash(argon2::password_hash::Error),
+    #[error("key generation did not finish: {0}")]
+    Worker(String),
+}
+
 /// argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
-fn hasher() -> Result<Hasher, String> {
-    let params =
-        Params::new(19 * 1024, 2, 1, None).map_err(|e| format!("argon2 parameters: {e}"))?;
+fn hasher() -> Result<Hasher, KeyError> {
+    let params = Params::new(19 * 1024, 2, 1, None).map_err(KeyError::Params)?;
     Ok(Hasher {
         algorithm: Algorithm::Argon2id,
         version: Version::V0x13,
@@ -200,14 +210,14 @@ impl PasswordHasher for Hasher {
 }
 
 /// The argon2id PHC string of a secret.
-pub fn hash_secret(secret: &str) -> Result<String, String> {
+pub fn hash_secret(secret: &str) -> Result<String, KeyError> {
     let mut salt = [0u8; 16];
     rand::rng().fill(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| format!("salt: {e}"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(KeyError::Hash)?;
     hasher()?
         .hash_password(secret.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| format!("argon2: {e}"))
+        .map_err(KeyError::Hash)
 }
 
 /// Checks a secret against a PHC string (constant time in the secret; parameters from the hash).
@@ -219,7 +229,7 @@ pub fn verify_secret(secret: &str, phc: &str) -> bool {
 }
 
 /// Generates a new key. The only moment its secret exists in clear.
-pub fn generate() -> Result<GeneratedKey, String> {
+pub fn generate() -> Result<GeneratedKey, KeyError> {
     let id = random_string(ID_LEN);
     let secret = random_string(SECRET_LEN);
     let secret_hash = hash_secret(&secret)?;

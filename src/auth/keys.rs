@@ -1,8 +1,8 @@
 //! Creating, listing and revoking keys: one implementation for the CLI and the admin API.
 
-use super::key::{Scope, generate, parse_scopes};
+use super::key::{KeyError, Scope, generate, parse_scopes};
 use crate::secret::Secret;
-use crate::store::{KeyRecord, NewKey, Store};
+use crate::store::{KeyRecord, NewKey, Store, StoreError};
 use time::OffsetDateTime;
 
 /// A key as shown to people: never its secret nor its hash.
@@ -92,48 +92,66 @@ pub fn parse_duration(s: &str) -> Result<time::Duration, String> {
 }
 
 /// Validates a request and stores the new key. `profiles` are the configured profile names.
+/// Why a key was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateKeyError {
+    /// The request itself: what to change.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the key store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// Creates a key (its secret exists in clear only in the answer).
 pub async fn create_key(
     store: &Store,
     req: &KeyRequest<'_>,
     profiles: &[String],
-) -> Result<CreatedKey, String> {
+) -> Result<CreatedKey, CreateKeyError> {
+    let invalid = CreateKeyError::Invalid;
     let name = req.name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err("a key needs a name of 1 to 100 characters (who or what uses it)".into());
+        return Err(invalid(
+            "a key needs a name of 1 to 100 characters (who or what uses it)".into(),
+        ));
     }
-    let scopes = parse_scopes(req.scopes)?;
+    let scopes = parse_scopes(req.scopes).map_err(invalid)?;
     let profile = req.profile.map(str::trim).filter(|p| !p.is_empty());
     if scopes.contains(&Scope::Mcp) {
         let Some(p) = profile else {
-            return Err("an mcp key needs --profile: the profile it acts as".into());
+            return Err(invalid(
+                "an mcp key needs --profile: the profile it acts as".into(),
+            ));
         };
         if !profiles.iter().any(|x| x == p) {
-            return Err(format!(
+            return Err(invalid(format!(
                 "profile \"{p}\" is not configured (configured: {})",
                 if profiles.is_empty() {
                     "none".to_string()
                 } else {
                     profiles.join(", ")
                 }
-            ));
+            )));
         }
     } else if profile.is_some() {
-        return Err(
+        return Err(invalid(
             "only mcp keys act as a profile; leave --profile out for audit, approve and admin keys"
                 .into(),
-        );
+        ));
     }
     let now = OffsetDateTime::now_utc();
     let expires_at = match req.expires_in {
         Some(d) => Some(
-            now.checked_add(parse_duration(d)?)
-                .ok_or_else(|| format!("expires_in \"{d}\" is out of range"))?,
+            now.checked_add(parse_duration(d).map_err(invalid)?)
+                .ok_or_else(|| invalid(format!("expires_in \"{d}\" is out of range")))?,
         ),
         None => None,
     };
     let generated = tokio::task::spawn_blocking(generate)
         .await
-        .map_err(|e| format!("key generation failed: {e}"))??;
+        .map_err(|e| KeyError::Worker(e.to_string()))??;
     let new = NewKey {
         id: generated.id.clone(),
         name: name.to_string(),
@@ -143,12 +161,11 @@ pub async fn create_key(
         created_at: now,
         expires_at,
     };
-    store.insert_key(&new).await.map_err(|e| e.to_string())?;
+    store.insert_key(&new).await?;
     let record = store
         .get_key(&new.id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "the new key was not found after storing it".to_string())?;
+        .await?
+        .ok_or_else(|| StoreError::Query("the new key was not found after storing it".into()))?;
     Ok(CreatedKey {
         view: KeyView::of(&record),
         token: generated.token,

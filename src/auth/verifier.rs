@@ -70,10 +70,13 @@ fn digest(token: &str) -> [u8; 32] {
 
 impl Verifier {
     /// `ttl`: how long a successful verification is reused.
-    pub async fn new(store: Arc<Store>, ttl: Duration) -> Result<Arc<Self>, String> {
+    pub async fn new(
+        store: Arc<Store>,
+        ttl: Duration,
+    ) -> Result<Arc<Self>, crate::auth::key::KeyError> {
         let dummy_hash = tokio::task::spawn_blocking(|| hash_secret("odoo-warden-dummy-secret"))
             .await
-            .map_err(|e| format!("argon2: {e}"))??;
+            .map_err(|e| crate::auth::key::KeyError::Worker(e.to_string()))??;
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);

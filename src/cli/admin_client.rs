@@ -72,9 +72,7 @@ impl Endpoint<'_> {
     /// a key with (the least that suffices).
     pub fn scopes(self) -> &'static [Scope] {
         match self {
-            Endpoint::AuditQuery | Endpoint::AuditVerify | Endpoint::AuditExport => {
-                &[Scope::Audit]
-            }
+            Endpoint::AuditQuery | Endpoint::AuditVerify | Endpoint::AuditExport => &[Scope::Audit],
             Endpoint::ApprovalsList | Endpoint::Approve(_) | Endpoint::Deny(_) => &[Scope::Approve],
             // Reading the switch takes admin or audit; changing it, admin.
             Endpoint::KillStatus => &[Scope::Audit, Scope::Admin],
@@ -103,27 +101,18 @@ fn scope_phrase(scopes: &[Scope]) -> String {
     format!("the {} scope", names.join(" or "))
 }
 
-/// A request the admin API did not carry out, or could not be sent: what to tell the person.
+/// A request the admin API did not carry out, or that could not be sent: what to tell the
+/// person (refusals name their HTTP status).
 #[derive(Debug)]
-pub struct AdminError {
-    /// The HTTP status, when the server answered.
-    pub status: Option<StatusCode>,
-    message: String,
-}
+pub struct AdminError(String);
 
 impl fmt::Display for AdminError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0)
     }
 }
 
 impl std::error::Error for AdminError {}
-
-impl AdminError {
-    fn new(status: Option<StatusCode>, message: String) -> Self {
-        Self { status, message }
-    }
-}
 
 /// Where the base URL came from: named when the server cannot be reached there.
 #[derive(Debug, Clone)]
@@ -157,7 +146,9 @@ impl AdminClient {
         let key = key
             .map(|k| k.trim().to_string())
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| anyhow::anyhow!("an {needs} key is needed: --key or $ODOO_WARDEN_KEY"))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!("an {needs} key is needed: --key or $ODOO_WARDEN_KEY")
+            })?;
         let (url, source) = match admin_url {
             Some(url) => (url, Source::Flag),
             None => {
@@ -179,26 +170,22 @@ impl AdminClient {
     fn at(url: &str, source: Source, key: String) -> Result<Self, AdminError> {
         let shown = url.trim().trim_end_matches('/').to_string();
         let not_http = || {
-            AdminError::new(
-                None,
-                format!(
-                    "--admin-url \"{url}\" is not an http:// or https:// URL (e.g. http://127.0.0.1:8809, the address `serve` prints as \"admin listening on\")"
-                ),
-            )
+            AdminError(format!(
+                "--admin-url \"{url}\" is not an http:// or https:// URL (e.g. http://127.0.0.1:8809, the address `serve` prints as \"admin listening on\")"
+            ))
         };
         let base = url::Url::parse(&shown).map_err(|_| not_http())?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             return Err(not_http());
         }
         if HeaderValue::from_str(&format!("Bearer {key}")).is_err() {
-            return Err(AdminError::new(
-                None,
+            return Err(AdminError(
                 "the key given with --key or $ODOO_WARDEN_KEY holds characters no odoo-warden key has: pass the key exactly as `keys create` printed it".into(),
             ));
         }
-        let http = reqwest::Client::builder().build().map_err(|e| {
-            AdminError::new(None, format!("cannot set up an HTTP client: {e}"))
-        })?;
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| AdminError(format!("cannot set up an HTTP client: {e}")))?;
         Ok(Self {
             http,
             shown,
@@ -298,16 +285,13 @@ impl AdminClient {
     ) -> Result<Value, AdminError> {
         let status = r.status();
         r.json().await.map_err(|e| {
-            AdminError::new(
-                Some(status),
-                format!(
+            AdminError(format!(
                     "{}{} answered {status} but not with JSON ({}): is {} odoo-warden's admin listener?",
                     self.shown,
                     endpoint.path(),
                     root_cause(&e),
                     self.shown
-                ),
-            )
+            ))
         })
     }
 
@@ -333,15 +317,18 @@ impl AdminClient {
                     "[server] admin_listen in {} has port 0 (a port chosen at each start): pass --admin-url with the server's address ({printed})",
                     path.display()
                 ),
-                _ => format!(
-                    "is `odoo-warden serve` running, and does it listen for the admin API there ({})? If it listens elsewhere, pass --admin-url ({printed})",
-                    self.source()
+                Source::Config(path) => format!(
+                    "is `odoo-warden serve` running? This URL comes from [server] admin_listen in {}; if the server listens elsewhere, pass --admin-url ({printed})",
+                    path.display()
+                ),
+                Source::Flag => format!(
+                    "is `odoo-warden serve` running, and is --admin-url its admin listener? ({printed})"
                 ),
             };
             message.push_str("\n  hint: ");
             message.push_str(&hint);
         }
-        AdminError::new(None, message)
+        AdminError(message)
     }
 
     /// What a refusal (`status`, with the server's `body`) means for the person running the
@@ -380,8 +367,9 @@ impl AdminClient {
                 "the admin API refused the key (401): it is missing, malformed, unknown, expired or revoked. Pass a valid odoo-warden key holding {} with --key or $ODOO_WARDEN_KEY (`odoo-warden keys list` shows which keys are active)",
                 scope_phrase(scopes)
             ),
-            // A refusal other than a missing scope (an approval decided by the key that asked
-            // for it) says itself what is wrong.
+            // The server's scope refusal says "scope" (pinned by the tests below, against the
+            // server's own key check); any other 403 (an approval decided by the key that
+            // asked for it) says itself what is wrong.
             403 if message.as_deref().is_some_and(|m| !m.contains("scope")) => {
                 format!("{said} (403)")
             }
@@ -390,12 +378,20 @@ impl AdminClient {
                 scope_phrase(scopes),
                 scopes.first().copied().unwrap_or(Scope::Admin)
             ),
-            404 => match &message {
-                Some(m) => format!("{m} (404)"),
-                None => format!(
-                    "the admin API at {} has no {} (404): check that {} names odoo-warden's admin listener (not its MCP listener) and that the server is the same version as this command",
+            // An approval that does not exist (the server names it); any other 404 is a route
+            // the server does not have: the URL is not the admin listener's.
+            404 => match (&message, endpoint) {
+                (Some(m), Endpoint::Approve(id) | Endpoint::Deny(id)) if names(m, id) => {
+                    format!("{m} (404)")
+                }
+                _ => format!(
+                    "the admin API at {} has no {} (404{}): check that {} names odoo-warden's admin listener (not its MCP listener) and that the server is the same version as this command",
                     self.shown,
                     endpoint.path(),
+                    message
+                        .as_deref()
+                        .map(|m| format!(", \"{m}\""))
+                        .unwrap_or_default(),
                     self.source()
                 ),
             },
@@ -437,13 +433,20 @@ impl AdminClient {
                 ),
             },
             503 => format!("the admin API is unavailable (503): {said}"),
-            500..=599 => format!(
-                "the admin API failed ({code}): {said}; the server's log says more"
-            ),
+            500..=599 => {
+                format!("the admin API failed ({code}): {said}; the server's log says more")
+            }
             _ => format!("the admin API answered {code}: {said}"),
         };
-        AdminError::new(Some(status), text)
+        AdminError(text)
     }
+}
+
+/// Whether `message` names `id` as a word of its own.
+fn names(message: &str, id: &str) -> bool {
+    message
+        .split_whitespace()
+        .any(|w| w.trim_matches(|c: char| c.is_ascii_punctuation() && c != '_' && c != '-') == id)
 }
 
 /// The innermost cause of an error ("Connection refused (os error 111)"), which says more than
@@ -507,7 +510,7 @@ mod tests {
             _ => c.send_json(endpoint, &json!({})).await.unwrap_err(),
         };
         let e = e.downcast::<AdminError>().unwrap();
-        assert_eq!(e.status.map(|s| s.as_u16()), Some(status), "{e}");
+        assert!(e.to_string().contains(&format!("({status}")), "{e}");
         e
     }
 
@@ -522,7 +525,10 @@ mod tests {
         ] {
             let e = refused(endpoint, 403, SCOPE_REFUSAL).await.to_string();
             assert!(e.contains("approve scope"), "{e}");
-            assert!(e.contains(&format!("`odoo-warden {}`", endpoint.command())), "{e}");
+            assert!(
+                e.contains(&format!("`odoo-warden {}`", endpoint.command())),
+                "{e}"
+            );
             assert!(e.contains("--scope approve"), "{e}");
             assert!(!e.contains("audit"), "{e}");
         }
@@ -541,7 +547,10 @@ mod tests {
             assert!(e.contains("--scope audit"), "{e}");
         }
         let e = refused(Endpoint::KillSet, 403, "").await.to_string();
-        assert!(e.contains("lacks the admin scope that `odoo-warden kill` needs"), "{e}");
+        assert!(
+            e.contains("lacks the admin scope that `odoo-warden kill` needs"),
+            "{e}"
+        );
         let e = refused(Endpoint::KillStatus, 403, "").await.to_string();
         assert!(e.contains("the audit or admin scope"), "{e}");
     }
@@ -549,7 +558,9 @@ mod tests {
     #[tokio::test]
     async fn a_403_that_is_not_about_scopes_says_what_the_server_said() {
         let body = r#"{"error":"forbidden","message":"a request cannot be decided by the key that made it"}"#;
-        let e = refused(Endpoint::Approve("a1"), 403, body).await.to_string();
+        let e = refused(Endpoint::Approve("a1"), 403, body)
+            .await
+            .to_string();
         assert_eq!(
             e,
             "a request cannot be decided by the key that made it (403)"
@@ -558,21 +569,51 @@ mod tests {
 
     #[tokio::test]
     async fn every_other_status_is_explained() {
-        let e = refused(Endpoint::AuditQuery, 401, r#"{"error":"unauthorized","message":"a valid odoo-warden API key is required"}"#).await.to_string();
+        let e = refused(
+            Endpoint::AuditQuery,
+            401,
+            r#"{"error":"unauthorized","message":"a valid odoo-warden API key is required"}"#,
+        )
+        .await
+        .to_string();
         assert!(e.contains("refused the key (401)"), "{e}");
         assert!(e.contains("expired or revoked"), "{e}");
         assert!(e.contains("--key or $ODOO_WARDEN_KEY"), "{e}");
         assert!(e.contains("the audit scope"), "{e}");
 
-        let e = refused(Endpoint::Approve("a1"), 404, r#"{"error":"not_found","message":"no approval request a1"}"#).await.to_string();
+        let e = refused(
+            Endpoint::Approve("a1"),
+            404,
+            r#"{"error":"not_found","message":"no approval request a1"}"#,
+        )
+        .await
+        .to_string();
         assert_eq!(e, "no approval request a1 (404)");
         // A route the server does not have (axum's bare 404): the URL is probably wrong.
         let e = refused(Endpoint::ApprovalsList, 404, "").await.to_string();
         assert!(e.contains("has no /admin/v1/approvals (404)"), "{e}");
-        assert!(e.contains("--admin-url names odoo-warden's admin listener"), "{e}");
+        assert!(
+            e.contains("--admin-url names odoo-warden's admin listener"),
+            "{e}"
+        );
+        // The MCP listener's own 404 (its JSON message is about /mcp, not about this command).
+        let body = r#"{"error":"not_found","message":"not found: the MCP endpoint is /mcp"}"#;
+        let e = refused(Endpoint::Approve("a1"), 404, body)
+            .await
+            .to_string();
+        assert!(
+            e.contains(
+                "has no /admin/v1/approvals/a1/approve (404, \"not found: the MCP endpoint is /mcp\")"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("not its MCP listener"), "{e}");
 
         let e = refused(Endpoint::Deny("a1"), 409, r#"{"error":"not_pending","message":"approval a1 is approved, not pending: it cannot be decided"}"#).await.to_string();
-        assert_eq!(e, "approval a1 is approved, not pending: it cannot be decided (409)");
+        assert_eq!(
+            e,
+            "approval a1 is approved, not pending: it cannot be decided (409)"
+        );
 
         let e = refused(Endpoint::KillSet, 422, r#"{"error":"invalid_policy","message":"no policy was changed","problems":["a.toml: line 3: unknown key \"raed\"","b.toml: missing [defaults]"]}"#).await.to_string();
         assert_eq!(
@@ -580,19 +621,45 @@ mod tests {
             "no policy was changed (422)\n  - a.toml: line 3: unknown key \"raed\"\n  - b.toml: missing [defaults]"
         );
 
-        let e = refused(Endpoint::AuditQuery, 400, r#"{"error":"bad_request","message":"since: not an RFC 3339 time"}"#).await.to_string();
-        assert_eq!(e, "the admin API refused the request (400): since: not an RFC 3339 time");
+        let e = refused(
+            Endpoint::AuditQuery,
+            400,
+            r#"{"error":"bad_request","message":"since: not an RFC 3339 time"}"#,
+        )
+        .await
+        .to_string();
+        assert_eq!(
+            e,
+            "the admin API refused the request (400): since: not an RFC 3339 time"
+        );
 
         let e = refused(Endpoint::AuditQuery, 429, r#"{"error":"rate_limited","message":"too many requests from this address; retry in 3 s"}"#).await.to_string();
         assert_eq!(e, "too many requests from this address; retry in 3 s (429)");
 
-        let e = refused(Endpoint::KillStatus, 503, r#"{"error":"store_unavailable","message":"the store does not answer"}"#).await.to_string();
-        assert_eq!(e, "the admin API is unavailable (503): the store does not answer");
+        let e = refused(
+            Endpoint::KillStatus,
+            503,
+            r#"{"error":"store_unavailable","message":"the store does not answer"}"#,
+        )
+        .await
+        .to_string();
+        assert_eq!(
+            e,
+            "the admin API is unavailable (503): the store does not answer"
+        );
 
-        let e = refused(Endpoint::AuditVerify, 500, "boom").await.to_string();
-        assert_eq!(e, "the admin API failed (500): boom; the server's log says more");
+        let e = refused(Endpoint::AuditVerify, 500, "boom")
+            .await
+            .to_string();
+        assert_eq!(
+            e,
+            "the admin API failed (500): boom; the server's log says more"
+        );
         let e = refused(Endpoint::AuditVerify, 502, "").await.to_string();
-        assert!(e.starts_with("the admin API failed (502): no reason given"), "{e}");
+        assert!(
+            e.starts_with("the admin API failed (502): no reason given"),
+            "{e}"
+        );
     }
 
     #[tokio::test]
@@ -608,7 +675,10 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with(&format!("cannot reach the admin API at {base}: ")), "{e}");
+        assert!(
+            e.starts_with(&format!("cannot reach the admin API at {base}: ")),
+            "{e}"
+        );
         assert!(e.to_lowercase().contains("refused"), "{e}");
         assert!(e.contains("is `odoo-warden serve` running"), "{e}");
         assert!(e.contains("--admin-url"), "{e}");
@@ -624,42 +694,69 @@ mod tests {
             "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite::memory:\"\n[odoo]\nurl = \"http://127.0.0.1:1\"\ndatabase = \"lab\"\n[profiles.sales]\nodoo_login = \"u\"\nodoo_api_key_env = \"OW_CLI_TEST_UNSET\"\n",
         )
         .unwrap();
-        let c = AdminClient::new(Some(path.clone()), Some("owk_x".into()), None, Scope::Audit)
-            .unwrap();
+        let c =
+            AdminClient::new(Some(path.clone()), Some("owk_x".into()), None, Scope::Audit).unwrap();
         let e = c
             .get_json(Endpoint::AuditQuery, &[])
             .await
             .unwrap_err()
             .to_string();
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(e.starts_with("cannot reach the admin API at http://127.0.0.1:0"), "{e}");
-        assert!(e.contains(&format!("[server] admin_listen in {} has port 0", path.display())), "{e}");
+        assert!(
+            e.starts_with("cannot reach the admin API at http://127.0.0.1:0"),
+            "{e}"
+        );
+        assert!(
+            e.contains(&format!(
+                "[server] admin_listen in {} has port 0",
+                path.display()
+            )),
+            "{e}"
+        );
         assert!(e.contains("pass --admin-url"), "{e}");
     }
 
     #[test]
     fn a_missing_key_or_a_bad_url_is_caught_before_any_request() {
-        let e = AdminClient::new(None, None, Some("http://127.0.0.1:1".into()), Scope::Approve)
-            .err()
-            .unwrap()
-            .to_string();
+        let e = AdminClient::new(
+            None,
+            None,
+            Some("http://127.0.0.1:1".into()),
+            Scope::Approve,
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert_eq!(e, "an approve key is needed: --key or $ODOO_WARDEN_KEY");
-        let e = AdminClient::new(None, Some("  ".into()), Some("http://h".into()), Scope::Audit)
-            .err()
-            .unwrap()
-            .to_string();
+        let e = AdminClient::new(
+            None,
+            Some("  ".into()),
+            Some("http://h".into()),
+            Scope::Audit,
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert_eq!(e, "an audit key is needed: --key or $ODOO_WARDEN_KEY");
         for url in ["localhost:8809", "127.0.0.1:8809", "ftp://h/"] {
             let e = AdminClient::new(None, Some("k".into()), Some(url.into()), Scope::Admin)
                 .err()
                 .unwrap()
                 .to_string();
-            assert!(e.contains("is not an http:// or https:// URL"), "{url}: {e}");
+            assert!(
+                e.contains("is not an http:// or https:// URL"),
+                "{url}: {e}"
+            );
         }
-        let e = AdminClient::new(None, Some("k\u{7}".into()), Some("http://h".into()), Scope::Admin)
-            .err()
-            .unwrap()
-            .to_string();
+        let e = AdminClient::new(
+            None,
+            Some("k\u{7}".into()),
+            Some("http://h".into()),
+            Scope::Admin,
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("holds characters no odoo-warden key has"), "{e}");
     }
 
@@ -673,7 +770,9 @@ mod tests {
         let base = serve(Router::new().fallback(any(
             move |req: axum::extract::Request| async move {
                 let (parts, body) = req.into_parts();
-                let body = axum::body::to_bytes(body, 1 << 16).await.unwrap_or_default();
+                let body = axum::body::to_bytes(body, 1 << 16)
+                    .await
+                    .unwrap_or_default();
                 s.lock().unwrap().push((
                     parts.method.to_string(),
                     parts.uri.to_string(),
@@ -748,7 +847,10 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(e.contains("/admin/v1/audit/verify answered 200 OK but not with JSON"), "{e}");
+        assert!(
+            e.contains("/admin/v1/audit/verify answered 200 OK but not with JSON"),
+            "{e}"
+        );
         assert!(e.contains("admin listener"), "{e}");
     }
 
@@ -799,7 +901,9 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                e.starts_with("the key lacks the approve scope that `odoo-warden approvals list` needs (403)"),
+                e.starts_with(
+                    "the key lacks the approve scope that `odoo-warden approvals list` needs (403)"
+                ),
                 "{e}"
             );
             assert!(!e.contains("audit"), "{e}");
@@ -815,8 +919,16 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(e.contains("lacks the audit or admin scope that `odoo-warden kill --status` needs (403)"), "{e}");
-        let status = as_key(auditor).get_json(Endpoint::KillStatus, &[]).await.unwrap();
+        assert!(
+            e.contains(
+                "lacks the audit or admin scope that `odoo-warden kill --status` needs (403)"
+            ),
+            "{e}"
+        );
+        let status = as_key(auditor)
+            .get_json(Endpoint::KillStatus, &[])
+            .await
+            .unwrap();
         assert_eq!(status["mode"], "open");
 
         let last = if approver.ends_with('x') { "y" } else { "x" };

@@ -142,18 +142,14 @@ pub async fn run(path: Option<PathBuf>, command: KeysCommand) -> anyhow::Result<
 }
 
 /// Records a change made by a command (no server involved) in the audit trail, naming the OS user.
-async fn record_cli(
-    store: &Store,
-    kind: &str,
-    reason: String,
-) -> anyhow::Result<()> {
+async fn record_cli(store: &Store, kind: audit::Kind, reason: String) -> anyhow::Result<()> {
     let mut e = audit::Event::new(kind, &audit::cli_instance());
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
     e.key_name = Some(format!("os user {user}"));
-    e.decision = Some("allow".into());
-    e.outcome = Some("ok".into());
+    e.decision = Some(audit::Decision::Allow);
+    e.outcome = Some(audit::Outcome::Ok);
     e.reason = Some(reason);
     audit::record_direct(store, &e)
         .await

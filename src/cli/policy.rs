@@ -37,7 +37,9 @@ async fn check(
     let config = if odoo {
         Some(super::load_config(path)?)
     } else if files.is_empty() {
-        Some(super::load_config_without_secrets(&super::config_path(path))?)
+        Some(super::load_config_without_secrets(&super::config_path(
+            path,
+        ))?)
     } else {
         None
     };
@@ -128,10 +130,7 @@ async fn check_on_odoo(config: &Config, files: &[PathBuf]) -> anyhow::Result<Vec
                 }
             };
             let mut named: Vec<&String> = mp.hidden_fields().iter().collect();
-            for op in [
-                Op::Create,
-                Op::Update,
-            ] {
+            for op in [Op::Create, Op::Update] {
                 if let Some(w) = mp.writable(op) {
                     named.extend(w.iter());
                 }

@@ -57,7 +57,7 @@ pub(super) async fn tools_call(
             );
         }
     };
-    let Some(tool) = server.toolbox.get(&name) else {
+    let Some(tool) = ctx.tool.clone().or_else(|| server.toolbox.get(&name)) else {
         return respond(
             era,
             &id,
@@ -65,8 +65,8 @@ pub(super) async fn tools_call(
         );
     };
     // The kill switch comes before anything else a call does.
-    if let Some(kill) = &server.kill {
-        let state = kill.state();
+    {
+        let state = server.kill.state();
         let refused = match state.mode {
             Mode::Closed => true,
             Mode::ReadOnly => tool.kind() != ToolKind::Read,
@@ -171,22 +171,23 @@ pub(super) async fn tools_call(
     }
     // The call records itself (a richer record than the request's, and for writes an intent
     // before Odoo is called): the request-level record is claimed.
-    let call_audit = match (&server.audit, &ctx.audit) {
-        (Some(log), Some(handle)) => {
+    let base = match &ctx.audit {
+        Some(handle) => {
             handle.update(|d| d.claimed = true);
-            let base = handle.event(log, crate::audit::kind::TOOL_CALL);
-            let profile = ctx.profile.clone();
-            Some(Arc::new(CallAudit::new(
-                log.clone(),
-                base,
-                tool.name(),
-                tool.kind() == ToolKind::Read,
-                &arguments,
-                Box::new(move |args| profile.redact_arguments(args)),
-            )))
+            handle.event(&server.audit, crate::audit::kind::TOOL_CALL)
         }
-        _ => None,
+        // Outside the audit layer (never in the binary): the call still records itself.
+        None => server.audit.event(crate::audit::kind::TOOL_CALL),
     };
+    let profile = ctx.profile.clone();
+    let call_audit = Arc::new(CallAudit::new(
+        server.audit.clone(),
+        base,
+        tool.name(),
+        tool.kind() == ToolKind::Read,
+        &arguments,
+        Box::new(move |args| profile.redact_arguments(args)),
+    ));
     let call_ctx_base = CallContext {
         progress_token,
         channel: None,
@@ -292,7 +293,7 @@ fn spawn_call(
 /// may be making runs to its recorded outcome.
 struct Running {
     abort: tokio::task::AbortHandle,
-    audit: Option<Arc<CallAudit>>,
+    audit: Arc<CallAudit>,
     session: Option<(Arc<Session>, Value)>,
     done: bool,
 }
@@ -300,7 +301,7 @@ struct Running {
 impl Running {
     fn new(
         abort: tokio::task::AbortHandle,
-        audit: Option<Arc<CallAudit>>,
+        audit: Arc<CallAudit>,
         session: Option<Arc<Session>>,
         id: &Value,
     ) -> Self {
@@ -320,8 +321,8 @@ impl Running {
     }
 
     /// The call's audit record, when the trail is configured.
-    fn audit(&self) -> Option<&CallAudit> {
-        self.audit.as_deref()
+    fn audit(&self) -> &CallAudit {
+        &self.audit
     }
 }
 
@@ -330,10 +331,8 @@ impl Drop for Running {
         if let Some((s, id)) = &self.session {
             s.untrack(id);
         }
-        if !self.done && !self.audit.as_ref().is_some_and(|a| a.has_intent()) {
-            if let Some(a) = &self.audit {
-                a.cut_off(CutOff::Cancelled);
-            }
+        if !self.done && !self.audit.has_intent() {
+            self.audit.cut_off(CutOff::Cancelled);
             self.abort.abort();
         }
     }
@@ -344,7 +343,7 @@ impl Drop for Running {
 async fn finish_call(
     task: tokio::task::JoinHandle<CallOutcome>,
     timeout: Duration,
-    audit: Option<&CallAudit>,
+    audit: &CallAudit,
 ) -> Outcome {
     let abort = task.abort_handle();
     match tokio::time::timeout(timeout, task).await {
@@ -368,9 +367,7 @@ async fn finish_call(
             )
         }
         Err(_) => {
-            if let Some(a) = audit {
-                a.cut_off(CutOff::Timeout);
-            }
+            audit.cut_off(CutOff::Timeout);
             abort.abort();
             Outcome::error(
                 jsonrpc::INTERNAL_ERROR,

@@ -31,8 +31,8 @@ impl ClientChannel {
             .await;
     }
 
-    /// Sends a request to the client and waits for its answer (the `result`), or an error text.
-    pub async fn request(&self, method: &str, params: Value) -> Result<Value, String> {
+    /// Sends a request to the client and waits for its answer (the `result`).
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, AskError> {
         self.request_with_timeout(method, params, self.timeout)
             .await
     }
@@ -43,38 +43,71 @@ impl ClientChannel {
         method: &str,
         params: Value,
         timeout: Duration,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, AskError> {
         let Some(session) = &self.session else {
-            return Err("this client cannot be asked anything during a call".into());
+            return Err(AskError::CannotAsk);
         };
         let (id, rx) = session.expect_answer();
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         if self.tx.send(message).await.is_err() {
             session.forget_answer(&id);
-            return Err("the client closed the call's stream".into());
+            return Err(AskError::StreamClosed);
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(mut answer)) => match answer.get_mut("result") {
                 Some(result) => Ok(result.take()),
-                None => Err(format!(
-                    "the client answered {method} with an error: {}",
-                    answer
-                        .get("error")
-                        .map(Value::to_string)
-                        .unwrap_or_default()
-                )),
+                None => Err(AskError::Refused {
+                    method: method.to_string(),
+                    error: answer.get("error").cloned().unwrap_or(Value::Null),
+                }),
             },
-            Ok(Err(_)) => Err("the session ended before the client answered".into()),
+            Ok(Err(_)) => Err(AskError::SessionEnded),
             Err(_) => {
                 session.forget_answer(&id);
-                Err(format!(
-                    "the client did not answer {method} within {} s",
-                    self.timeout.as_secs()
-                ))
+                Err(AskError::Timeout {
+                    method: method.to_string(),
+                    secs: timeout.as_secs(),
+                })
             }
         }
     }
 }
+
+/// Why a question to the client got no answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AskError {
+    /// No handshake session streaming this call: nothing can be asked.
+    CannotAsk,
+    StreamClosed,
+    /// The client answered with a JSON-RPC error.
+    Refused {
+        method: String,
+        error: Value,
+    },
+    SessionEnded,
+    Timeout {
+        method: String,
+        secs: u64,
+    },
+}
+
+impl std::fmt::Display for AskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AskError::CannotAsk => write!(f, "this client cannot be asked anything during a call"),
+            AskError::StreamClosed => write!(f, "the client closed the call's stream"),
+            AskError::Refused { method, error } => {
+                write!(f, "the client answered {method} with an error: {error}")
+            }
+            AskError::SessionEnded => write!(f, "the session ended before the client answered"),
+            AskError::Timeout { method, secs } => {
+                write!(f, "the client did not answer {method} within {secs} s")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AskError {}
 
 /// What a tool call may use besides its arguments.
 #[derive(Clone)]
@@ -94,12 +127,12 @@ pub struct CallContext {
     pub log_level: Option<String>,
     pub sealer: Arc<Sealer>,
     /// The call's audit record (absent only where no audit trail is configured, in unit tests).
-    pub audit: Option<Arc<CallAudit>>,
+    pub audit: Arc<CallAudit>,
     pub confirm: Arc<ConfirmSettings>,
     /// Where approvals are kept.
-    pub store: Option<Arc<Store>>,
+    pub store: Arc<Store>,
     /// Checked again just before a write (a confirmation may have taken minutes).
-    pub kill: Option<Arc<KillSwitch>>,
+    pub kill: Arc<KillSwitch>,
 }
 
 impl CallContext {

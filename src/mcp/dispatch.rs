@@ -83,6 +83,7 @@ pub(super) async fn handle_handshake(
                 audit: caller.audit.clone(),
                 session: Some(session),
                 client_capabilities: Value::Null,
+                tool: None,
             };
             dispatch(server, ctx, accept, id, &method, params).await
         }
@@ -178,16 +179,24 @@ pub(super) async fn handle_stateless(
             None,
         );
     }
-    if method == "tools/call" {
-        if let Err(message) = check_param_headers(&server.toolbox, headers, &params) {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                &id,
-                jsonrpc::HEADER_MISMATCH,
-                &message,
-                None,
-            );
-        }
+    // The tool is looked up here, once, for its `Mcp-Param-*` headers and for the call.
+    let tool = match method.as_str() {
+        "tools/call" => params
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(|name| server.toolbox.get(name)),
+        _ => None,
+    };
+    if let Some(tool) = &tool
+        && let Err(message) = check_param_headers(tool, headers, &params)
+    {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &id,
+            jsonrpc::HEADER_MISMATCH,
+            &message,
+            None,
+        );
     }
     // 3. The version.
     let Some(version) = body_version.as_str() else {
@@ -215,6 +224,7 @@ pub(super) async fn handle_stateless(
         audit: caller.audit.clone(),
         session: None,
         client_capabilities: capabilities.clone(),
+        tool,
     };
     dispatch(server, ctx, accept, id, &method, params).await
 }
@@ -228,6 +238,8 @@ pub struct RequestCtx {
     pub session: Option<Arc<Session>>,
     /// Stateless era: the capabilities declared in this request's `_meta`.
     pub client_capabilities: Value,
+    /// The tool of a `tools/call`, when the era's checks already looked it up.
+    pub tool: Option<Arc<super::tools::Registered>>,
 }
 
 /// The result or error of one method, before it becomes an HTTP response.
@@ -277,10 +289,7 @@ pub(super) async fn dispatch(
         #[cfg(feature = "conformance-fixtures")]
         (Era::Handshake, "logging/setLevel") => Outcome::Result(json!({})),
         (_, "tools/list") => {
-            let writes = server
-                .kill
-                .as_ref()
-                .is_none_or(|k| k.state().mode == Mode::Open);
+            let writes = server.kill.state().mode == Mode::Open;
             let mut r = json!({"tools": server.toolbox.listing_for(&ctx.profile.policy(), writes)});
             if era == Era::Stateless {
                 r["ttlMs"] = json!(0);

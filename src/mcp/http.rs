@@ -6,7 +6,7 @@ use super::dispatch::{handle_handshake, handle_stateless};
 use super::jsonrpc::{self, Id, Message};
 use super::protocol::{self, Era};
 use super::server::McpServer;
-use super::tools::Toolbox;
+use super::tools::Registered;
 use crate::audit::AuditHandle;
 use crate::auth::Principal;
 use crate::profile::ProfileState;
@@ -392,17 +392,11 @@ pub(super) fn check_routing_headers(
 /// Arguments a tool declares with `x-mcp-header` must be mirrored, exactly, in their
 /// `Mcp-Param-{Header}` header when present in the body.
 pub(super) fn check_param_headers(
-    toolbox: &Toolbox,
+    tool: &Registered,
     headers: &HeaderMap,
     params: &Map<String, Value>,
 ) -> Result<(), String> {
-    let Some(name) = params.get("name").and_then(Value::as_str) else {
-        return Ok(());
-    };
     let arguments = params.get("arguments").and_then(Value::as_object);
-    let Some(tool) = toolbox.get(name) else {
-        return Ok(());
-    };
     for (arg, header) in tool.param_headers() {
         let Some(value) = arguments.and_then(|a| a.get(arg)).filter(|v| !v.is_null()) else {
             continue;

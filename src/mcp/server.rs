@@ -41,10 +41,19 @@ pub struct McpServer {
     pub sessions: SessionStore,
     pub(super) settings: McpSettings,
     pub(super) sealer: Arc<Sealer>,
-    pub(super) audit: Option<Arc<AuditLog>>,
+    pub(super) audit: Arc<AuditLog>,
     pub(super) confirm: Arc<ConfirmSettings>,
-    pub(super) store: Option<Arc<Store>>,
-    pub(super) kill: Option<Arc<KillSwitch>>,
+    pub(super) store: Arc<Store>,
+    pub(super) kill: Arc<KillSwitch>,
+}
+
+/// What every call must reach: the audit trail (no call goes unrecorded, no write without its
+/// intent), the store (approvals, request states) and the kill switch.
+#[derive(Clone)]
+pub struct Handles {
+    pub audit: Arc<AuditLog>,
+    pub store: Arc<Store>,
+    pub kill: Arc<KillSwitch>,
 }
 
 impl McpServer {
@@ -52,8 +61,7 @@ impl McpServer {
         toolbox: Toolbox,
         profiles: HashMap<String, Arc<ProfileState>>,
         settings: McpSettings,
-        audit: Option<Arc<AuditLog>>,
-        store: Option<Arc<Store>>,
+        handles: Handles,
     ) -> Self {
         let sealer = Arc::new(Sealer::new(
             settings.state_key,
@@ -70,23 +78,17 @@ impl McpServer {
             settings,
             sealer,
             confirm,
-            audit,
-            store,
-            kill: None,
+            audit: handles.audit,
+            store: handles.store,
+            kill: handles.kill,
         }
-    }
-
-    /// Follows this kill switch: `read-only` refuses write tools, `closed` every tool call.
-    pub fn with_kill_switch(mut self, kill: Arc<KillSwitch>) -> Self {
-        self.kill = Some(kill);
-        self
     }
 }
 
 /// The `/mcp` route: POST for messages, GET (no standalone stream: 405), DELETE to end a session.
 pub fn router(server: Arc<McpServer>) -> Router {
-    if let Some(kill) = &server.kill {
-        let mut changes = kill.changes();
+    {
+        let mut changes = server.kill.changes();
         let weak = Arc::downgrade(&server);
         tokio::spawn(async move {
             while changes.changed().await.is_ok() {

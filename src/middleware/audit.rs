@@ -7,7 +7,7 @@
 //! richer records, writes an intent and an outcome). If the trail cannot take the record, the
 //! answer is replaced by a `503`: nothing is answered unrecorded.
 
-use crate::audit::{AuditHandle, AuditLog, kind};
+use crate::audit::{AuditHandle, AuditLog, Decision, Outcome, kind};
 use crate::middleware::ratelimit::{ClientAddr, client_ip};
 use crate::refusal::{BodyStyle, Refusal};
 use axum::body::Body;
@@ -152,20 +152,24 @@ where
                 )
             });
             let (kind, decision, reason) = match ext.get::<Refusal>().or(malformed.as_ref()) {
-                Some(r) => (r.audit_kind(), "refuse", Some(r.reason())),
+                Some(r) => (r.audit_kind(), Decision::Refuse, Some(r.reason())),
                 None => {
                     let decision = if status.is_success() {
-                        "allow"
+                        Decision::Allow
                     } else {
-                        "refuse"
+                        Decision::Refuse
                     };
                     (kind::REQUEST, decision, draft.rpc_error.clone())
                 }
             };
             let mut e = handle.event(&log, kind);
-            e.decision = Some(decision.into());
+            e.decision = Some(decision);
             e.reason = reason.or_else(|| Some(format!("{method} {path}")));
-            e.outcome = Some(if status.is_success() { "ok" } else { "refused" }.into());
+            e.outcome = Some(if status.is_success() {
+                Outcome::Ok
+            } else {
+                Outcome::Refused
+            });
             e.http_status = Some(status.as_u16());
             e.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
             match log.record(e).await {

@@ -5,3 +5,6 @@ pub mod auth;
 pub mod origin;
 pub mod ratelimit;
 pub mod request_id;
+
+#[cfg(test)]
+mod tests;

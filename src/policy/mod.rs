@@ -1,7 +1,7 @@
 //! Policy files (`policies/*.toml`): load, validate, and answer what a profile may do.
 //!
 //! A domain module: pure (no I/O except reading policy files, no Odoo calls) and independent of
-//! the MCP, middleware, admin and app layers. The file format is DESIGN.md section 4:
+//! the MCP, middleware, admin and app layers. The file format is in the README ("Policies"):
 //!
 //! ```toml
 //! [defaults]

@@ -60,8 +60,8 @@ impl ApprovalRecord {
     }
 }
 
-fn q(e: &sqlx::Error, what: &str) -> StoreError {
-    StoreError::Query(format!("approvals: cannot {what}: {e}"))
+fn q(e: sqlx::Error, what: &str) -> StoreError {
+    StoreError::sql(format!("approvals: cannot {what}"), e)
 }
 
 fn micros(t: OffsetDateTime) -> i64 {
@@ -141,7 +141,7 @@ impl Store {
                 .execute(pool)
                 .await
                 .map(|_| ())
-                .map_err(|e| q(&e, "store a request")),
+                .map_err(|e| q(e, "store a request")),
             Store::Postgres(pool) => sqlx::query(&sql("$"))
                 .bind(&a.id)
                 .bind(&a.key_id)
@@ -155,7 +155,7 @@ impl Store {
                 .execute(pool)
                 .await
                 .map(|_| ())
-                .map_err(|e| q(&e, "store a request")),
+                .map_err(|e| q(e, "store a request")),
         }
     }
 
@@ -166,22 +166,22 @@ impl Store {
                     .bind(id)
                     .fetch_optional(pool)
                     .await
-                    .map_err(|e| q(&e, "read a request"))?;
+                    .map_err(|e| q(e, "read a request"))?;
                 row.as_ref()
                     .map(sqlite_row)
                     .transpose()
-                    .map_err(|e| q(&e, "decode a request"))
+                    .map_err(|e| q(e, "decode a request"))
             }
             Store::Postgres(pool) => {
                 let row = sqlx::query(&format!("SELECT {COLUMNS} FROM approvals WHERE id = $1"))
                     .bind(id)
                     .fetch_optional(pool)
                     .await
-                    .map_err(|e| q(&e, "read a request"))?;
+                    .map_err(|e| q(e, "read a request"))?;
                 row.as_ref()
                     .map(pg_row)
                     .transpose()
-                    .map_err(|e| q(&e, "decode a request"))
+                    .map_err(|e| q(e, "decode a request"))
             }
         }
     }
@@ -202,11 +202,11 @@ impl Store {
                 .bind(i64::from(limit) * if status.is_some() { 20 } else { 1 })
                 .fetch_all(pool)
                 .await
-                .map_err(|e| q(&e, "list requests"))?;
+                .map_err(|e| q(e, "list requests"))?;
                 rows.iter()
                     .map(sqlite_row)
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| q(&e, "decode requests"))?
+                    .map_err(|e| q(e, "decode requests"))?
             }
             Store::Postgres(pool) => {
                 let rows = sqlx::query(&format!(
@@ -215,11 +215,11 @@ impl Store {
                 .bind(i64::from(limit) * if status.is_some() { 20 } else { 1 })
                 .fetch_all(pool)
                 .await
-                .map_err(|e| q(&e, "list requests"))?;
+                .map_err(|e| q(e, "list requests"))?;
                 rows.iter()
                     .map(pg_row)
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| q(&e, "decode requests"))?
+                    .map_err(|e| q(e, "decode requests"))?
             }
         };
         Ok(all
@@ -255,7 +255,7 @@ impl Store {
             .bind(id)
             .execute(pool)
             .await
-            .map_err(|e| q(&e, "decide a request"))?
+            .map_err(|e| q(e, "decide a request"))?
             .rows_affected(),
             Store::Postgres(pool) => sqlx::query(
                 "UPDATE approvals SET status = $1, decided_at = $2, decided_by = $3, reason = $4 \
@@ -268,7 +268,7 @@ impl Store {
             .bind(id)
             .execute(pool)
             .await
-            .map_err(|e| q(&e, "decide a request"))?
+            .map_err(|e| q(e, "decide a request"))?
             .rows_affected(),
         };
         if changed == 1 {
@@ -289,12 +289,12 @@ impl Store {
                 "UPDATE approvals SET status = 'used', used_at = ?1 WHERE id = ?2 AND status = 'approved' AND expires_at > ?1",
             )
             .bind(micros(now)).bind(id)
-            .execute(pool).await.map_err(|e| q(&e, "use a request"))?.rows_affected(),
+            .execute(pool).await.map_err(|e| q(e, "use a request"))?.rows_affected(),
             Store::Postgres(pool) => sqlx::query(
                 "UPDATE approvals SET status = 'used', used_at = $1 WHERE id = $2 AND status = 'approved' AND expires_at > $1",
             )
             .bind(now).bind(id)
-            .execute(pool).await.map_err(|e| q(&e, "use a request"))?.rows_affected(),
+            .execute(pool).await.map_err(|e| q(e, "use a request"))?.rows_affected(),
         };
         Ok(changed == 1)
     }
@@ -315,7 +315,7 @@ impl Store {
                     .bind(now)
                     .execute(pool)
                     .await
-                    .map_err(|e| state_err("forget expired ones", &e))?;
+                    .map_err(|e| state_err("forget expired ones", e))?;
                 sqlx::query(
                     "INSERT INTO used_request_states (nonce, expires_at) VALUES (?1, ?2) ON CONFLICT (nonce) DO NOTHING",
                 )
@@ -323,7 +323,7 @@ impl Store {
                 .bind(expires_at)
                 .execute(pool)
                 .await
-                .map_err(|e| state_err("record one as used", &e))?
+                .map_err(|e| state_err("record one as used", e))?
                 .rows_affected()
             }
             Store::Postgres(pool) => {
@@ -331,7 +331,7 @@ impl Store {
                     .bind(now)
                     .execute(pool)
                     .await
-                    .map_err(|e| state_err("forget expired ones", &e))?;
+                    .map_err(|e| state_err("forget expired ones", e))?;
                 sqlx::query(
                     "INSERT INTO used_request_states (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
                 )
@@ -339,7 +339,7 @@ impl Store {
                 .bind(expires_at)
                 .execute(pool)
                 .await
-                .map_err(|e| state_err("record one as used", &e))?
+                .map_err(|e| state_err("record one as used", e))?
                 .rows_affected()
             }
         };
@@ -347,6 +347,6 @@ impl Store {
     }
 }
 
-fn state_err(what: &str, e: &sqlx::Error) -> StoreError {
-    StoreError::Query(format!("request states: cannot {what}: {e}"))
+fn state_err(what: &str, e: sqlx::Error) -> StoreError {
+    StoreError::sql(format!("request states: cannot {what}"), e)
 }

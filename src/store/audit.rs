@@ -1,4 +1,4 @@
-//! The audit trail's storage (DESIGN.md section 6): an append-only, hash-chained log.
+//! The audit trail's storage (docs/architecture.md, `audit` and `store`): an append-only, hash-chained log.
 //!
 //! The store does not know how a record is hashed: [`Store::append_audit`] takes the chain
 //! function from the audit module, calls it for each record with the previous record's hash, the

@@ -14,8 +14,8 @@ pub struct KillSwitchRow {
     pub changed_at: OffsetDateTime,
 }
 
-fn q(e: &sqlx::Error, what: &str) -> StoreError {
-    StoreError::Query(format!("kill switch: cannot {what}: {e}"))
+fn q(e: sqlx::Error, what: &str) -> StoreError {
+    StoreError::sql(format!("kill switch: cannot {what}"), e)
 }
 
 impl Store {
@@ -28,7 +28,7 @@ impl Store {
                 )
                 .fetch_optional(pool)
                 .await
-                .map_err(|e| q(&e, "read"))?;
+                .map_err(|e| q(e, "read"))?;
                 row.map(|r| -> Result<KillSwitchRow, sqlx::Error> {
                     let at: i64 = r.try_get("changed_at")?;
                     Ok(KillSwitchRow {
@@ -42,7 +42,7 @@ impl Store {
                     })
                 })
                 .transpose()
-                .map_err(|e| q(&e, "decode"))
+                .map_err(|e| q(e, "decode"))
             }
             Store::Postgres(pool) => {
                 let row = sqlx::query(
@@ -50,7 +50,7 @@ impl Store {
                 )
                 .fetch_optional(pool)
                 .await
-                .map_err(|e| q(&e, "read"))?;
+                .map_err(|e| q(e, "read"))?;
                 row.map(|r| -> Result<KillSwitchRow, sqlx::Error> {
                     Ok(KillSwitchRow {
                         mode: r.try_get("mode")?,
@@ -60,7 +60,7 @@ impl Store {
                     })
                 })
                 .transpose()
-                .map_err(|e| q(&e, "decode"))
+                .map_err(|e| q(e, "decode"))
             }
         }
     }
@@ -79,7 +79,7 @@ impl Store {
             .execute(pool)
             .await
             .map(|_| ())
-            .map_err(|e| q(&e, "write")),
+            .map_err(|e| q(e, "write")),
             Store::Postgres(pool) => sqlx::query(
                 "INSERT INTO kill_switch (id, mode, reason, changed_by, changed_at) VALUES (1, $1, $2, $3, $4) \
                  ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, reason = excluded.reason, \
@@ -92,7 +92,7 @@ impl Store {
             .execute(pool)
             .await
             .map(|_| ())
-            .map_err(|e| q(&e, "write")),
+            .map_err(|e| q(e, "write")),
         }
     }
 }

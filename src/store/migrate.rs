@@ -70,7 +70,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         name: "audit_log",
-        // The audit trail (DESIGN.md section 6). `record` is the event's JSON text exactly as it was
+        // The audit trail (docs/architecture.md, `audit`). `record` is the event's JSON text exactly as it was
         // hashed; the other columns copy some of its values for indexed queries. `seq` is assigned
         // by the store, 1, 2, 3... (the rowid on SQLite). Every filter column has an index on
         // (column, seq, time): an equality filter pages in seq order straight off the index, and a

@@ -1,5 +1,5 @@
 //! The store: API keys and the audit trail (see `audit.rs`); approvals and kill-switch state are
-//! later migrations (DESIGN.md section 8).
+//! later migrations (README, "Production": upgrading).
 //!
 //! One [`Store`] value, chosen by the scheme of `[store] url`:
 //!
@@ -30,6 +30,7 @@ mod sqlite;
 mod target;
 
 use std::fmt;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -46,7 +47,7 @@ pub enum Store {
 }
 
 /// What can go wrong. Every message is complete and meant to be shown to an operator as it is.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be opened or reached.
     #[error("{0}")]
@@ -57,6 +58,14 @@ pub enum StoreError {
     /// A query failed after the store was open.
     #[error("{0}")]
     Query(String),
+    /// The database refused or failed a query: what was being done, and the driver's error
+    /// (kept as the source, for logs and `Error::source`).
+    #[error("{what}: {source}")]
+    Sql {
+        what: String,
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
     /// The row already exists (for keys: the id is taken).
     #[error("{0}")]
     Conflict(String),
@@ -64,6 +73,25 @@ pub enum StoreError {
     #[error("{0}")]
     InvalidUrl(String),
 }
+
+impl StoreError {
+    pub fn sql(what: impl Into<String>, source: sqlx::Error) -> Self {
+        StoreError::Sql {
+            what: what.into(),
+            source: Arc::new(source),
+        }
+    }
+}
+
+/// Errors compare by kind and message (the driver's error has no equality of its own).
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for StoreError {}
 
 /// A key to insert. `secret_hash` is the argon2id PHC string of the secret, never the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -236,12 +264,12 @@ impl Store {
 }
 
 /// A query failure, with what was being done.
-fn query_error(what: &str, e: &sqlx::Error) -> StoreError {
-    StoreError::Query(format!("store query failed ({what}): {e}"))
+fn query_error(what: &str, e: sqlx::Error) -> StoreError {
+    StoreError::sql(format!("store query failed ({what})"), e)
 }
 
 /// An insert failure: a unique violation on the key id is a conflict, the rest a query failure.
-fn insert_error(id: &str, e: &sqlx::Error) -> StoreError {
+fn insert_error(id: &str, e: sqlx::Error) -> StoreError {
     match e.as_database_error() {
         Some(db) if db.is_unique_violation() => {
             StoreError::Conflict(format!("a key with id {id} already exists"))

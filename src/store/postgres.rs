@@ -62,6 +62,17 @@ fn redact(e: StoreError, redactor: &Redactor) -> StoreError {
         StoreError::Query(m) => StoreError::Query(redactor.apply(m)),
         StoreError::Conflict(m) => StoreError::Conflict(redactor.apply(m)),
         StoreError::InvalidUrl(m) => StoreError::InvalidUrl(redactor.apply(m)),
+        // The driver's error stays the source unless it shows a secret: then only its
+        // redacted text remains.
+        sql @ StoreError::Sql { .. } => {
+            let shown = sql.to_string();
+            let redacted = redactor.apply(shown.clone());
+            if redacted == shown {
+                sql
+            } else {
+                StoreError::Query(redacted)
+            }
+        }
     }
 }
 
@@ -112,7 +123,7 @@ pub(super) async fn ping(pool: &PgPool) -> Result<(), StoreError> {
         .execute(pool)
         .await
         .map(drop)
-        .map_err(|e| query_error("ping", &e))
+        .map_err(|e| query_error("ping", e))
 }
 
 pub(super) async fn insert_key(pool: &PgPool, key: &NewKey) -> Result<(), StoreError> {
@@ -130,7 +141,7 @@ pub(super) async fn insert_key(pool: &PgPool, key: &NewKey) -> Result<(), StoreE
     .execute(pool)
     .await
     .map(drop)
-    .map_err(|e| insert_error(&key.id, &e))
+    .map_err(|e| insert_error(&key.id, e))
 }
 
 pub(super) async fn get_key(pool: &PgPool, id: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -139,7 +150,7 @@ pub(super) async fn get_key(pool: &PgPool, id: &str) -> Result<Option<KeyRecord>
         .fetch_optional(pool)
         .await
         .and_then(|row| row.as_ref().map(key_from_row).transpose())
-        .map_err(|e| query_error("get key", &e))
+        .map_err(|e| query_error("get key", e))
 }
 
 pub(super) async fn list_keys(pool: &PgPool) -> Result<Vec<KeyRecord>, StoreError> {
@@ -149,7 +160,7 @@ pub(super) async fn list_keys(pool: &PgPool) -> Result<Vec<KeyRecord>, StoreErro
     .fetch_all(pool)
     .await
     .and_then(|rows| rows.iter().map(key_from_row).collect())
-    .map_err(|e| query_error("list keys", &e))
+    .map_err(|e| query_error("list keys", e))
 }
 
 pub(super) async fn revoke_key(
@@ -163,7 +174,7 @@ pub(super) async fn revoke_key(
         .execute(pool)
         .await
         .map(|r| r.rows_affected() == 1)
-        .map_err(|e| query_error("revoke key", &e))
+        .map_err(|e| query_error("revoke key", e))
 }
 
 pub(super) async fn touch_key(
@@ -180,7 +191,7 @@ pub(super) async fn touch_key(
     .execute(pool)
     .await
     .map(drop)
-    .map_err(|e| query_error("touch key", &e))
+    .map_err(|e| query_error("touch key", e))
 }
 
 pub(super) async fn revoked_since(
@@ -198,7 +209,7 @@ pub(super) async fn revoked_since(
             .map(|r| Ok((r.try_get("id")?, r.try_get("revoked_at")?)))
             .collect()
     })
-    .map_err(|e| query_error("revoked since", &e))
+    .map_err(|e| query_error("revoked since", e))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -341,7 +352,7 @@ pub(super) async fn query_audit(
         .fetch_all(pool)
         .await
         .and_then(|rows| rows.iter().map(audit_from_row).collect())
-        .map_err(|e| query_error("query audit trail", &e))
+        .map_err(|e| query_error("query audit trail", e))
 }
 
 pub(super) async fn audit_range(
@@ -357,7 +368,7 @@ pub(super) async fn audit_range(
     .fetch_all(pool)
     .await
     .and_then(|rows| rows.iter().map(audit_from_row).collect())
-    .map_err(|e| query_error("read audit range", &e))
+    .map_err(|e| query_error("read audit range", e))
 }
 
 pub(super) async fn audit_head(pool: &PgPool) -> Result<Option<(i64, String)>, StoreError> {
@@ -365,12 +376,12 @@ pub(super) async fn audit_head(pool: &PgPool) -> Result<Option<(i64, String)>, S
         .fetch_optional(pool)
         .await
         .and_then(|r| r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())
-        .map_err(|e| query_error("read audit head", &e))
+        .map_err(|e| query_error("read audit head", e))
 }
 
 pub(super) async fn audit_count(pool: &PgPool) -> Result<i64, StoreError> {
     sqlx::query_scalar("SELECT count(*) FROM audit_log")
         .fetch_one(pool)
         .await
-        .map_err(|e| query_error("count audit records", &e))
+        .map_err(|e| query_error("count audit records", e))
 }

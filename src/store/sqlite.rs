@@ -151,7 +151,7 @@ pub(super) async fn ping(pool: &SqlitePool) -> Result<(), StoreError> {
         .execute(pool)
         .await
         .map(drop)
-        .map_err(|e| query_error("ping", &e))
+        .map_err(|e| query_error("ping", e))
 }
 
 pub(super) async fn insert_key(pool: &SqlitePool, key: &NewKey) -> Result<(), StoreError> {
@@ -171,7 +171,7 @@ pub(super) async fn insert_key(pool: &SqlitePool, key: &NewKey) -> Result<(), St
     .execute(pool)
     .await
     .map(drop)
-    .map_err(|e| insert_error(&key.id, &e))
+    .map_err(|e| insert_error(&key.id, e))
 }
 
 pub(super) async fn get_key(pool: &SqlitePool, id: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -180,7 +180,7 @@ pub(super) async fn get_key(pool: &SqlitePool, id: &str) -> Result<Option<KeyRec
         .fetch_optional(pool)
         .await
         .and_then(|row| row.as_ref().map(key_from_row).transpose())
-        .map_err(|e| query_error("get key", &e))
+        .map_err(|e| query_error("get key", e))
 }
 
 pub(super) async fn list_keys(pool: &SqlitePool) -> Result<Vec<KeyRecord>, StoreError> {
@@ -190,7 +190,7 @@ pub(super) async fn list_keys(pool: &SqlitePool) -> Result<Vec<KeyRecord>, Store
     .fetch_all(pool)
     .await
     .and_then(|rows| rows.iter().map(key_from_row).collect())
-    .map_err(|e| query_error("list keys", &e))
+    .map_err(|e| query_error("list keys", e))
 }
 
 pub(super) async fn revoke_key(
@@ -204,7 +204,7 @@ pub(super) async fn revoke_key(
         .execute(pool)
         .await
         .map(|r| r.rows_affected() == 1)
-        .map_err(|e| query_error("revoke key", &e))
+        .map_err(|e| query_error("revoke key", e))
 }
 
 pub(super) async fn touch_key(
@@ -223,7 +223,7 @@ pub(super) async fn touch_key(
     .execute(pool)
     .await
     .map(drop)
-    .map_err(|e| query_error("touch key", &e))
+    .map_err(|e| query_error("touch key", e))
 }
 
 pub(super) async fn revoked_since(
@@ -239,7 +239,7 @@ pub(super) async fn revoked_since(
                 .map(|r| Ok((r.try_get("id")?, from_micros(r.try_get("revoked_at")?)?)))
                 .collect()
         })
-        .map_err(|e| query_error("revoked since", &e))
+        .map_err(|e| query_error("revoked since", e))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,7 +356,7 @@ pub(super) async fn query_audit(
         .fetch_all(pool)
         .await
         .and_then(|rows| rows.iter().map(audit_from_row).collect())
-        .map_err(|e| query_error("query audit trail", &e))
+        .map_err(|e| query_error("query audit trail", e))
 }
 
 pub(super) async fn audit_range(
@@ -372,7 +372,7 @@ pub(super) async fn audit_range(
     .fetch_all(pool)
     .await
     .and_then(|rows| rows.iter().map(audit_from_row).collect())
-    .map_err(|e| query_error("read audit range", &e))
+    .map_err(|e| query_error("read audit range", e))
 }
 
 pub(super) async fn audit_head(pool: &SqlitePool) -> Result<Option<(i64, String)>, StoreError> {
@@ -380,12 +380,12 @@ pub(super) async fn audit_head(pool: &SqlitePool) -> Result<Option<(i64, String)
         .fetch_optional(pool)
         .await
         .and_then(|r| r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())
-        .map_err(|e| query_error("read audit head", &e))
+        .map_err(|e| query_error("read audit head", e))
 }
 
 pub(super) async fn audit_count(pool: &SqlitePool) -> Result<i64, StoreError> {
     sqlx::query_scalar("SELECT count(*) FROM audit_log")
         .fetch_one(pool)
         .await
-        .map_err(|e| query_error("count audit records", &e))
+        .map_err(|e| query_error("count audit records", e))
 }

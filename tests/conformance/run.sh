@@ -47,7 +47,7 @@ admin_listen = "127.0.0.1:0"
 public_url = "$proxy_origin"
 [store]
 url = "sqlite://$work/store.db"
-# The suites send hundreds of requests in seconds; limits have their own tests (tests/limits.rs).
+# The suites send hundreds of requests in seconds; limits have their own tests (tests/integration/limits.rs).
 [limits]
 per_ip_per_minute = 1000000
 per_ip_burst = 100000

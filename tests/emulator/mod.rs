@@ -37,7 +37,8 @@
 //! assert_eq!(odoo.requests(), 1);
 //! ```
 //!
-//! Each integration test file that needs it declares `mod emulator;`; the example
+//! The integration tests declare it once for all their modules (`tests/integration/main.rs`),
+//! `tests/process.rs` as `mod emulator;`, and the benches by `#[path]`; the example
 //! `odoo-emulator` wraps it in a standalone binary.
 //!
 //! Layout: `http` (routes, envelopes, sessions) → `methods` (which public method exists on

@@ -1,32 +1,58 @@
-//! A throwaway PostgreSQL server for integration tests.
+//! A throwaway PostgreSQL server for integration tests, one per test process.
 //!
 //! ```ignore
-//! #[path = "support/pg.rs"]
-//! mod pg;
-//!
-//! let Some(server) = pg::PgServer::start() else { return }; // skipped: no PostgreSQL here
-//! let url = server.url(); // postgres://postgres@127.0.0.1:PORT/odoo_warden_test
+//! let Some(server) = pg::shared() else { return }; // skipped: no PostgreSQL here
+//! server.create_database("my_test"); // a database of its own for each test
+//! let url = server.url_for("my_test"); // postgres://postgres@127.0.0.1:PORT/my_test
 //! ```
+//!
+//! [`shared`] starts the server on first use and every test of the process gets the same one, so
+//! each test makes its own database (a name used twice fails in `createdb`). It is stopped, and
+//! its directory deleted, when the test process ends: a small watchdog started beside it waits
+//! for the process to go (however it goes: success, failure, a signal) and then stops the server
+//! with SIGQUIT (PostgreSQL's immediate shutdown). [`PgServer::start`] is a server of the
+//! caller's own, stopped on drop.
 //!
 //! It finds `initdb` and `pg_ctl` (on `PATH`, else the newest `/usr/lib/postgresql/*/bin`),
 //! initialises a cluster in a fresh temporary directory (as the `postgres` OS user when running
 //! as root, since PostgreSQL refuses to run as root), with trust authentication on a Unix socket
 //! inside that directory and on 127.0.0.1 at a free port, durability off (it is thrown away),
-//! starts it, creates the `odoo_warden_test` database, and on drop stops the server and deletes
-//! the directory.
+//! starts it and creates the `odoo_warden_test` database.
 //!
-//! Without PostgreSQL binaries, `start` prints a loud `SKIPPED` line and returns `None`, unless
-//! `ODOO_WARDEN_REQUIRE_PG=1` is set (as `scripts/test` does), when it panics instead, so the
-//! suite cannot pass by skipping. Any other failure to start panics with PostgreSQL's own log.
-
-#![allow(dead_code)]
+//! Without PostgreSQL binaries, `start` (and so `shared`) prints a loud `SKIPPED` line and
+//! returns `None`, unless `ODOO_WARDEN_REQUIRE_PG=1` is set (as `scripts/test` does), when it
+//! panics instead, in every test that asks for it, so the suite cannot pass by skipping. Any
+//! other failure to start panics with PostgreSQL's own log.
 
 use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The process's server: started by the first test that asks, shared by all of them, stopped by
+/// its watchdog when the process ends. `None` (said loudly, once) when PostgreSQL is not
+/// installed and `ODOO_WARDEN_REQUIRE_PG` is not `1`; with it set, every caller panics.
+pub fn shared() -> Option<&'static PgServer> {
+    struct Shared {
+        server: Option<PgServer>,
+        _watchdog: Option<Child>,
+    }
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    // A panic in `start` leaves the cell empty, so the next caller tries (and fails) again.
+    let shared = SHARED.get_or_init(|| {
+        let server = PgServer::start();
+        let watchdog = server.as_ref().map(PgServer::watchdog);
+        Shared {
+            server,
+            _watchdog: watchdog,
+        }
+    });
+    shared.server.as_ref()
+}
 
 /// The database `start` creates.
 pub const DATABASE: &str = "odoo_warden_test";
@@ -143,12 +169,35 @@ impl PgServer {
         panic!("PostgreSQL did not start; its log:\n{last_log}");
     }
 
-    /// `postgres://postgres@127.0.0.1:PORT/odoo_warden_test`
-    pub fn url(&self) -> String {
-        self.url_for(DATABASE)
+    /// Starts a process that waits for this one to end, however it ends, then stops the server
+    /// (SIGQUIT: immediate shutdown; the server removes `postmaster.pid` when it is down) and
+    /// deletes its directory: what `Drop` does, for a server held in a static, which is never
+    /// dropped. In a process group of its own, so a Ctrl-C on the test run does not end it too.
+    fn watchdog(&self) -> Child {
+        const SCRIPT: &str = r#"
+while kill -0 "$1" 2>/dev/null; do sleep 0.2; done
+pid=$(head -n 1 "$2/postmaster.pid" 2>/dev/null)
+if [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null; then
+    n=0
+    while [ -f "$2/postmaster.pid" ] && [ "$n" -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+fi
+rm -rf "$3"
+"#;
+        Command::new("/bin/sh")
+            .args(["-c", SCRIPT, "pg-watchdog"])
+            .arg(std::process::id().to_string())
+            .arg(&self.data)
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start the PostgreSQL watchdog: {e}"))
     }
 
-    /// The URL of another database on this server (see [`PgServer::create_database`]).
+    /// `postgres://postgres@127.0.0.1:PORT/DATABASE`, for a database made with
+    /// [`PgServer::create_database`] (or [`DATABASE`]).
     pub fn url_for(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
@@ -174,11 +223,12 @@ impl PgServer {
     fn write_config(&self) {
         let conf = self.data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).unwrap_or_default();
-        // Later settings win, so appending on a retry just overrides the port.
+        // Later settings win, so appending on a retry just overrides the port. Connections: room
+        // for every test of the process at once (each store pool takes up to 10).
         text.push_str(&format!(
             "\n# odoo-warden test harness\nport = {}\nlisten_addresses = '127.0.0.1'\n\
              unix_socket_directories = '{}'\nfsync = off\nsynchronous_commit = off\n\
-             full_page_writes = off\nmax_connections = 100\nshared_buffers = 32MB\n\
+             full_page_writes = off\nmax_connections = 300\nshared_buffers = 32MB\n\
              logging_collector = off\n",
             self.port,
             self.socket_dir.display()

@@ -1,5 +1,6 @@
 //! odoo-warden in-process for integration tests: both listeners on loopback ports, keys on
-//! demand. Include with `#[path = "support/warden.rs"] mod warden;`.
+//! demand. Included by `#[path]`: once for all the integration tests in
+//! `tests/integration/main.rs` (`#[path = "../support/warden.rs"] mod warden;`), and by benches.
 
 #![allow(dead_code)]
 

@@ -61,16 +61,19 @@ impl Drop for CallAudit {
         e.duration_ms = Some(self.started.elapsed().as_secs_f64() * 1000.0);
         e.confirmed_by = self.confirmed();
         if had_intent {
-            e.kind = kind::WRITE_OUTCOME.to_string();
-            e.decision = Some("allow".into());
-            e.outcome = Some("unknown".into());
+            e.kind = kind::WRITE_OUTCOME;
+            e.decision = Some(crate::audit::Decision::Allow);
+            e.outcome = Some(crate::audit::Outcome::Unknown);
             e.reason = Some(format!(
                 "the call was cut off ({}) after its intent: whether Odoo made the change is unknown",
                 how.as_str()
             ));
         } else {
-            e.kind = kind::TOOL_CALL.to_string();
-            e.outcome = Some(how.as_str().into());
+            e.kind = kind::TOOL_CALL;
+            e.outcome = Some(match how {
+                CutOff::Timeout => Outcome::Timeout,
+                CutOff::Cancelled => Outcome::Cancelled,
+            });
             e.reason = Some(match how {
                 CutOff::Timeout => "the call did not finish within the request timeout and was stopped; nothing was written".into(),
                 CutOff::Cancelled => "the client cancelled the call (or went away) before it finished; nothing was written".into(),
@@ -190,9 +193,9 @@ impl CallAudit {
     }
 
     /// A confirmation step (asked, answered, approval requested or refused): queued.
-    pub async fn step(&self, what: &str, reason: &str) {
+    pub async fn step(&self, what: crate::audit::Kind, reason: &str) {
         let mut e = self.event();
-        e.kind = what.to_string();
+        e.kind = what;
         e.time = time::OffsetDateTime::now_utc();
         e.reason = Some(reason.to_string());
         e.confirmed_by = self.confirmed();
@@ -205,10 +208,10 @@ impl CallAudit {
     /// happen (fail closed).
     pub async fn write_intent(&self) -> Result<(), AuditError> {
         let mut e = self.event();
-        e.kind = kind::WRITE_INTENT.to_string();
+        e.kind = kind::WRITE_INTENT;
         e.time = time::OffsetDateTime::now_utc();
-        e.decision = Some("allow".into());
-        e.outcome = Some("pending".into());
+        e.decision = Some(crate::audit::Decision::Allow);
+        e.outcome = Some(crate::audit::Outcome::Pending);
         e.confirmed_by = self.confirmed();
         match self.log.record_durable(e).await {
             Ok(seq) => {
@@ -233,15 +236,14 @@ impl CallAudit {
             kind::WRITE_OUTCOME
         } else {
             kind::TOOL_CALL
-        }
-        .to_string();
+        };
         let (decision, mut outcome, reason, class) = audit_terms(out);
         if outcome == Outcome::Unknown && !had_intent {
             // A read that timed out changed nothing.
             outcome = Outcome::Error;
         }
-        e.decision = Some(decision.as_str().into());
-        e.outcome = Some(outcome.as_str().into());
+        e.decision = Some(decision);
+        e.outcome = Some(outcome);
         e.reason = reason;
         e.odoo_error_class = class;
         e.confirmed_by = self.confirmed();

@@ -4,11 +4,10 @@
 use super::guard::{self, deny, write_context_arg};
 use super::write::{self, Call, Ids, Plan};
 use super::{
-    CallContext, ProfileState, Tool, ToolError, ToolKind, ToolResult, ToolSpec, context_schema,
-    ids_arg, ids_schema, model_arg, model_schema,
+    ProfileState, ToolError, ToolKind, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
+    model_schema,
 };
-use crate::policy::{Op, Policy};
-use futures_util::future::BoxFuture;
+use crate::policy::Op;
 use serde_json::{Map, Value, json};
 
 fn spec() -> ToolSpec {
@@ -38,26 +37,9 @@ fn spec() -> ToolSpec {
     }
 }
 
-pub struct CallMethod;
-
-impl Tool for CallMethod {
-    fn spec(&self) -> ToolSpec {
-        spec()
-    }
-
-    fn allowed_by(&self, policy: &Policy) -> bool {
-        policy.any_methods()
-    }
-
-    fn call<'a>(
-        &'a self,
-        p: &'a ProfileState,
-        args: &'a Map<String, Value>,
-        ctx: &'a CallContext,
-    ) -> BoxFuture<'a, ToolResult> {
-        Box::pin(async move { write::run(p, ctx, args, plan(p, args).await?).await })
-    }
-}
+tool!(CallMethod, |policy| policy.any_methods(), |p, args, ctx| {
+    write::run(p, ctx, args, plan(p, args).await?).await
+});
 
 /// Allowed (the method allowlist), context, defaults, arguments: then the common sequence
 /// ([`write::run`]).

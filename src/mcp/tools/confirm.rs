@@ -249,9 +249,7 @@ async fn used_once(
     ctx: &CallContext,
     claims: &crate::confirm::state::Claims,
 ) -> Result<(), String> {
-    let Some(store) = &ctx.store else {
-        return Ok(());
-    };
+    let store = &ctx.store;
     match store
         .use_request_state(&claims.nonce, claims.expires_at)
         .await
@@ -276,11 +274,7 @@ async fn request_approval(
     preview: &Preview,
     why: Option<&str>,
 ) -> Gate {
-    let Some(store) = &ctx.store else {
-        return denied(
-            "this write needs an approver, and this server has no approval store".into(),
-        );
-    };
+    let store = &ctx.store;
     let body = payload(tool, args, &ctx.principal);
     let now = OffsetDateTime::now_utc();
     let expires_at = now + ctx.confirm.approval_ttl;
@@ -338,9 +332,7 @@ async fn use_approval(
     args: &Map<String, Value>,
     id: &str,
 ) -> Gate {
-    let Some(store) = &ctx.store else {
-        return denied("approvals are not available on this server".into());
-    };
+    let store = &ctx.store;
     let refuse = |why: String| async move {
         step(
             ctx,
@@ -407,8 +399,6 @@ async fn use_approval(
 }
 
 /// A confirmation step in the audit trail (queued; the call's own record follows).
-async fn step(ctx: &CallContext, what: &str, reason: &str) {
-    if let Some(audit) = &ctx.audit {
-        audit.step(what, reason).await;
-    }
+async fn step(ctx: &CallContext, what: crate::audit::Kind, reason: &str) {
+    ctx.audit.step(what, reason).await;
 }

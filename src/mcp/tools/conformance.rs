@@ -317,7 +317,7 @@ async fn elicit(ctx: &CallContext, message: &str, schema: Value, label: &str) ->
             let content = answer.get("content").cloned().unwrap_or(Value::Null);
             text(format!("{label}: action={action}, content={content}"))
         }
-        Err(e) => error_result(e),
+        Err(e) => error_result(e.to_string()),
     }
 }
 

@@ -3,11 +3,10 @@
 use super::guard::{self, allowed, check_values, write_context_arg};
 use super::write::{self, Call, Ids, Plan};
 use super::{
-    CallContext, ProfileState, Tool, ToolError, ToolKind, ToolResult, ToolSpec, context_schema,
-    model_arg, model_schema, write_output_schema,
+    ProfileState, ToolError, ToolKind, ToolSpec, context_schema, model_arg, model_schema,
+    write_output_schema,
 };
-use crate::policy::{Op, Policy};
-use futures_util::future::BoxFuture;
+use crate::policy::Op;
 use serde_json::{Map, Value, json};
 
 fn spec() -> ToolSpec {
@@ -32,26 +31,11 @@ fn spec() -> ToolSpec {
     }
 }
 
-pub struct CreateRecords;
-
-impl Tool for CreateRecords {
-    fn spec(&self) -> ToolSpec {
-        spec()
-    }
-
-    fn allowed_by(&self, policy: &Policy) -> bool {
-        policy.allows_anywhere(Op::Create)
-    }
-
-    fn call<'a>(
-        &'a self,
-        p: &'a ProfileState,
-        args: &'a Map<String, Value>,
-        ctx: &'a CallContext,
-    ) -> BoxFuture<'a, ToolResult> {
-        Box::pin(async move { write::run(p, ctx, args, plan(p, args).await?).await })
-    }
-}
+tool!(
+    CreateRecords,
+    |policy| policy.allows_anywhere(Op::Create),
+    |p, args, ctx| write::run(p, ctx, args, plan(p, args).await?).await
+);
 
 /// Allowed, context, defaults, values: then the common sequence ([`write::run`]).
 async fn plan(p: &ProfileState, args: &Map<String, Value>) -> Result<Plan, ToolError> {

@@ -3,11 +3,10 @@
 use super::guard::{self, allowed, write_context_arg};
 use super::write::{self, Call, Ids, Plan};
 use super::{
-    CallContext, ProfileState, Tool, ToolError, ToolKind, ToolResult, ToolSpec, context_schema,
-    ids_arg, ids_schema, model_arg, model_schema, write_output_schema,
+    ProfileState, ToolError, ToolKind, ToolSpec, context_schema, ids_arg, ids_schema, model_arg,
+    model_schema, write_output_schema,
 };
-use crate::policy::{Op, Policy};
-use futures_util::future::BoxFuture;
+use crate::policy::Op;
 use serde_json::{Map, Value, json};
 
 fn spec() -> ToolSpec {
@@ -31,26 +30,11 @@ fn spec() -> ToolSpec {
     }
 }
 
-pub struct DeleteRecords;
-
-impl Tool for DeleteRecords {
-    fn spec(&self) -> ToolSpec {
-        spec()
-    }
-
-    fn allowed_by(&self, policy: &Policy) -> bool {
-        policy.allows_anywhere(Op::Delete)
-    }
-
-    fn call<'a>(
-        &'a self,
-        p: &'a ProfileState,
-        args: &'a Map<String, Value>,
-        ctx: &'a CallContext,
-    ) -> BoxFuture<'a, ToolResult> {
-        Box::pin(async move { write::run(p, ctx, args, plan(p, args).await?).await })
-    }
-}
+tool!(
+    DeleteRecords,
+    |policy| policy.allows_anywhere(Op::Delete),
+    |p, args, ctx| write::run(p, ctx, args, plan(p, args).await?).await
+);
 
 /// Allowed, context, defaults: then the common sequence ([`write::run`]).
 async fn plan(p: &ProfileState, args: &Map<String, Value>) -> Result<Plan, ToolError> {

@@ -1,9 +1,5 @@
 //! `get_context`: who odoo-warden acts as, and what this key may do. Meant to be called first.
 
-use super::{CallContext, Tool};
-use crate::policy::Policy;
-use futures_util::future::BoxFuture;
-
 use super::{ProfileState, ToolKind, ToolResult, ToolSpec};
 use serde_json::json;
 
@@ -36,26 +32,7 @@ fn spec() -> ToolSpec {
     }
 }
 
-pub struct GetContext;
-
-impl Tool for GetContext {
-    fn spec(&self) -> ToolSpec {
-        spec()
-    }
-
-    fn allowed_by(&self, _policy: &Policy) -> bool {
-        true
-    }
-
-    fn call<'a>(
-        &'a self,
-        p: &'a ProfileState,
-        _args: &'a serde_json::Map<String, serde_json::Value>,
-        _ctx: &'a CallContext,
-    ) -> BoxFuture<'a, ToolResult> {
-        Box::pin(call(p))
-    }
-}
+tool!(GetContext, |_policy| true, |p, _args, _ctx| call(p).await);
 
 async fn call(p: &ProfileState) -> ToolResult {
     let access = p.model_access().await?;

@@ -1,9 +1,5 @@
 //! `get_fields`: a model's fields with their type, label and constraints.
 
-use super::{CallContext, Tool};
-use crate::policy::Policy;
-use futures_util::future::BoxFuture;
-
 use super::{
     ProfileState, ToolError, ToolKind, ToolResult, ToolSpec, model_arg, model_schema, opt_strings,
 };
@@ -49,26 +45,11 @@ fn spec() -> ToolSpec {
     }
 }
 
-pub struct GetFields;
-
-impl Tool for GetFields {
-    fn spec(&self) -> ToolSpec {
-        spec()
-    }
-
-    fn allowed_by(&self, policy: &Policy) -> bool {
-        policy.models().next().is_some()
-    }
-
-    fn call<'a>(
-        &'a self,
-        p: &'a ProfileState,
-        args: &'a Map<String, Value>,
-        _ctx: &'a CallContext,
-    ) -> BoxFuture<'a, ToolResult> {
-        Box::pin(call(p, args))
-    }
-}
+tool!(
+    GetFields,
+    |policy| policy.models().next().is_some(),
+    |p, args, _ctx| call(p, args).await
+);
 
 async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolResult {
     let model = model_arg(args);

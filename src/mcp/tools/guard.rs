@@ -906,9 +906,7 @@ pub async fn confirmed(
 ) -> Result<(), ToolError> {
     match super::confirm::gate(p, ctx, tool, args, confirm, preview).await {
         super::confirm::Gate::Proceed { confirmed_by } => {
-            if let Some(audit) = &ctx.audit {
-                audit.set_confirmed_by(confirmed_by);
-            }
+            ctx.audit.set_confirmed_by(confirmed_by);
             Ok(())
         }
         super::confirm::Gate::Stop(out) => Err(out),
@@ -919,26 +917,19 @@ pub async fn confirmed(
 /// trail cannot take it (fail closed).
 pub async fn intent(ctx: &crate::mcp::context::CallContext) -> Result<(), ToolError> {
     // The kill switch again, right before the write: a confirmation may have taken minutes.
-    if let Some(kill) = &ctx.kill {
-        let state = kill.state();
-        if state.mode != crate::killswitch::Mode::Open {
-            return Err(ToolError::Denied(format!(
-                "odoo-warden's kill switch is {} ({}): the write was not made",
-                state.mode.as_str(),
-                state.reason
-            )));
-        }
+    let state = ctx.kill.state();
+    if state.mode != crate::killswitch::Mode::Open {
+        return Err(ToolError::Denied(format!(
+            "odoo-warden's kill switch is {} ({}): the write was not made",
+            state.mode.as_str(),
+            state.reason
+        )));
     }
-    match &ctx.audit {
-        Some(audit) => audit.write_intent().await.map_err(|e| {
-            ToolError::Failed {
-                message: format!("the write was refused: the audit trail cannot record it ({e}). Nothing was changed; try again later."),
-                class: None,
-                unknown: false,
-            }
-        }),
-        None => Ok(()),
-    }
+    ctx.audit.write_intent().await.map_err(|e| ToolError::Failed {
+        message: format!("the write was refused: the audit trail cannot record it ({e}). Nothing was changed; try again later."),
+        class: None,
+        unknown: false,
+    })
 }
 
 /// Odoo errors stay Odoo errors (distinct from policy denials).

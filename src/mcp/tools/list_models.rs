@@ -2,10 +2,6 @@
 //! read `ir.model` (a least-privilege user cannot): the profile's models intersected with Odoo's
 //! own access check.
 
-use super::{CallContext, Tool};
-use crate::policy::Policy;
-use futures_util::future::BoxFuture;
-
 use super::{ProfileState, ToolKind, ToolResult, ToolSpec};
 use serde_json::json;
 
@@ -32,26 +28,7 @@ fn spec() -> ToolSpec {
     }
 }
 
-pub struct ListModels;
-
-impl Tool for ListModels {
-    fn spec(&self) -> ToolSpec {
-        spec()
-    }
-
-    fn allowed_by(&self, _policy: &Policy) -> bool {
-        true
-    }
-
-    fn call<'a>(
-        &'a self,
-        p: &'a ProfileState,
-        _args: &'a serde_json::Map<String, serde_json::Value>,
-        _ctx: &'a CallContext,
-    ) -> BoxFuture<'a, ToolResult> {
-        Box::pin(call(p))
-    }
-}
+tool!(ListModels, |_policy| true, |p, _args, _ctx| call(p).await);
 
 async fn call(p: &ProfileState) -> ToolResult {
     match p.model_access().await {

@@ -2,6 +2,33 @@
 //! handler; [`Toolbox`] compiles every input schema once at start-up, validates arguments before
 //! anything runs, and turns handler outcomes into MCP `CallToolResult`s.
 
+/// A tool's unit struct and its [`Tool`] impl, from its `spec()`, the policies that can allow it,
+/// and its handler: `tool!(Name, |policy| allowed, |p, args, ctx| handler)`.
+macro_rules! tool {
+    ($name:ident, |$policy:ident| $allowed:expr, |$p:ident, $args:ident, $ctx:ident| $call:expr) => {
+        pub struct $name;
+
+        impl super::Tool for $name {
+            fn spec(&self) -> super::ToolSpec {
+                spec()
+            }
+
+            fn allowed_by(&self, $policy: &crate::policy::Policy) -> bool {
+                $allowed
+            }
+
+            fn call<'a>(
+                &'a self,
+                $p: &'a crate::profile::ProfileState,
+                $args: &'a serde_json::Map<String, serde_json::Value>,
+                $ctx: &'a crate::mcp::context::CallContext,
+            ) -> futures_util::future::BoxFuture<'a, super::ToolResult> {
+                Box::pin(async move { $call })
+            }
+        }
+    };
+}
+
 pub mod audit;
 mod call_method;
 pub mod confirm;
@@ -401,8 +428,8 @@ impl Toolbox {
             };
         }
         let out = Self::run(tool, profile, &arguments, ctx).await;
-        if let Some(audit) = &ctx.audit {
-            if let Err(e) = audit.finish(tool.kind(), &out).await {
+        {
+            if let Err(e) = ctx.audit.finish(tool.kind(), &out).await {
                 tracing::error!(tool = tool.name(), error = %e, "the audit trail did not take a tool call record");
                 if tool.kind() == ToolKind::Read {
                     // Fail closed: no answer without its record.

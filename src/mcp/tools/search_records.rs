@@ -1,9 +1,5 @@
 //! `search_records`: records matching a domain, and how many match in all.
 
-use super::{CallContext, Tool};
-use crate::policy::Policy;
-use futures_util::future::BoxFuture;
-
 use super::{
     ProfileState, ToolError, ToolKind, ToolResult, ToolSpec, domain_schema, model_arg,
     model_schema, opt_strings, opt_u64,
@@ -49,26 +45,11 @@ fn spec() -> ToolSpec {
     }
 }
 
-pub struct SearchRecords;
-
-impl Tool for SearchRecords {
-    fn spec(&self) -> ToolSpec {
-        spec()
-    }
-
-    fn allowed_by(&self, policy: &Policy) -> bool {
-        policy.allows_anywhere(crate::policy::Op::Read)
-    }
-
-    fn call<'a>(
-        &'a self,
-        p: &'a ProfileState,
-        args: &'a Map<String, Value>,
-        _ctx: &'a CallContext,
-    ) -> BoxFuture<'a, ToolResult> {
-        Box::pin(call(p, args))
-    }
-}
+tool!(
+    SearchRecords,
+    |policy| policy.allows_anywhere(crate::policy::Op::Read),
+    |p, args, _ctx| call(p, args).await
+);
 
 async fn call(p: &ProfileState, args: &Map<String, Value>) -> ToolResult {
     let model = model_arg(args);

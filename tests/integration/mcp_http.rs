@@ -1,14 +1,13 @@
 //! The `/mcp` endpoint over real HTTP: both protocol eras, every refusal path, in front of the Odoo
 //! emulator.
 
-mod emulator;
+use crate::emulator;
 
 use emulator::{Emulator, EmulatorConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-#[path = "support/warden.rs"]
-mod warden;
+use crate::warden;
 
 struct Harness {
     url: String,

@@ -7,7 +7,7 @@
 //! earlier writes (create, write, read back, unlink, read the deleted record). Mismatches are
 //! collected and reported all at once.
 
-mod emulator;
+use crate::emulator;
 
 use std::path::{Path, PathBuf};
 

@@ -1,11 +1,9 @@
 //! Rate limits (per address before authentication, per key after it, the write budget) and the
 //! kill switch (modes, persistence across restarts, two instances sharing PostgreSQL).
 
-mod emulator;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/warden.rs"]
-mod warden;
+use crate::emulator;
+use crate::pg;
+use crate::warden;
 
 use emulator::{Emulator, EmulatorConfig};
 use reqwest::StatusCode;
@@ -548,7 +546,7 @@ async fn the_switch_survives_a_restart() {
 
 #[tokio::test]
 async fn a_switch_thrown_on_one_instance_stops_the_other() {
-    let Some(pg) = pg::PgServer::start() else {
+    let Some(pg) = pg::shared() else {
         return;
     };
     pg.create_database("kill_two");

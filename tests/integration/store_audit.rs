@@ -1,8 +1,8 @@
 //! The audit trail's storage against both backends: each case runs on a fresh SQLite file and on
-//! a fresh database of a real, throwaway PostgreSQL server (tests/support/pg.rs).
+//! a fresh database of a real, throwaway PostgreSQL server (tests/support/pg.rs, one for the
+//! whole test process).
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::pg;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 // ---------------------------------------------------------------------------------------------
-// Harness (as in tests/store.rs)
+// Harness (as in store.rs)
 
 #[derive(Clone)]
 struct Ctx {
@@ -105,14 +105,16 @@ async fn sqlite_backend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_backend() {
-    let Some(server) = pg::PgServer::start() else {
+    let Some(server) = pg::shared() else {
         return;
     };
     let started = Instant::now();
     run_cases(|name| {
-        server.create_database(name);
+        // One server for the whole test process: database names carry this file's prefix.
+        let database = format!("trail_{name}");
+        server.create_database(&database);
         Ctx {
-            url: server.url_for(name),
+            url: server.url_for(&database),
             backend: "postgres",
         }
     })

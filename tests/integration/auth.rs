@@ -2,11 +2,9 @@
 //! eviction here, and on another instance sharing PostgreSQL), session binding, one profile per
 //! key, and the least-privilege refusal of an Odoo administrator.
 
-mod emulator;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/warden.rs"]
-mod warden;
+use crate::emulator;
+use crate::pg;
+use crate::warden;
 
 use emulator::{Emulator, EmulatorConfig};
 use reqwest::StatusCode;
@@ -389,7 +387,7 @@ async fn an_odoo_administrator_is_refused_unless_allowed() {
 
 #[tokio::test]
 async fn revocation_reaches_another_instance_sharing_postgresql() {
-    let Some(pg) = pg::PgServer::start() else {
+    let Some(pg) = pg::shared() else {
         return; // the harness printed why; scripts/test sets ODOO_WARDEN_REQUIRE_PG=1 so CI cannot skip
     };
     pg.create_database("auth_two_instances");

@@ -3,9 +3,8 @@
 //! single-use state), escalation when a client cannot ask, and the audit trail of every step.
 //! (Elicitation over SSE with a real client is in tests/e2e/test_confirm.py.)
 
-mod emulator;
-#[path = "support/warden.rs"]
-mod warden;
+use crate::emulator;
+use crate::warden;
 
 use emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! JSON-2 (plus /jsonrpc on 19, 17's access check, and SaaS versions). Every operation, every
 //! error kind.
 
-mod emulator;
+use crate::emulator;
 
 use emulator::{Emulator, EmulatorConfig, api_key};
 use odoo_warden::odoo::{

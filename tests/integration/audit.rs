@@ -2,11 +2,9 @@
 //! SQLite and PostgreSQL, a crash between intent and outcome, a store that cannot take records,
 //! redaction, and the auditor's query and export API.
 
-mod emulator;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/warden.rs"]
-mod warden;
+use crate::emulator;
+use crate::pg;
+use crate::warden;
 
 use emulator::{Emulator, EmulatorConfig};
 use odoo_warden::store::Store;
@@ -338,7 +336,7 @@ async fn changed_removed_and_reordered_records_are_found_sqlite() {
 
 #[tokio::test]
 async fn changed_removed_and_reordered_records_are_found_postgres() {
-    let Some(pg) = pg::PgServer::start() else {
+    let Some(pg) = pg::shared() else {
         return;
     };
     pg.create_database("audit_a");
@@ -477,7 +475,7 @@ async fn an_intent_without_outcome_is_reported_unknown() {
     e.call_id = Some("crashed-call".into());
     e.model = Some("res.partner".into());
     e.operation = Some("create".into());
-    e.outcome = Some("pending".into());
+    e.outcome = Some(odoo_warden::audit::Outcome::Pending);
     t.w.rt.audit.record_durable(e).await.unwrap();
     let r = t.verify().await;
     assert_eq!(r["ok"], true);

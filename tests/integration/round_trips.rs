@@ -6,9 +6,8 @@
 //! user's context); they are exact, so a change that adds a request fails here. README
 //! "Performance" states them.
 
-mod emulator;
-#[path = "support/warden.rs"]
-mod warden;
+use crate::emulator;
+use crate::warden;
 
 use emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};

@@ -1,9 +1,9 @@
 //! The store against both backends: one table of cases, each run on a fresh SQLite file and on a
-//! fresh database of a real, throwaway PostgreSQL server (tests/support/pg.rs), plus the checks
-//! that belong to one backend (WAL mode; errors for bad paths, unreachable servers, passwords).
+//! fresh database of a real, throwaway PostgreSQL server (tests/support/pg.rs, one for the whole
+//! test process), plus the checks that belong to one backend (WAL mode; errors for bad paths,
+//! unreachable servers, passwords).
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::pg;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -111,14 +111,16 @@ async fn sqlite_backend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_backend() {
-    let Some(server) = pg::PgServer::start() else {
+    let Some(server) = pg::shared() else {
         return;
     };
     let started = Instant::now();
     run_cases(|name| {
-        server.create_database(name);
+        // One server for the whole test process: database names carry this file's prefix.
+        let database = format!("keys_{name}");
+        server.create_database(&database);
         Ctx {
-            url: server.url_for(name),
+            url: server.url_for(&database),
             backend: "postgres",
         }
     })
@@ -265,8 +267,8 @@ async fn ping_and_backend(ctx: Ctx) {
     store.ping().await.unwrap();
     store.close().await;
     assert!(
-        matches!(store.ping().await, Err(StoreError::Query(_))),
-        "ping succeeded on a closed store"
+        matches!(store.ping().await, Err(StoreError::Sql { .. })),
+        "ping succeeded on a closed store, or lost the driver's error"
     );
 }
 
@@ -751,7 +753,7 @@ fn postgres_unreachable_is_explained_quickly() {
 /// The password never appears, whatever goes wrong and however it was written.
 #[test]
 fn postgres_password_never_appears_in_errors() {
-    let server = pg::PgServer::start();
+    let server = pg::shared();
     let closed = closed_port();
     let mut cases: Vec<(String, &str)> = vec![
         (

@@ -4,9 +4,8 @@
 //! context allowlist, confirmation refusals, method allowlists, Odoo's own access errors passing
 //! through as distinct from policy denials, and atomic reloads.
 
-mod emulator;
-#[path = "support/warden.rs"]
-mod warden;
+use crate::emulator;
+use crate::warden;
 
 use emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};

@@ -1,0 +1,32 @@
+//! The integration tests: one test binary (`cargo test --test integration`), one module per
+//! area, so the Odoo emulator and the harnesses are compiled once for all of them. Run one area
+//! with a filter on its module path, e.g. `cargo test --test integration store_audit::`.
+//!
+//! Shared by every module:
+//! - `emulator` (`tests/emulator/`): the Odoo emulator, also used by `tests/process.rs`, the
+//!   benches and the `odoo-emulator` example, which is why it stays outside this directory;
+//! - `warden` (`tests/support/warden.rs`): odoo-warden in-process on loopback ports;
+//! - `pg` (`tests/support/pg.rs`): one throwaway PostgreSQL server for the whole process; each
+//!   test that uses it creates a database of its own.
+//!
+//! Kept apart as binaries of their own: `tests/process.rs` (runs the real binary, changes
+//! process limits) and `tests/deploy.rs` (checks the files in `deploy/`).
+
+#[path = "../emulator/mod.rs"]
+mod emulator;
+#[path = "../support/pg.rs"]
+mod pg;
+#[path = "../support/warden.rs"]
+mod warden;
+
+mod audit;
+mod auth;
+mod confirm;
+mod fixture_replay;
+mod limits;
+mod mcp_http;
+mod odoo_client;
+mod policy_tools;
+mod round_trips;
+mod store;
+mod store_audit;
