@@ -151,7 +151,8 @@ where
                         .unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
                 )
             });
-            let (kind, decision, reason) = match ext.get::<Refusal>().or(malformed.as_ref()) {
+            let refusal = ext.get::<Refusal>().or(malformed.as_ref());
+            let (kind, decision, reason) = match refusal {
                 Some(r) => (r.audit_kind(), Decision::Refuse, Some(r.reason())),
                 None => {
                     let decision = if status.is_success() {
@@ -165,7 +166,8 @@ where
             let mut e = handle.event(&log, kind);
             e.decision = Some(decision);
             e.reason = reason.or_else(|| Some(format!("{method} {path}")));
-            e.outcome = Some(if status.is_success() {
+            // A refusal answered in band (the kill switch's tool result is a 200) is refused too.
+            e.outcome = Some(if status.is_success() && refusal.is_none() {
                 Outcome::Ok
             } else {
                 Outcome::Refused

@@ -644,6 +644,29 @@ async fn auditors_query_and_export() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // A word the trail never uses would match nothing: refused, naming the words there are.
+    let r = http
+        .get(format!("{}/admin/v1/audit?decision=allowed", t.w.admin_url))
+        .bearer_auth(&t.audit_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("allowed") && text.contains("allow, deny"),
+        "{text}"
+    );
+    let r = http
+        .get(format!(
+            "{}/admin/v1/audit?outcome=refused&kind=tool_call",
+            t.w.admin_url
+        ))
+        .bearer_auth(&t.audit_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 /// A 2025 session for the cut-off tests: (session id, key).

@@ -498,6 +498,10 @@ async fn kill_switch_modes() {
             .await
             .unwrap();
     assert_eq!(refused.len(), 3, "every refusal is audited");
+    for r in &refused {
+        assert_eq!(r.record["decision"], "refuse", "{}", r.record);
+        assert_eq!(r.record["outcome"], "refused", "{}", r.record);
+    }
 }
 
 #[tokio::test]
