@@ -301,6 +301,8 @@ pub struct Registered {
     spec: ToolSpec,
     validator: jsonschema::Validator,
     param_headers: Vec<(String, String)>,
+    /// Its `tools/list` entry, built once.
+    listing: Value,
 }
 
 impl Registered {
@@ -375,12 +377,13 @@ impl Toolbox {
             }
             tools.push(Arc::new(Registered {
                 tool,
+                listing: spec.listing(),
                 spec,
                 validator,
                 param_headers,
             }));
         }
-        let listing = Value::Array(tools.iter().map(|t| t.spec.listing()).collect());
+        let listing = Value::Array(tools.iter().map(|t| t.listing.clone()).collect());
         Ok(Self { tools, listing })
     }
 
@@ -402,7 +405,7 @@ impl Toolbox {
                 .iter()
                 .filter(|t| writes || t.kind() == ToolKind::Read)
                 .filter(|t| t.tool.allowed_by(policy))
-                .map(|t| t.spec.listing())
+                .map(|t| t.listing.clone())
                 .collect(),
         )
     }
