@@ -106,6 +106,7 @@ fn event(n: u64, total: u64) -> AuditInsert {
         kind: kind.to_owned(),
         key_id: Some(key),
         profile: Some(profile),
+        person: None,
         model: Some(model),
         operation: Some(operation.to_owned()),
         decision: Some(decision.to_owned()),

@@ -21,6 +21,7 @@ pub mod listener;
 pub mod mcp;
 pub mod metrics;
 pub mod middleware;
+pub mod oauth;
 pub mod odoo;
 pub mod policy;
 pub mod profile;

@@ -325,6 +325,8 @@ struct AuditQuery {
     until: Option<String>,
     key_id: Option<String>,
     profile: Option<String>,
+    /// A person's Odoo login (records made with their OAuth token).
+    person: Option<String>,
     model: Option<String>,
     operation: Option<String>,
     decision: Option<String>,
@@ -372,6 +374,7 @@ fn filter_of(q: &AuditQuery) -> Result<AuditFilter, String> {
         until: parse_time("until", &q.until)?,
         key_id: q.key_id.clone(),
         profile: q.profile.clone(),
+        person: q.person.clone(),
         model: q.model.clone(),
         operation: q.operation.clone(),
         decision: word::<crate::audit::Decision>("decision", &q.decision)?,

@@ -4,7 +4,7 @@ use crate::store::AuditRow;
 use serde_json::Value;
 
 /// The columns, in order.
-pub const COLUMNS: [&str; 27] = [
+pub const COLUMNS: [&str; 29] = [
     "seq",
     "hash",
     "prev_hash",
@@ -16,6 +16,8 @@ pub const COLUMNS: [&str; 27] = [
     "key_name",
     "profile",
     "odoo_uid",
+    "person",
+    "oauth_client",
     "client_ip",
     "mcp_method",
     "protocol_version",
@@ -34,7 +36,7 @@ pub const COLUMNS: [&str; 27] = [
     "arguments",
 ];
 
-pub const CSV_HEADER: &str = "seq,hash,prev_hash,time,kind,instance,request_id,key_id,key_name,profile,odoo_uid,client_ip,mcp_method,protocol_version,tool,model,operation,record_ids,decision,reason,confirmed_by,outcome,odoo_error_class,http_status,duration_ms,call_id,arguments";
+pub const CSV_HEADER: &str = "seq,hash,prev_hash,time,kind,instance,request_id,key_id,key_name,profile,odoo_uid,person,oauth_client,client_ip,mcp_method,protocol_version,tool,model,operation,record_ids,decision,reason,confirmed_by,outcome,odoo_error_class,http_status,duration_ms,call_id,arguments";
 
 /// One CSV line (RFC 4180 quoting), without the line break.
 pub fn csv_line(row: &AuditRow) -> String {

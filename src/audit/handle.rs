@@ -14,6 +14,8 @@ pub struct Draft {
     pub key_name: Option<String>,
     pub profile: Option<String>,
     pub odoo_uid: Option<i64>,
+    pub person: Option<String>,
+    pub oauth_client: Option<String>,
     pub mcp_method: Option<String>,
     pub protocol_version: Option<String>,
     /// A JSON-RPC error answered, if any.
@@ -47,6 +49,8 @@ impl AuditHandle {
         e.key_name = d.key_name;
         e.profile = d.profile;
         e.odoo_uid = d.odoo_uid;
+        e.person = d.person;
+        e.oauth_client = d.oauth_client;
         e.mcp_method = d.mcp_method;
         e.protocol_version = d.protocol_version;
         e

@@ -167,6 +167,13 @@ pub struct Event {
     pub key_name: Option<String>,
     pub profile: Option<String>,
     pub odoo_uid: Option<i64>,
+    /// The person (their Odoo login) when the request came with an OAuth token; `odoo_uid` is
+    /// then theirs. Absent from records written before people could sign in.
+    #[serde(default)]
+    pub person: Option<String>,
+    /// The OAuth client the person signed in with (its client id).
+    #[serde(default)]
+    pub oauth_client: Option<String>,
     pub client_ip: Option<String>,
     pub mcp_method: Option<String>,
     pub protocol_version: Option<String>,
@@ -200,6 +207,8 @@ impl Event {
             key_name: None,
             profile: None,
             odoo_uid: None,
+            person: None,
+            oauth_client: None,
             client_ip: None,
             mcp_method: None,
             protocol_version: None,
@@ -248,6 +257,7 @@ impl Event {
             kind: self.kind.as_str().to_string(),
             key_id: col(&self.key_id),
             profile: col(&self.profile),
+            person: col(&self.person),
             model: col(&self.model),
             operation: col(&self.operation),
             decision: self.decision.map(|d| d.as_str().to_string()),

@@ -18,6 +18,8 @@ pub struct AuditArgs {
     command: AuditCommand,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(clap::Subcommand)]
 enum AuditCommand {
     /// Records matching filters, newest first (--asc for oldest first)
@@ -30,6 +32,9 @@ enum AuditCommand {
         key_id: Option<String>,
         #[arg(long)]
         profile: Option<String>,
+        /// A person's Odoo login (records made with their OAuth sign-in)
+        #[arg(long)]
+        person: Option<String>,
         #[arg(long)]
         model: Option<String>,
         #[arg(long)]
@@ -79,6 +84,7 @@ pub async fn run(config: Option<PathBuf>, args: AuditArgs) -> anyhow::Result<Exi
             until,
             key_id,
             profile,
+            person,
             model,
             operation,
             decision,
@@ -99,6 +105,7 @@ pub async fn run(config: Option<PathBuf>, args: AuditArgs) -> anyhow::Result<Exi
                 ("until", until),
                 ("key_id", key_id),
                 ("profile", profile),
+                ("person", person),
                 ("model", model),
                 ("operation", operation),
                 ("decision", decision),
@@ -139,7 +146,10 @@ pub async fn run(config: Option<PathBuf>, args: AuditArgs) -> anyhow::Result<Exi
                         r["seq"],
                         s("time").chars().take(24).collect::<String>(),
                         s("kind"),
-                        s("key_id"),
+                        rec["person"]
+                            .as_str()
+                            .map(|p| format!("person:{p}"))
+                            .unwrap_or_else(|| s("key_id")),
                         s("profile"),
                         s("model"),
                         s("operation"),

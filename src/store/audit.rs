@@ -38,6 +38,8 @@ pub struct AuditInsert {
     pub kind: String,
     pub key_id: Option<String>,
     pub profile: Option<String>,
+    /// The person's Odoo login (OAuth), when there is one.
+    pub person: Option<String>,
     pub model: Option<String>,
     pub operation: Option<String>,
     /// "allow" | "deny" | ...
@@ -69,6 +71,7 @@ pub struct AuditFilter {
     pub until: Option<OffsetDateTime>,
     pub key_id: Option<String>,
     pub profile: Option<String>,
+    pub person: Option<String>,
     pub model: Option<String>,
     pub operation: Option<String>,
     pub decision: Option<String>,
@@ -258,6 +261,7 @@ pub(super) fn push_filter<'a, DB>(
         ("kind", &filter.kind),
         ("key_id", &filter.key_id),
         ("profile", &filter.profile),
+        ("person", &filter.person),
         ("model", &filter.model),
         ("operation", &filter.operation),
         ("decision", &filter.decision),
@@ -301,6 +305,7 @@ mod tests {
             kind: "request".into(),
             key_id: None,
             profile: None,
+            person: None,
             model: None,
             operation: None,
             decision: None,

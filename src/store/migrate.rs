@@ -231,6 +231,142 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         );
         CREATE INDEX used_request_states_by_expiry ON used_request_states (expires_at);
     ",
+    },    Migration {
+        version: 6,
+        name: "oauth",
+        // OAuth 2.1 (src/oauth): clients registered dynamically, people who signed in (their
+        // Odoo API key sealed with AES-256-GCM, never in clear), authorization codes, grants and
+        // their tokens. Codes and tokens are kept only as SHA-256 hashes. Times are Unix
+        // microseconds on both backends (these tables are internal, not for auditors).
+        sqlite: "
+        CREATE TABLE oauth_clients (
+            client_id    TEXT   NOT NULL PRIMARY KEY,
+            name         TEXT   NOT NULL,
+            redirect_uris TEXT  NOT NULL,
+            auth_method  TEXT   NOT NULL,
+            secret_hash  TEXT,
+            created_at   INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE oauth_people (
+            id           TEXT   NOT NULL PRIMARY KEY,
+            login        TEXT   NOT NULL UNIQUE,
+            uid          INTEGER NOT NULL,
+            name         TEXT   NOT NULL,
+            profile      TEXT   NOT NULL,
+            sealed_key   TEXT   NOT NULL,
+            key_version  INTEGER NOT NULL,
+            created_at   INTEGER NOT NULL,
+            signed_in_at INTEGER NOT NULL,
+            blocked_at   INTEGER,
+            blocked_reason TEXT
+        ) STRICT;
+        CREATE TABLE oauth_codes (
+            hash         TEXT   NOT NULL PRIMARY KEY,
+            client_id    TEXT   NOT NULL,
+            person_id    TEXT   NOT NULL,
+            redirect_uri TEXT   NOT NULL,
+            challenge    TEXT   NOT NULL,
+            resource     TEXT   NOT NULL,
+            scope        TEXT   NOT NULL,
+            expires_at   INTEGER NOT NULL,
+            used_at      INTEGER,
+            grant_id     TEXT
+        ) STRICT;
+        CREATE INDEX oauth_codes_by_expiry ON oauth_codes (expires_at);
+        CREATE TABLE oauth_grants (
+            id           TEXT   NOT NULL PRIMARY KEY,
+            person_id    TEXT   NOT NULL,
+            client_id    TEXT   NOT NULL,
+            resource     TEXT   NOT NULL,
+            scope        TEXT   NOT NULL,
+            created_at   INTEGER NOT NULL,
+            revoked_at   INTEGER,
+            revoked_reason TEXT
+        ) STRICT;
+        CREATE INDEX oauth_grants_by_person ON oauth_grants (person_id);
+        CREATE INDEX oauth_grants_by_revoked ON oauth_grants (revoked_at) WHERE revoked_at IS NOT NULL;
+        CREATE TABLE oauth_tokens (
+            hash         TEXT   NOT NULL PRIMARY KEY,
+            grant_id     TEXT   NOT NULL,
+            kind         TEXT   NOT NULL CHECK (kind IN ('access', 'refresh')),
+            created_at   INTEGER NOT NULL,
+            expires_at   INTEGER NOT NULL,
+            spent_at     INTEGER
+        ) STRICT;
+        CREATE INDEX oauth_tokens_by_grant ON oauth_tokens (grant_id);
+        CREATE INDEX oauth_tokens_by_expiry ON oauth_tokens (expires_at);
+    ",
+        postgres: "
+        CREATE TABLE oauth_clients (
+            client_id    TEXT   NOT NULL PRIMARY KEY,
+            name         TEXT   NOT NULL,
+            redirect_uris TEXT  NOT NULL,
+            auth_method  TEXT   NOT NULL,
+            secret_hash  TEXT,
+            created_at   BIGINT  NOT NULL
+        );
+        CREATE TABLE oauth_people (
+            id           TEXT   NOT NULL PRIMARY KEY,
+            login        TEXT   NOT NULL UNIQUE,
+            uid          BIGINT  NOT NULL,
+            name         TEXT   NOT NULL,
+            profile      TEXT   NOT NULL,
+            sealed_key   TEXT   NOT NULL,
+            key_version  BIGINT  NOT NULL,
+            created_at   BIGINT  NOT NULL,
+            signed_in_at BIGINT  NOT NULL,
+            blocked_at   BIGINT ,
+            blocked_reason TEXT
+        );
+        CREATE TABLE oauth_codes (
+            hash         TEXT   NOT NULL PRIMARY KEY,
+            client_id    TEXT   NOT NULL,
+            person_id    TEXT   NOT NULL,
+            redirect_uri TEXT   NOT NULL,
+            challenge    TEXT   NOT NULL,
+            resource     TEXT   NOT NULL,
+            scope        TEXT   NOT NULL,
+            expires_at   BIGINT  NOT NULL,
+            used_at      BIGINT ,
+            grant_id     TEXT
+        );
+        CREATE INDEX oauth_codes_by_expiry ON oauth_codes (expires_at);
+        CREATE TABLE oauth_grants (
+            id           TEXT   NOT NULL PRIMARY KEY,
+            person_id    TEXT   NOT NULL,
+            client_id    TEXT   NOT NULL,
+            resource     TEXT   NOT NULL,
+            scope        TEXT   NOT NULL,
+            created_at   BIGINT  NOT NULL,
+            revoked_at   BIGINT ,
+            revoked_reason TEXT
+        );
+        CREATE INDEX oauth_grants_by_person ON oauth_grants (person_id);
+        CREATE INDEX oauth_grants_by_revoked ON oauth_grants (revoked_at) WHERE revoked_at IS NOT NULL;
+        CREATE TABLE oauth_tokens (
+            hash         TEXT   NOT NULL PRIMARY KEY,
+            grant_id     TEXT   NOT NULL,
+            kind         TEXT   NOT NULL CHECK (kind IN ('access', 'refresh')),
+            created_at   BIGINT  NOT NULL,
+            expires_at   BIGINT  NOT NULL,
+            spent_at     BIGINT 
+        );
+        CREATE INDEX oauth_tokens_by_grant ON oauth_tokens (grant_id);
+        CREATE INDEX oauth_tokens_by_expiry ON oauth_tokens (expires_at);
+    ",
+    },
+    Migration {
+        version: 7,
+        name: "audit_person",
+        // The person (Odoo login) of a record made with an OAuth token, for queries by person.
+        sqlite: "
+        ALTER TABLE audit_log ADD COLUMN person TEXT;
+        CREATE INDEX audit_by_person ON audit_log (person, seq, time) WHERE person IS NOT NULL;
+    ",
+        postgres: "
+        ALTER TABLE audit_log ADD COLUMN person TEXT;
+        CREATE INDEX audit_by_person ON audit_log (person, seq, time) WHERE person IS NOT NULL;
+    ",
     },
 ];
 

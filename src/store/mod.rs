@@ -25,6 +25,7 @@ mod approvals;
 mod audit;
 mod killswitch;
 mod migrate;
+mod oauth;
 mod postgres;
 mod sqlite;
 mod target;
@@ -38,6 +39,7 @@ pub use approvals::{ApprovalRecord, NewApproval};
 pub use audit::{AuditFilter, AuditInsert, AuditRow, ChainFn, MAX_HASH_LEN};
 pub use killswitch::KillSwitchRow;
 pub use migrate::SCHEMA_VERSION;
+pub use oauth::{AccessRow, ClientRow, CodeRow, GrantRow, PersonRow, Taken, TokenKind, TokenRow};
 
 /// The store, on one of its two backends. Cloning is cheap (the pools are shared).
 #[derive(Clone, Debug)]

@@ -261,6 +261,7 @@ pub(super) async fn append_audit(
     let mut kinds = Vec::with_capacity(n);
     let mut key_ids = Vec::with_capacity(n);
     let mut profiles = Vec::with_capacity(n);
+    let mut people = Vec::with_capacity(n);
     let mut models = Vec::with_capacity(n);
     let mut operations = Vec::with_capacity(n);
     let mut decisions = Vec::with_capacity(n);
@@ -278,6 +279,7 @@ pub(super) async fn append_audit(
         kinds.push(e.kind.as_str());
         key_ids.push(e.key_id.as_deref());
         profiles.push(e.profile.as_deref());
+        people.push(e.person.as_deref());
         models.push(e.model.as_deref());
         operations.push(e.operation.as_deref());
         decisions.push(e.decision.as_deref());
@@ -293,10 +295,10 @@ pub(super) async fn append_audit(
     }
     sqlx::query(
         "INSERT INTO audit_log (seq, time, kind, key_id, profile, model, operation, decision, \
-         outcome, call_id, record, prev_hash, hash) \
+         outcome, call_id, record, prev_hash, hash, person) \
          SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], \
          $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-         $12::text[], $13::text[])",
+         $12::text[], $13::text[], $14::text[])",
     )
     .bind(&seqs)
     .bind(&times)
@@ -311,6 +313,7 @@ pub(super) async fn append_audit(
     .bind(&texts)
     .bind(&prev_hashes)
     .bind(&hashes)
+    .bind(&people)
     .execute(&mut *tx)
     .await
     .map_err(audit::map_append)?;

@@ -286,8 +286,8 @@ pub(super) async fn append_audit(
     // same and stays prepared; a shorter last chunk is prepared for the one use.
     for chunk in prepared.chunks(AUDIT_CHUNK) {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "INSERT INTO audit_log (seq, time, kind, key_id, profile, model, operation, \
-             decision, outcome, call_id, record, prev_hash, hash) ",
+            "INSERT INTO audit_log (seq, time, kind, key_id, profile, person, model, \
+             operation, decision, outcome, call_id, record, prev_hash, hash) ",
         );
         qb.push_values(chunk, |mut b, p| {
             let e = p.event;
@@ -296,6 +296,7 @@ pub(super) async fn append_audit(
                 .push_bind(e.kind.as_str())
                 .push_bind(e.key_id.as_deref())
                 .push_bind(e.profile.as_deref())
+                .push_bind(e.person.as_deref())
                 .push_bind(e.model.as_deref())
                 .push_bind(e.operation.as_deref())
                 .push_bind(e.decision.as_deref())

@@ -58,6 +58,10 @@ const CASES: &[(&str, Case)] = cases![
     times_round_trip_exactly,
     times_order_across_the_epoch,
     scopes_round_trip,
+    oauth_codes_are_single_use,
+    oauth_refresh_rotation_and_reuse,
+    oauth_blocking_a_person_revokes_their_grants,
+    audit_records_are_found_by_person,
 ];
 
 /// A directory removed on drop.
@@ -820,4 +824,263 @@ fn postgres_password_never_appears_in_errors() {
             "{m}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OAuth (store::oauth) and the audit trail's person column
+
+fn person(login: &str) -> odoo_warden::store::PersonRow {
+    odoo_warden::store::PersonRow {
+        id: format!("p-{login}"),
+        login: login.to_owned(),
+        uid: 7,
+        name: format!("Person {login}"),
+        profile: "assistant".to_owned(),
+        sealed_key: "v1.sealed".to_owned(),
+        key_version: 1,
+        created_at: T0,
+        signed_in_at: T0,
+        blocked_at: None,
+        blocked_reason: None,
+    }
+}
+
+fn grant(id: &str, person_id: &str) -> odoo_warden::store::GrantRow {
+    odoo_warden::store::GrantRow {
+        id: id.to_owned(),
+        person_id: person_id.to_owned(),
+        client_id: "client-1".to_owned(),
+        resource: "http://127.0.0.1:8808/mcp".to_owned(),
+        scope: "mcp".to_owned(),
+        created_at: T0,
+        revoked_at: None,
+        revoked_reason: None,
+    }
+}
+
+async fn oauth_codes_are_single_use(ctx: Ctx) {
+    use odoo_warden::store::{CodeRow, Taken};
+    let store = ctx.connect().await;
+    store.oauth_save_person(&person("alice")).await.unwrap();
+    let code = CodeRow {
+        hash: "h1".into(),
+        client_id: "client-1".into(),
+        person_id: "p-alice".into(),
+        redirect_uri: "http://127.0.0.1:9/cb".into(),
+        challenge: "c".repeat(43),
+        resource: "http://127.0.0.1:8808/mcp".into(),
+        scope: "mcp".into(),
+        expires_at: T0 + Duration::from_secs(60),
+    };
+    store.oauth_insert_code(&code).await.unwrap();
+    // Concurrent takes: exactly one wins.
+    let (a, b) = tokio::join!(
+        store.oauth_take_code("h1", T0),
+        store.oauth_take_code("h1", T0)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let fresh = [&a, &b]
+        .iter()
+        .filter(|t| matches!(t, Taken::Fresh(_)))
+        .count();
+    assert_eq!(fresh, 1, "{a:?} {b:?}");
+    assert!(
+        matches!(a, Taken::Fresh(ref c) if *c == code)
+            || matches!(b, Taken::Fresh(ref c) if *c == code)
+    );
+    store
+        .oauth_insert_grant(&grant("g1", "p-alice"))
+        .await
+        .unwrap();
+    store.oauth_link_code("h1", "g1").await.unwrap();
+    assert_eq!(
+        store.oauth_take_code("h1", T0).await.unwrap(),
+        Taken::Reused {
+            grant_id: Some("g1".into())
+        }
+    );
+    assert_eq!(
+        store.oauth_take_code("nope", T0).await.unwrap(),
+        Taken::Missing
+    );
+    // An expired code is missing, even on its first use.
+    let mut late = code.clone();
+    late.hash = "h2".into();
+    store.oauth_insert_code(&late).await.unwrap();
+    assert_eq!(
+        store
+            .oauth_take_code("h2", T0 + Duration::from_secs(61))
+            .await
+            .unwrap(),
+        Taken::Missing
+    );
+}
+
+async fn oauth_refresh_rotation_and_reuse(ctx: Ctx) {
+    use odoo_warden::store::{Taken, TokenKind, TokenRow};
+    let store = ctx.connect().await;
+    store.oauth_save_person(&person("bob")).await.unwrap();
+    store
+        .oauth_insert_grant(&grant("g2", "p-bob"))
+        .await
+        .unwrap();
+    for (hash, kind) in [("r1", TokenKind::Refresh), ("a1", TokenKind::Access)] {
+        store
+            .oauth_insert_token(&TokenRow {
+                hash: hash.into(),
+                grant_id: "g2".into(),
+                kind,
+                created_at: T0,
+                expires_at: T0 + Duration::from_secs(3600),
+            })
+            .await
+            .unwrap();
+    }
+    let access = store
+        .oauth_access("a1")
+        .await
+        .unwrap()
+        .expect("access token");
+    assert_eq!(access.person.login, "bob");
+    assert_eq!(access.grant.id, "g2");
+    assert_eq!(access.expires_at, T0 + Duration::from_secs(3600));
+    // A refresh token is not an access token, and the other way round.
+    assert!(store.oauth_access("r1").await.unwrap().is_none());
+    assert_eq!(
+        store.oauth_spend_refresh("a1", T0).await.unwrap(),
+        Taken::Missing
+    );
+    match store.oauth_spend_refresh("r1", T0).await.unwrap() {
+        Taken::Fresh(g) => assert_eq!(g.id, "g2"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.oauth_spend_refresh("r1", T0).await.unwrap(),
+        Taken::Reused {
+            grant_id: Some("g2".into())
+        }
+    );
+    assert_eq!(
+        store.oauth_refresh_grant("r1").await.unwrap().as_deref(),
+        Some("g2")
+    );
+    let at = T0 + Duration::from_secs(5);
+    assert!(
+        store
+            .oauth_revoke_grant("g2", at, "refresh token reused")
+            .await
+            .unwrap()
+    );
+    assert!(!store.oauth_revoke_grant("g2", at, "again").await.unwrap());
+    let revoked = store.oauth_access("a1").await.unwrap().unwrap().grant;
+    assert_eq!(revoked.revoked_at, Some(at));
+    assert_eq!(
+        revoked.revoked_reason.as_deref(),
+        Some("refresh token reused")
+    );
+    assert_eq!(
+        store.oauth_revoked_since(at).await.unwrap(),
+        vec![("g2".to_string(), "p-bob".to_string())]
+    );
+    assert!(
+        store
+            .oauth_revoked_since(at + Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.oauth_delete_access("a1").await.unwrap());
+    assert!(store.oauth_access("a1").await.unwrap().is_none());
+    // Expired a day ago: purged.
+    assert_eq!(
+        store
+            .oauth_purge(T0 + Duration::from_secs(2 * 86_400))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn oauth_blocking_a_person_revokes_their_grants(ctx: Ctx) {
+    let store = ctx.connect().await;
+    store.oauth_save_person(&person("carol")).await.unwrap();
+    // Signing in again keeps the id and first sign-in, updates the rest.
+    let mut again = person("carol");
+    again.id = "p-other".into();
+    again.key_version = 2;
+    again.profile = "sales-manager".into();
+    store.oauth_save_person(&again).await.unwrap();
+    let stored = store.oauth_person_by_login("carol").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.id.as_str(),
+            stored.key_version,
+            stored.profile.as_str()
+        ),
+        ("p-carol", 2, "sales-manager")
+    );
+    assert!(!format!("{stored:?}").contains("v1.sealed"));
+    store
+        .oauth_insert_grant(&grant("g3", "p-carol"))
+        .await
+        .unwrap();
+    store
+        .oauth_insert_grant(&grant("g4", "p-carol"))
+        .await
+        .unwrap();
+    assert_eq!(store.oauth_person_grants("p-carol").await.unwrap().len(), 2);
+    let at = T0 + Duration::from_secs(9);
+    assert_eq!(
+        store
+            .oauth_block_person("carol", at, "left the company")
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        store.oauth_block_person("nobody", at, "x").await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .oauth_person_grants("p-carol")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let blocked = store.oauth_get_person("p-carol").await.unwrap().unwrap();
+    assert_eq!(blocked.blocked_at, Some(at));
+    assert_eq!(store.oauth_list_people().await.unwrap().len(), 1);
+    assert!(store.oauth_unblock_person("carol").await.unwrap());
+    assert_eq!(
+        store
+            .oauth_get_person("p-carol")
+            .await
+            .unwrap()
+            .unwrap()
+            .blocked_at,
+        None
+    );
+}
+
+async fn audit_records_are_found_by_person(ctx: Ctx) {
+    use odoo_warden::audit::{Event, chain, kind};
+    use odoo_warden::store::AuditFilter;
+    let store = ctx.connect().await;
+    let mut inserts = Vec::new();
+    for who in [Some("alice"), None, Some("bob"), Some("alice")] {
+        let mut e = Event::new(kind::TOOL_CALL, "i1");
+        e.person = who.map(str::to_string);
+        e.oauth_client = who.map(|_| "client-1".to_string());
+        inserts.push(e.to_insert());
+    }
+    store.append_audit(&inserts, &chain).await.unwrap();
+    let filter = AuditFilter {
+        person: Some("alice".into()),
+        ..AuditFilter::default()
+    };
+    let rows = store.query_audit(&filter, None, 10).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 4]);
+    assert_eq!(rows[0].record["person"], "alice");
+    assert_eq!(rows[0].record["oauth_client"], "client-1");
 }

@@ -149,6 +149,7 @@ fn event(kind: &str, at: OffsetDateTime, record: Value) -> AuditInsert {
         kind: kind.to_owned(),
         key_id: None,
         profile: None,
+        person: None,
         model: None,
         operation: None,
         decision: None,
