@@ -253,6 +253,7 @@ async fn schema_has_the_audit_indexes(ctx: Ctx) {
             "audit_by_model",
             "audit_by_operation",
             "audit_by_outcome",
+            "audit_by_person",
             "audit_by_profile",
             "audit_by_time",
         ]
