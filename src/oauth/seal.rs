@@ -21,6 +21,9 @@ pub enum SealError {
     KeyLength(usize),
     #[error("the OAuth sealing key is not base64 (make one with `openssl rand -base64 32`)")]
     KeyEncoding,
+    /// Encryption failed (never expected with a valid key): nothing is stored.
+    #[error("cannot seal the Odoo key; nothing was stored")]
+    Seal,
     /// The value was not sealed by this key (or was changed since): the person must sign in again.
     #[error(
         "a sealed Odoo key does not open with this OAuth key (was [oauth] key_env/key_file changed?); the person must sign in again"
@@ -76,11 +79,10 @@ impl KeySeal {
     }
 
     /// Seals `secret` for the person `login`.
-    pub fn seal(&self, secret: &Secret, login: &str) -> String {
+    pub fn seal(&self, secret: &Secret, login: &str) -> Result<String, SealError> {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let aad = Self::aad(login);
-        // Encryption with a valid key and nonce cannot fail for inputs this size.
         let sealed = self
             .cipher
             .encrypt(
@@ -90,10 +92,10 @@ impl KeySeal {
                     aad: &aad,
                 },
             )
-            .unwrap_or_default();
+            .map_err(|_| SealError::Seal)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out))
+        Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
     }
 
     /// Opens what [`seal`](Self::seal) made for `login`.
@@ -122,7 +124,7 @@ mod tests {
     #[test]
     fn seals_and_opens_only_for_the_same_person_and_key() {
         let k = KeySeal::from_base64(&KeySeal::generate_base64()).unwrap();
-        let s = k.seal(&Secret::new("odoo-api-key-123"), "alice");
+        let s = k.seal(&Secret::new("odoo-api-key-123"), "alice").unwrap();
         assert!(s.starts_with("v1."));
         assert!(!s.contains("odoo-api-key"));
         assert_eq!(k.open(&s, "alice").unwrap().expose(), "odoo-api-key-123");
@@ -130,7 +132,10 @@ mod tests {
         let other = KeySeal::from_base64(&KeySeal::generate_base64()).unwrap();
         assert_eq!(other.open(&s, "alice"), Err(SealError::Open));
         // Two seals of the same key differ (fresh nonce).
-        assert_ne!(s, k.seal(&Secret::new("odoo-api-key-123"), "alice"));
+        assert_ne!(
+            s,
+            k.seal(&Secret::new("odoo-api-key-123"), "alice").unwrap()
+        );
         let mut tampered = s.clone();
         tampered.pop();
         tampered.push(if s.ends_with('A') { 'B' } else { 'A' });
