@@ -149,6 +149,8 @@ pub struct Runtime {
     pub mcp: Arc<McpServer>,
     pub server: ServerInfo,
     pub profile_names: Vec<String>,
+    /// The OAuth authorization server, when `[oauth]` is enabled.
+    pub signin: Option<Arc<crate::signin::SignIn>>,
 }
 
 /// Builds the runtime: opens the store, reaches Odoo, logs every profile in and checks it.
@@ -195,7 +197,35 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
     if state.mode != crate::killswitch::Mode::Open {
         tracing::warn!(mode = state.mode.as_str(), reason = %state.reason, by = %state.changed_by, "the kill switch is thrown");
     }
-    let mcp = Arc::new(McpServer::new(
+    let signin = match &config.oauth {
+        None => None,
+        Some(oauth) => {
+            let allow_privileged = config
+                .profiles
+                .values()
+                .map(|p| (p.name.clone(), p.allow_privileged_user))
+                .collect();
+            let people = Arc::new(crate::oauth::people::People::new(
+                client.clone(),
+                store.clone(),
+                oauth.clone(),
+                profiles.clone(),
+                allow_privileged,
+            ));
+            let signin = crate::signin::SignIn::new(
+                &config.server.public_url(),
+                store.clone(),
+                people.clone(),
+                verifier.clone(),
+                audit.clone(),
+            )
+            .map_err(|e| anyhow::anyhow!("[oauth]: {e}"))?;
+            verifier.accept_oauth(signin.resource().to_string());
+            tracing::info!(issuer = %config.server.public_url(), "OAuth sign-in enabled");
+            Some((people, signin))
+        }
+    };
+    let mcp = McpServer::new(
         toolbox,
         profiles,
         McpSettings {
@@ -214,7 +244,11 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
             store: store.clone(),
             kill: kill.clone(),
         },
-    ));
+    );
+    let mcp = Arc::new(match &signin {
+        Some((people, _)) => mcp.with_people(people.clone()),
+        None => mcp,
+    });
     let key_limits = config
         .profiles
         .values()
@@ -231,6 +265,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
         mcp,
         server,
         profile_names: config.profiles.keys().cloned().collect(),
+        signin: signin.map(|(_, s)| s),
     })
 }
 
@@ -257,33 +292,50 @@ pub fn mcp_stack(config: &Config, rt: &Runtime) -> Router {
         .layer(AuditLayer::new(rt.audit.clone()).trusting(config.limits.trusted_proxies.clone()))
         // DNS-rebinding and cross-site protection before any work is done (and before argon2).
         .layer(OriginLayer::new(origins, hosts))
-        // Per client address, before authentication: caps key guessing and argon2 work.
+        // Per client address, before authentication: caps key guessing and argon2 work (and,
+        // with OAuth, sign-in attempts and registrations).
         .option_layer(per_ip_layer(
             config.limits.per_ip_per_minute,
             config.limits.per_ip_burst,
             config.limits.trusted_proxies.clone(),
-        ))
-        // Only /mcp exists here: anything else is 404 before a key is asked for (a 401 on
-        // /.well-known/oauth-* would send clients into an OAuth flow this server does not offer).
-        .layer(axum::middleware::from_fn(only_mcp))
-        // Only keys with the mcp scope; the Principal travels on in the request extensions.
-        .layer(AuthLayer::new(rt.verifier.clone(), Scope::Mcp).json_rpc())
-        // Per key, from its profile's rate_limit.
-        .layer(KeyRateLimitLayer::new(&rt.key_limits));
-    router(rt.mcp.clone())
+        ));
+    // `/mcp` wants a key with the mcp scope or a person's access token; the Principal travels on
+    // in the request extensions. Then the per-key limit, from the profile's rate_limit.
+    let mut mcp = router(rt.mcp.clone())
+        .layer(KeyRateLimitLayer::new(&rt.key_limits))
+        .layer(AuthLayer::new(rt.verifier.clone(), Scope::Mcp).json_rpc());
+    // With OAuth: a 401 on /mcp names the resource metadata (RFC 9728 §5.1), and the
+    // authorization server's routes sit beside /mcp, outside key authentication. Without it
+    // those paths are 404 like any other (a 401 on /.well-known/oauth-* would send clients into
+    // a flow this server does not offer).
+    let app = match &rt.signin {
+        Some(signin) => {
+            if let Some(challenge) = signin.challenge() {
+                mcp = mcp.layer(axum::middleware::map_response(
+                    move |mut r: axum::response::Response| {
+                        let challenge = challenge.clone();
+                        async move {
+                            if r.status() == http::StatusCode::UNAUTHORIZED {
+                                r.headers_mut()
+                                    .insert(http::header::WWW_AUTHENTICATE, challenge);
+                            }
+                            r
+                        }
+                    },
+                ));
+            }
+            mcp.merge(crate::signin::router(signin.clone()))
+        }
+        None => mcp,
+    };
+    app.fallback(not_found)
         // Bounded bodies: 413 once the body passes the limit, while it is read.
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
         .layer(middleware)
 }
 
-/// Paths other than `/mcp` on the MCP listener: `404`, whoever asks.
-async fn only_mcp(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    if req.uri().path() == "/mcp" {
-        return next.run(req).await;
-    }
+/// Paths the MCP listener does not serve: `404`, whoever asks.
+async fn not_found() -> axum::response::Response {
     let body =
         serde_json::json!({"error": "not_found", "message": "not found: the MCP endpoint is /mcp"});
     let mut r = axum::response::Response::new(axum::body::Body::from(body.to_string()));

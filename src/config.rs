@@ -38,6 +38,63 @@ struct RawConfig {
     confirm: RawConfirm,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    oauth: RawOauth,
+}
+
+/// `[oauth]`: people sign in with their own Odoo login and API key (issue 17).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOauth {
+    #[serde(default)]
+    enabled: bool,
+    key_env: Option<String>,
+    key_file: Option<PathBuf>,
+    default_profile: Option<String>,
+    #[serde(default)]
+    profile_rules: Vec<RawProfileRule>,
+    access_token_ttl_secs: Option<u64>,
+    refresh_token_ttl_days: Option<u64>,
+    /// Client ID metadata documents may be fetched from private and loopback addresses.
+    #[serde(default)]
+    allow_private_client_metadata: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfileRule {
+    group: Option<String>,
+    login: Option<String>,
+    profile: String,
+}
+
+/// OAuth sign-in, when `[oauth] enabled = true`.
+#[derive(Debug, Clone)]
+pub struct OauthConfig {
+    /// Seals people's Odoo API keys at rest (and authenticates the sign-in form).
+    pub seal: crate::oauth::KeySeal,
+    /// The profile of people no rule matches; `None`: they are refused.
+    pub default_profile: Option<String>,
+    /// First match wins.
+    pub rules: Vec<ProfileRule>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub allow_private_client_metadata: bool,
+}
+
+/// `[[oauth.profile_rules]]`: people matching get `profile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileRule {
+    pub matcher: RuleMatch,
+    pub profile: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleMatch {
+    /// Membership of the Odoo group with this XML id (`sales_team.group_sale_manager`).
+    Group(String),
+    /// This Odoo login.
+    Login(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,6 +350,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, Profile>,
     pub confirm: ConfirmConfig,
     pub limits: LimitsConfig,
+    /// `None` unless `[oauth] enabled = true`.
+    pub oauth: Option<OauthConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -439,6 +498,7 @@ impl Config {
             profiles,
             confirm: RawConfirm::default(),
             limits: RawLimits::default(),
+            oauth: RawOauth::default(),
         };
         compile(raw, None, None, &|var| std::env::var(var).ok())
     }
@@ -634,8 +694,17 @@ fn compile(
             },
         );
     }
+    let oauth = compile_oauth(
+        raw.oauth,
+        &profiles,
+        listen,
+        public_url.as_ref(),
+        base_dir,
+        env,
+    )?;
     Ok(Config {
         source,
+        oauth,
         server: ServerConfig {
             listen,
             admin_listen,
@@ -657,6 +726,139 @@ fn compile(
         odoo,
         profiles,
     })
+}
+
+fn compile_oauth(
+    raw: RawOauth,
+    profiles: &BTreeMap<String, Profile>,
+    listen: SocketAddr,
+    public_url: Option<&Url>,
+    base_dir: Option<&Path>,
+    env: &Env,
+) -> Result<Option<OauthConfig>, ConfigError> {
+    if !raw.enabled {
+        return Ok(None);
+    }
+    let known = |what: &str, name: &str| {
+        if profiles.contains_key(name) {
+            Ok(())
+        } else {
+            Err(err(format!(
+                "[oauth] {what} = \"{name}\" names no profile (configured: {})",
+                profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+            )))
+        }
+    };
+    if let Some(p) = &raw.default_profile {
+        known("default_profile", p)?;
+    }
+    let mut rules = Vec::new();
+    for (i, r) in raw.profile_rules.into_iter().enumerate() {
+        let at = format!("[[oauth.profile_rules]] #{}", i + 1);
+        known(&format!("{at} profile"), &r.profile)?;
+        let matcher = match (r.group, r.login) {
+            (Some(g), None)
+                if g.split_once('.')
+                    .is_some_and(|(m, n)| !m.is_empty() && !n.is_empty()) =>
+            {
+                RuleMatch::Group(g)
+            }
+            (Some(g), None) => {
+                return Err(err(format!(
+                    "{at}: group = \"{g}\" is not an Odoo group XML id such as \"sales_team.group_sale_manager\""
+                )));
+            }
+            (None, Some(l)) if !l.trim().is_empty() => RuleMatch::Login(l.trim().to_string()),
+            (None, Some(_)) => return Err(err(format!("{at}: login is empty"))),
+            _ => {
+                return Err(err(format!(
+                    "{at} needs exactly one of group (an Odoo group XML id) or login"
+                )));
+            }
+        };
+        rules.push(ProfileRule {
+            matcher,
+            profile: r.profile,
+        });
+    }
+    if rules.is_empty() && raw.default_profile.is_none() {
+        return Err(err(
+            "[oauth] gives nobody a profile: set default_profile, or add [[oauth.profile_rules]]",
+        ));
+    }
+    let key_text = match (&raw.key_env, &raw.key_file) {
+        (Some(_), Some(_)) => {
+            return Err(err("[oauth] sets both key_env and key_file: keep one"));
+        }
+        (None, None) => {
+            return Err(err(
+                "[oauth] needs key_env (an environment variable) or key_file holding 32 random bytes in base64, which seal people's Odoo keys (make one with `openssl rand -base64 32`); the key never goes in the config file",
+            ));
+        }
+        // Commands that never serve (`keys`) do not read it.
+        _ if env(NO_SECRETS_PROBE).is_some() => crate::oauth::KeySeal::generate_base64(),
+        (Some(var), None) => env(var).ok_or_else(|| {
+            err(format!(
+                "[oauth] key_env = \"{var}\", but the environment variable {var} is not set"
+            ))
+        })?,
+        (None, Some(file)) => {
+            let path = resolve(base_dir, file.clone());
+            std::fs::read_to_string(&path).map_err(|e| {
+                err(format!(
+                    "[oauth] key_file: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?
+        }
+    };
+    let seal = crate::oauth::KeySeal::from_base64(&key_text)
+        .map_err(|e| err(format!("[oauth] key_env/key_file: {e}")))?;
+    let access = raw.access_token_ttl_secs.unwrap_or(900);
+    if !(60..=3600).contains(&access) {
+        return Err(err(
+            "[oauth] access_token_ttl_secs must be between 60 and 3600 (access tokens are short-lived; refresh tokens renew them)",
+        ));
+    }
+    let refresh_days = raw.refresh_token_ttl_days.unwrap_or(30);
+    if !(1..=365).contains(&refresh_days) {
+        return Err(err(
+            "[oauth] refresh_token_ttl_days must be between 1 and 365",
+        ));
+    }
+    // OAuth 2.1: the issuer is HTTPS, except on a loopback address (local testing).
+    match public_url {
+        Some(u) if u.scheme() == "https" => {}
+        Some(u) if is_loopback_url(u) => {}
+        Some(u) => {
+            return Err(err(format!(
+                "[oauth] needs an https [server] public_url (OAuth clients refuse a plain-http authorization server; \"{u}\" is neither https nor loopback): serve TLS ([server] tls_cert_file) or put a TLS reverse proxy in front and set public_url to its https URL"
+            )));
+        }
+        None if listen.ip().is_loopback() => {}
+        None => {
+            return Err(err(format!(
+                "[oauth] needs [server] public_url when listening on {listen}: it is the issuer people's clients are sent to (an https URL)"
+            )));
+        }
+    }
+    Ok(Some(OauthConfig {
+        seal,
+        default_profile: raw.default_profile,
+        rules,
+        access_ttl: Duration::from_secs(access),
+        refresh_ttl: Duration::from_secs(refresh_days * 86_400),
+        allow_private_client_metadata: raw.allow_private_client_metadata,
+    }))
+}
+
+fn is_loopback_url(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 fn resolve(base_dir: Option<&Path>, path: PathBuf) -> PathBuf {
@@ -787,5 +989,107 @@ odoo_api_key_env = "OW_TEST_KEY"
                 .to_string();
             assert!(e.contains(want), "{want:?} not in {e:?}");
         }
+    }
+
+    const OAUTH_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+    fn oauth_env(var: &str) -> Option<String> {
+        match var {
+            "OW_OAUTH" => Some(OAUTH_KEY.to_string()),
+            "OW_SHORT" => Some("c2hvcnQ=".to_string()),
+            _ => env(var),
+        }
+    }
+
+    #[test]
+    fn oauth_is_off_unless_enabled_and_its_rules_are_checked() {
+        let c = Config::parse_with_env(BASE, None, &env).unwrap();
+        assert!(c.oauth.is_none(), "off by default");
+        let on = format!(
+            "{BASE}\n[oauth]\nenabled = true\nkey_env = \"OW_OAUTH\"\ndefault_profile = \"sales\"\n[[oauth.profile_rules]]\ngroup = \"sales_team.group_sale_manager\"\nprofile = \"sales\"\n[[oauth.profile_rules]]\nlogin = \"alice\"\nprofile = \"sales\"\n"
+        );
+        let c = Config::parse_with_env(&on, None, &oauth_env).unwrap();
+        let o = c.oauth.unwrap();
+        assert_eq!(o.default_profile.as_deref(), Some("sales"));
+        assert_eq!(
+            o.rules
+                .iter()
+                .map(|r| r.matcher.clone())
+                .collect::<Vec<_>>(),
+            vec![
+                RuleMatch::Group("sales_team.group_sale_manager".into()),
+                RuleMatch::Login("alice".into())
+            ]
+        );
+        assert_eq!(o.access_ttl, Duration::from_secs(900));
+        assert!(
+            !format!("{o:?}").contains(OAUTH_KEY),
+            "the key never prints"
+        );
+        // `enabled = false` with the rest present: off.
+        let off = on.replace("enabled = true", "enabled = false");
+        assert!(
+            Config::parse_with_env(&off, None, &oauth_env)
+                .unwrap()
+                .oauth
+                .is_none()
+        );
+
+        let cases = [
+            (on.replace("key_env = \"OW_OAUTH\"\n", ""), "needs key_env"),
+            (on.replace("OW_OAUTH", "OW_UNSET"), "OW_UNSET is not set"),
+            (on.replace("OW_OAUTH", "OW_SHORT"), "32 random bytes"),
+            (
+                on.replace("default_profile = \"sales\"", "default_profile = \"nope\""),
+                "default_profile = \"nope\" names no profile",
+            ),
+            (
+                on.replace(
+                    "group = \"sales_team.group_sale_manager\"",
+                    "group = \"managers\"",
+                ),
+                "not an Odoo group XML id",
+            ),
+            (
+                on.replace("login = \"alice\"\n", ""),
+                "needs exactly one of group",
+            ),
+            (
+                on.replace(
+                    "[server]\n",
+                    "[server]\npublic_url = \"http://warden.example.com\"\n",
+                ),
+                "needs an https [server] public_url",
+            ),
+            (
+                on.replace("127.0.0.1:8808", "0.0.0.0:8808"),
+                "needs [server] public_url",
+            ),
+            (
+                format!("{BASE}\n[oauth]\nenabled = true\nkey_env = \"OW_OAUTH\"\n"),
+                "gives nobody a profile",
+            ),
+            (
+                on.replace("enabled = true", "enabled = true\nsurprise = 1"),
+                "unknown field `surprise`",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = Config::parse_with_env(&text, None, &oauth_env)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{want:?} not in {e:?}");
+        }
+        // An https public URL is accepted on any listen address.
+        let public = on.replace("127.0.0.1:8808", "0.0.0.0:8808").replace(
+            "[server]\n",
+            "[server]\npublic_url = \"https://warden.example.com\"\n",
+        );
+        assert!(
+            Config::parse_with_env(&public, None, &oauth_env)
+                .unwrap()
+                .oauth
+                .is_some()
+        );
     }
 }

@@ -27,6 +27,7 @@ pub mod policy;
 pub mod profile;
 pub mod refusal;
 pub mod secret;
+pub mod signin;
 pub mod store;
 
 /// mimalloc: the request path allocates many small, short-lived values (JSON, headers, audit

@@ -39,6 +39,9 @@ pub enum Refusal {
     AuditUnavailable,
     /// A request that is not one (too large, not JSON-RPC, missing headers): what is wrong.
     Malformed(String),
+    /// A person signed in with OAuth who cannot act now: `status` 401 (sign in again), 403 (not
+    /// allowed here) or 503 (Odoo or the store unreachable). The message is for the person.
+    Person { status: u16, message: String },
 }
 
 /// Which rate limit.
@@ -73,6 +76,9 @@ impl Refusal {
             // Answered inside the MCP result.
             Refusal::KillSwitch(_) => StatusCode::OK,
             Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
+            Refusal::Person { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::FORBIDDEN)
+            }
         }
     }
 
@@ -85,6 +91,8 @@ impl Refusal {
             Refusal::KillSwitch(_) => kind::KILL_SWITCH_REFUSED,
             Refusal::Malformed(_) => kind::MALFORMED,
             Refusal::AuditUnavailable => kind::REQUEST,
+            Refusal::Person { status, .. } if *status >= 500 => kind::REQUEST,
+            Refusal::Person { .. } => kind::AUTH_FAILURE,
         }
     }
 
@@ -107,6 +115,7 @@ impl Refusal {
             Refusal::KillSwitch(mode) => format!("kill switch {mode}"),
             Refusal::AuditUnavailable => "the audit trail cannot take records".into(),
             Refusal::Malformed(what) => what.clone(),
+            Refusal::Person { message, .. } => format!("person refused: {message}"),
         }
     }
 
@@ -135,6 +144,7 @@ impl Refusal {
             Refusal::KillSwitch(mode) => format!("odoo-warden's kill switch is {mode}"),
             Refusal::AuditUnavailable => "the audit trail cannot take records right now; nothing was done. Try again later.".into(),
             Refusal::Malformed(what) => what.clone(),
+            Refusal::Person { message, .. } => message.clone(),
         }
     }
 
@@ -151,6 +161,9 @@ impl Refusal {
             Refusal::RateLimited { .. } => "rate_limited",
             Refusal::KillSwitch(_) => "kill_switch",
             Refusal::Malformed(_) => "bad_request",
+            Refusal::Person { status: 401, .. } => "unauthorized",
+            Refusal::Person { status, .. } if *status >= 500 => "unavailable",
+            Refusal::Person { .. } => "forbidden",
         }
     }
 
@@ -183,7 +196,7 @@ impl Refusal {
             }
             BodyStyle::JsonRpc => {
                 let (code, data) = match &self {
-                    Refusal::Key(_) | Refusal::Scope { .. } => (
+                    Refusal::Key(_) | Refusal::Scope { .. } | Refusal::Person { .. } => (
                         UNAUTHORIZED_RPC,
                         Some(serde_json::json!({"error": self.error_word()})),
                     ),
@@ -204,6 +217,12 @@ impl Refusal {
         );
         match &self {
             Refusal::Key(k) if *k != crate::auth::Refusal::StoreUnavailable => {
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"odoo-warden\""),
+                );
+            }
+            Refusal::Person { status: 401, .. } => {
                 r.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"odoo-warden\""),

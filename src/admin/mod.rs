@@ -56,9 +56,12 @@ where
         .route("/admin/v1/keys", get(list_keys).post(post_key))
         .route("/admin/v1/keys/{id}", delete(revoke_key))
         .route("/admin/v1/policy/reload", post(reload_policies))
+        .route("/admin/v1/people/{login}/revoke", post(revoke_person))
+        .route("/admin/v1/people/{login}/restore", post(restore_person))
         .layer(AuthLayer::new(state.verifier.clone(), Scope::Admin));
     let kill_read = Router::new()
         .route("/admin/v1/killswitch", get(get_kill))
+        .route("/admin/v1/people", get(list_people))
         .layer(AuthLayer::any_of(
             state.verifier.clone(),
             &[Scope::Admin, Scope::Audit],
@@ -238,6 +241,129 @@ async fn revoke_key(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("no active key with id {id}"),
+        ),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+/// People who signed in with OAuth (never their sealed keys).
+async fn list_people(State(s): State<AdminState>) -> Response {
+    let people = match s.store.oauth_list_people().await {
+        Ok(p) => p,
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            );
+        }
+    };
+    let mut out = Vec::new();
+    for p in people {
+        let grants = s.store.oauth_person_grants(&p.id).await.unwrap_or_default();
+        let fmt = |t: OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        out.push(json!({
+            "login": p.login,
+            "uid": p.uid,
+            "name": p.name,
+            "profile": p.profile,
+            "first_sign_in": fmt(p.created_at),
+            "last_sign_in": fmt(p.signed_in_at),
+            "revoked_at": p.blocked_at.map(fmt),
+            "revoked_reason": p.blocked_reason,
+            "active_grants": grants.iter().filter(|g| g.revoked_at.is_none()).count(),
+            "clients": grants.iter().filter(|g| g.revoked_at.is_none()).map(|g| g.client_id.clone()).collect::<Vec<_>>(),
+        }));
+    }
+    Json(json!({"people": out})).into_response()
+}
+
+/// Revokes a person: every grant they hold ends (within about a second on every instance) and
+/// they cannot sign in again until restored.
+async fn revoke_person(
+    State(s): State<AdminState>,
+    Extension(by): Extension<Principal>,
+    handle: Option<Extension<AuditHandle>>,
+    Path(login): Path<String>,
+) -> Response {
+    let now = OffsetDateTime::now_utc();
+    let reason = format!("revoked by an operator (key \"{}\")", by.name);
+    // The grants about to end (active ones), to evict here at once; other instances follow
+    // through their revocation poll.
+    let ending: Vec<String> = match s.store.oauth_person_by_login(&login).await {
+        Ok(Some(p)) => s
+            .store
+            .oauth_person_grants(&p.id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| g.id)
+            .collect(),
+        _ => Vec::new(),
+    };
+    match s.store.oauth_block_person(&login, now, &reason).await {
+        Ok(Some(n)) => {
+            s.verifier.evict_grants(&ending);
+            tracing::info!(person = %login, by = %by.key_id, grants = n, "person revoked");
+            if let Err(r) = record_admin(
+                &s,
+                handle.map(|h| h.0),
+                &by,
+                kind::ADMIN,
+                format!("person {login} revoked ({n} grants ended); sign-in blocked"),
+            )
+            .await
+            {
+                return r;
+            }
+            Json(json!({"login": login, "revoked": true, "grants_revoked": n})).into_response()
+        }
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("nobody with the Odoo login \"{login}\" has signed in here"),
+        ),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+/// Lets a revoked person sign in again (their old grants stay revoked).
+async fn restore_person(
+    State(s): State<AdminState>,
+    Extension(by): Extension<Principal>,
+    handle: Option<Extension<AuditHandle>>,
+    Path(login): Path<String>,
+) -> Response {
+    match s.store.oauth_unblock_person(&login).await {
+        Ok(true) => {
+            if let Err(r) = record_admin(
+                &s,
+                handle.map(|h| h.0),
+                &by,
+                kind::ADMIN,
+                format!("person {login} restored: may sign in again"),
+            )
+            .await
+            {
+                return r;
+            }
+            Json(json!({"login": login, "revoked": false})).into_response()
+        }
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("nobody with the Odoo login \"{login}\" has signed in here"),
         ),
         Err(e) => error(
             StatusCode::SERVICE_UNAVAILABLE,

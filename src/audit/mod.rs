@@ -128,6 +128,12 @@ words! {
         Approval = "approval",
         /// An approver approved or denied a request.
         ApprovalDecision = "approval_decision",
+        /// A person's sign-in (OAuth authorization page): allowed, denied, or refused.
+        OauthSignIn = "oauth_sign_in",
+        /// Tokens issued, refreshed or revoked at the OAuth token and revocation endpoints.
+        OauthToken = "oauth_token",
+        /// An OAuth client registered (RFC 7591), or refused.
+        OauthClient = "oauth_client",
         /// Stands in for a record the store refused (the trail stays gapless).
         AuditError = "audit_error",
     }
@@ -152,6 +158,9 @@ pub mod kind {
     pub const CONFIRMATION: Kind = Kind::Confirmation;
     pub const APPROVAL: Kind = Kind::Approval;
     pub const APPROVAL_DECISION: Kind = Kind::ApprovalDecision;
+    pub const OAUTH_SIGN_IN: Kind = Kind::OauthSignIn;
+    pub const OAUTH_TOKEN: Kind = Kind::OauthToken;
+    pub const OAUTH_CLIENT: Kind = Kind::OauthClient;
 }
 
 /// One audit record. Field order is the serialization order; every field is always present

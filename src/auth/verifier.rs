@@ -26,6 +26,8 @@ pub enum Refusal {
     BadSecret,
     Expired,
     Revoked,
+    /// An OAuth access token issued for another resource (RFC 8707 audience).
+    WrongAudience,
     /// The key store could not be asked: refuse (fail closed), but say it is not the key's fault.
     StoreUnavailable,
 }
@@ -39,6 +41,7 @@ impl Refusal {
             Refusal::BadSecret => "bad_secret",
             Refusal::Expired => "expired",
             Refusal::Revoked => "revoked",
+            Refusal::WrongAudience => "wrong_audience",
             Refusal::StoreUnavailable => "store_unavailable",
         }
     }
@@ -62,6 +65,15 @@ pub struct Verifier {
     cache: Mutex<HashMap<[u8; 32], Cached>>,
     permits: Semaphore,
     dummy_hash: String,
+    /// With OAuth on: the resource (`/mcp` URL) access tokens must be issued for.
+    oauth_resource: std::sync::OnceLock<String>,
+    /// Checked access tokens, by token digest, until [`Verifier::ttl`] or their expiry.
+    access_cache: Mutex<HashMap<[u8; 32], CachedAccess>>,
+}
+
+struct CachedAccess {
+    principal: Arc<Principal>,
+    checked_at: Instant,
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -86,11 +98,89 @@ impl Verifier {
             cache: Mutex::new(HashMap::new()),
             permits: Semaphore::new(workers),
             dummy_hash,
+            oauth_resource: std::sync::OnceLock::new(),
+            access_cache: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Accepts OAuth access tokens (`owa_`) issued for `resource`; without this they are unknown.
+    pub fn accept_oauth(&self, resource: String) {
+        let _ = self.oauth_resource.set(resource);
+    }
+
+    /// Checks an OAuth access token: one store read per token per cache period; revoked grants
+    /// are evicted by [`Verifier::watch_revocations`].
+    async fn verify_access(&self, token: &str) -> Result<Arc<Principal>, Refusal> {
+        use crate::oauth::grants::{AccessRefusal, check_access};
+        let Some(resource) = self.oauth_resource.get() else {
+            return Err(Refusal::Unknown);
+        };
+        let d = digest(token);
+        if let Ok(mut cache) = self.access_cache.lock()
+            && let Some(c) = cache.get(&d)
+        {
+            let live = c.checked_at.elapsed() < self.ttl
+                && c.principal
+                    .person
+                    .as_ref()
+                    .is_some_and(|p| p.expires_at > OffsetDateTime::now_utc());
+            if live {
+                return Ok(c.principal.clone());
+            }
+            cache.remove(&d);
+        }
+        let access = check_access(&self.store, token, resource)
+            .await
+            .map_err(|r| match r {
+                AccessRefusal::Unknown => Refusal::Unknown,
+                AccessRefusal::Expired => Refusal::Expired,
+                AccessRefusal::Revoked | AccessRefusal::Blocked => Refusal::Revoked,
+                AccessRefusal::WrongAudience => Refusal::WrongAudience,
+                AccessRefusal::StoreUnavailable => Refusal::StoreUnavailable,
+            })?;
+        let principal = Arc::new(Principal::of_person(access));
+        if let Ok(mut cache) = self.access_cache.lock() {
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+            cache.insert(
+                d,
+                CachedAccess {
+                    principal: principal.clone(),
+                    checked_at: Instant::now(),
+                },
+            );
+        }
+        Ok(principal)
+    }
+
+    /// Forgets cached access tokens of these grants (revoked).
+    pub fn evict_grants(&self, grant_ids: &[String]) {
+        if grant_ids.is_empty() {
+            return;
+        }
+        if let Ok(mut cache) = self.access_cache.lock() {
+            cache.retain(|_, c| {
+                c.principal
+                    .person
+                    .as_ref()
+                    .is_none_or(|p| !grant_ids.contains(&p.grant_id))
+            });
+        }
+    }
+
+    /// Forgets one cached access token (revoked by its client, RFC 7009).
+    pub fn evict_token(&self, token: &str) {
+        if let Ok(mut cache) = self.access_cache.lock() {
+            cache.remove(&digest(token));
+        }
     }
 
     /// Verifies a bearer token.
     pub async fn verify(&self, token: &str) -> Result<Arc<Principal>, Refusal> {
+        if token.starts_with(crate::oauth::token::Kind::Access.prefix()) {
+            return self.verify_access(token).await;
+        }
         let d = digest(token);
         if let Some(p) = self.cached(&d) {
             return Ok(p);
@@ -137,6 +227,7 @@ impl Verifier {
             name: record.name.clone(),
             scopes,
             profile: record.profile.clone(),
+            person: None,
         });
         self.touch(&record.id);
         if let Ok(mut cache) = self.cache.lock() {
@@ -209,6 +300,7 @@ impl Verifier {
         tokio::spawn(async move {
             // Overlap the windows so a revocation committed during a poll is not missed.
             let mut since = OffsetDateTime::now_utc() - time::Duration::seconds(5);
+            let mut grants_since = since;
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -223,6 +315,18 @@ impl Verifier {
                         since = started - time::Duration::seconds(5);
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot poll the store for revoked keys"),
+                }
+                if me.oauth_resource.get().is_some() {
+                    match me.store.oauth_revoked_since(grants_since).await {
+                        Ok(revoked) => {
+                            let ids: Vec<String> = revoked.into_iter().map(|(g, _)| g).collect();
+                            me.evict_grants(&ids);
+                            grants_since = started - time::Duration::seconds(5);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot poll the store for revoked grants")
+                        }
+                    }
                 }
             }
         })

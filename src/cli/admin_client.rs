@@ -31,12 +31,21 @@ pub enum Endpoint<'a> {
     KillStatus,
     /// `PUT /admin/v1/killswitch`
     KillSet,
+    /// `GET /admin/v1/people`
+    PeopleList,
+    /// `POST /admin/v1/people/{login}/revoke`
+    PeopleRevoke(&'a str),
+    /// `POST /admin/v1/people/{login}/restore`
+    PeopleRestore(&'a str),
 }
 
 impl Endpoint<'_> {
     fn method(self) -> Method {
         match self {
-            Endpoint::Approve(_) | Endpoint::Deny(_) => Method::POST,
+            Endpoint::Approve(_)
+            | Endpoint::Deny(_)
+            | Endpoint::PeopleRevoke(_)
+            | Endpoint::PeopleRestore(_) => Method::POST,
             Endpoint::KillSet => Method::PUT,
             _ => Method::GET,
         }
@@ -52,11 +61,18 @@ impl Endpoint<'_> {
                 &["admin", "v1", "approvals"]
             }
             Endpoint::KillStatus | Endpoint::KillSet => &["admin", "v1", "killswitch"],
+            Endpoint::PeopleList | Endpoint::PeopleRevoke(_) | Endpoint::PeopleRestore(_) => {
+                &["admin", "v1", "people"]
+            }
         };
         let mut segments: Vec<String> = fixed.iter().map(|s| s.to_string()).collect();
         match self {
             Endpoint::Approve(id) => segments.extend([id.to_string(), "approve".into()]),
             Endpoint::Deny(id) => segments.extend([id.to_string(), "deny".into()]),
+            Endpoint::PeopleRevoke(login) => segments.extend([login.to_string(), "revoke".into()]),
+            Endpoint::PeopleRestore(login) => {
+                segments.extend([login.to_string(), "restore".into()])
+            }
             _ => {}
         }
         segments
@@ -77,6 +93,8 @@ impl Endpoint<'_> {
             // Reading the switch takes admin or audit; changing it, admin.
             Endpoint::KillStatus => &[Scope::Audit, Scope::Admin],
             Endpoint::KillSet => &[Scope::Admin],
+            Endpoint::PeopleList => &[Scope::Audit, Scope::Admin],
+            Endpoint::PeopleRevoke(_) | Endpoint::PeopleRestore(_) => &[Scope::Admin],
         }
     }
 
@@ -91,6 +109,9 @@ impl Endpoint<'_> {
             Endpoint::Deny(_) => "approvals deny",
             Endpoint::KillStatus => "kill --status",
             Endpoint::KillSet => "kill",
+            Endpoint::PeopleList => "people list",
+            Endpoint::PeopleRevoke(_) => "people revoke",
+            Endpoint::PeopleRestore(_) => "people restore",
         }
     }
 }

@@ -23,6 +23,14 @@ pub struct InitArgs {
     /// Overwrite an existing config file
     #[arg(long)]
     force: bool,
+    /// Also let people sign in with their own Odoo login and API key (OAuth 2.1): writes an
+    /// [oauth] section and a fresh sealing key file (oauth.key, mode 0600) beside the config
+    #[arg(long)]
+    oauth: bool,
+    /// The https URL people's assistants reach odoo-warden at (the OAuth issuer); written as
+    /// [server] public_url
+    #[arg(long)]
+    public_url: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -38,6 +46,8 @@ pub async fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
         odoo_api_key_env: key_env,
         output,
         force,
+        oauth,
+        public_url,
         json,
     } = args;
     let output = output.as_path();
@@ -53,12 +63,51 @@ pub async fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
         }
     }
     url::Url::parse(&url).map_err(|e| anyhow::anyhow!("--odoo-url \"{url}\": {e}"))?;
+    let public_line = match &public_url {
+        Some(u) => {
+            url::Url::parse(u).map_err(|e| anyhow::anyhow!("--public-url \"{u}\": {e}"))?;
+            format!("public_url = \"{u}\"\n")
+        }
+        None => String::new(),
+    };
+    let key_rel = Path::new("oauth.key");
+    let key_path = output
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join(key_rel))
+        .unwrap_or_else(|| key_rel.to_path_buf());
+    let oauth_section = if oauth {
+        if key_path.exists() && !force {
+            anyhow::bail!(
+                "{} exists; pass --force to overwrite it",
+                key_path.display()
+            );
+        }
+        write_secret_file(&key_path, &odoo_warden::oauth::KeySeal::generate_base64())?;
+        format!(
+            r#"
+# People sign in with their own Odoo login and API key (OAuth 2.1) and act as their own Odoo
+# user; the profile below gives the policy. oauth.key seals their keys at rest: keep it secret,
+# and the same on every instance sharing the store. See README.md, "Sign in as yourself".
+[oauth]
+enabled = true
+key_file = "{key}"
+default_profile = "assistant"   # remove to refuse people no rule matches
+# [[oauth.profile_rules]]
+# group = "sales_team.group_sale_manager"   # or: login = "alice"
+# profile = "sales-manager"
+"#,
+            key = key_rel.display()
+        )
+    } else {
+        "\n# People signing in as themselves (OAuth 2.1, for Claude.ai, ChatGPT, Claude Desktop):\n# run `odoo-warden init --oauth`, or see README.md, \"Sign in as yourself\".\n".to_string()
+    };
     let text = format!(
         r#"# odoo-warden configuration (written by `odoo-warden init`). See README.md.
 [server]
 listen = "127.0.0.1:8808"
 admin_listen = "127.0.0.1:8809"
-
+{public_line}
 [store]
 url = "sqlite://odoo-warden.db"
 
@@ -73,7 +122,7 @@ odoo_login = "{login}"
 odoo_api_key_env = "{key_env}"
 # Read-only to start with; see policies/sales-assistant.toml in odoo-warden's sources for writes.
 policy = "{policy}"
-"#,
+{oauth_section}"#,
         policy = policy_rel.display()
     );
     if let Some(dir) = policy_path.parent() {
@@ -138,4 +187,21 @@ policy = "{policy}"
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a secret readable by its owner only.
+fn write_secret_file(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    f.write_all(format!("{secret}\n").as_bytes())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }

@@ -9,6 +9,7 @@ mod doctor;
 mod init;
 mod keys;
 mod kill;
+mod people;
 mod policy;
 mod serve;
 
@@ -62,6 +63,9 @@ enum Command {
     Approvals(approvals::ApprovalsArgs),
     /// The audit trail, through the admin API with an audit key (--key or $ODOO_WARDEN_KEY)
     Audit(audit::AuditArgs),
+    /// People signed in with OAuth, through the admin API: `people list` (audit or admin key),
+    /// `people revoke LOGIN`, `people restore LOGIN` (admin key)
+    People(people::PeopleArgs),
 }
 
 /// Runs the command named on the command line; the process's exit code.
@@ -97,6 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kill(args) => kill::run(cli.config, args).await,
         Command::Approvals(args) => approvals::run(cli.config, args).await,
         Command::Audit(args) => audit::run(cli.config, args).await,
+        Command::People(args) => people::run(cli.config, args).await,
     }
 }
 

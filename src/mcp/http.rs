@@ -9,7 +9,10 @@ use super::server::McpServer;
 use super::tools::Registered;
 use crate::audit::AuditHandle;
 use crate::auth::Principal;
+use crate::oauth::grants::PersonAccess;
+use crate::oauth::people::PersonRefusal;
 use crate::profile::ProfileState;
+use crate::refusal::{BodyStyle, Refusal};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -124,14 +127,22 @@ pub(super) async fn handle_post(
 ) -> Response {
     let audit = audit.map(|a| a.0);
     // The authentication layer puts a Principal here; without one, refuse (fail closed).
-    let caller = match caller(&server, principal) {
+    let caller = match caller(&server, principal).await {
         Ok(c) => c,
         Err(refusal) => return refusal.into_response(),
     };
     if let Some(a) = &audit {
         a.update(|d| {
-            d.key_id = Some(caller.key_id.clone());
-            d.key_name = Some(caller.key_name.clone());
+            match &caller.person {
+                Some(p) => {
+                    d.person = Some(p.login.clone());
+                    d.oauth_client = Some(p.client_id.clone());
+                }
+                None => {
+                    d.key_id = Some(caller.key_id.clone());
+                    d.key_name = Some(caller.key_name.clone());
+                }
+            }
             d.profile = Some(caller.profile.name.clone());
             d.odoo_uid = Some(caller.profile.identity.uid);
         });
@@ -176,12 +187,15 @@ pub(super) async fn handle_post(
     }
 }
 
-/// The verified caller of a request and the profile its key acts as.
+/// The verified caller of a request and the profile its key acts as (for a person: their own
+/// session through their profile).
 pub(super) struct Caller {
+    /// The key's id, or `person:<id>` for a person (binds sessions, budgets, approvals).
     pub(super) key_id: String,
     pub(super) key_name: String,
     pub(super) profile: Arc<ProfileState>,
     pub(super) audit: Option<AuditHandle>,
+    pub(super) person: Option<Arc<PersonAccess>>,
 }
 
 /// Why a request has no usable caller.
@@ -190,6 +204,8 @@ enum NoCaller {
     Unauthenticated,
     /// The key acts as a profile this server does not configure.
     UnknownProfile(String),
+    /// A signed-in person who cannot act now.
+    Person(PersonRefusal),
 }
 
 impl NoCaller {
@@ -211,17 +227,39 @@ impl NoCaller {
                 ),
                 None,
             ),
+            NoCaller::Person(refusal) => {
+                let (status, message) = match refusal {
+                    PersonRefusal::Credentials(m) => (401, m),
+                    PersonRefusal::NotAllowed(m) => (403, m),
+                    PersonRefusal::Unavailable(m) => (503, m),
+                };
+                Refusal::Person { status, message }.response(BodyStyle::JsonRpc)
+            }
         }
     }
 }
 
-fn caller(
+async fn caller(
     server: &McpServer,
     principal: Option<axum::Extension<Principal>>,
 ) -> Result<Caller, NoCaller> {
     let Some(axum::Extension(principal)) = principal else {
         return Err(NoCaller::Unauthenticated);
     };
+    if let Some(person) = principal.person.clone() {
+        // OAuth off while a token was accepted cannot happen; refuse if it does.
+        let Some(people) = &server.people else {
+            return Err(NoCaller::Unauthenticated);
+        };
+        let profile = people.session(&person).await.map_err(NoCaller::Person)?;
+        return Ok(Caller {
+            key_id: principal.key_id,
+            key_name: principal.name,
+            profile,
+            audit: None,
+            person: Some(person),
+        });
+    }
     let profile = principal
         .profile
         .as_ref()
@@ -233,6 +271,7 @@ fn caller(
             key_name: principal.name,
             profile,
             audit: None,
+            person: None,
         }),
         None => Err(NoCaller::UnknownProfile(
             principal.profile.unwrap_or_default(),
@@ -247,7 +286,7 @@ pub(super) async fn handle_get(
     principal: Option<axum::Extension<Principal>>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match caller(&server, principal) {
+    let caller = match caller(&server, principal).await {
         Ok(c) => c,
         Err(refusal) => return refusal.into_response(),
     };
@@ -294,7 +333,7 @@ pub(super) async fn handle_delete(
     principal: Option<axum::Extension<Principal>>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match caller(&server, principal) {
+    let caller = match caller(&server, principal).await {
         Ok(c) => c,
         Err(refusal) => return refusal.into_response(),
     };

@@ -45,6 +45,8 @@ pub struct McpServer {
     pub(super) confirm: Arc<ConfirmSettings>,
     pub(super) store: Arc<Store>,
     pub(super) kill: Arc<KillSwitch>,
+    /// With OAuth on: people's sessions (a person's calls run as their own Odoo user).
+    pub(super) people: Option<Arc<crate::oauth::people::People>>,
 }
 
 /// What every call must reach: the audit trail (no call goes unrecorded, no write without its
@@ -81,7 +83,14 @@ impl McpServer {
             audit: handles.audit,
             store: handles.store,
             kill: handles.kill,
+            people: None,
         }
+    }
+
+    /// Serves people signed in with OAuth, through `people`.
+    pub fn with_people(mut self, people: Arc<crate::oauth::people::People>) -> Self {
+        self.people = Some(people);
+        self
     }
 }
 

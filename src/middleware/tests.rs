@@ -201,6 +201,7 @@ async fn the_key_limit_refuses_past_the_burst_with_retry_after() {
             name: "k".into(),
             scopes: vec![Scope::Mcp],
             profile: Some("p".into()),
+            person: None,
         });
         r
     };

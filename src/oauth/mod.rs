@@ -5,6 +5,7 @@
 //! sign-in form and per-person Odoo sessions build on these (not yet wired into the listeners).
 
 pub mod grants;
+pub mod people;
 pub mod seal;
 pub mod token;
 

@@ -11,6 +11,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use rand::RngCore;
+use sha2::Digest;
 
 /// Why a sealing key or a sealed value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +36,9 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct KeySeal {
     cipher: Aes256Gcm,
+    /// HMAC-SHA256 key for the sign-in form's hidden fields, derived from the sealing key (so
+    /// every instance sharing the key accepts a form another instance served).
+    form_key: [u8; 32],
 }
 
 impl std::fmt::Debug for KeySeal {
@@ -62,9 +66,24 @@ impl KeySeal {
     }
 
     pub fn from_bytes(key: &[u8; 32]) -> Self {
+        use hmac::Mac;
+        let form_key = match <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key) {
+            Ok(mut mac) => {
+                mac.update(b"odoo-warden sign-in form v1");
+                mac.finalize().into_bytes().into()
+            }
+            // HMAC takes keys of any length; never reached.
+            Err(_) => sha2::Sha256::digest(key).into(),
+        };
         Self {
             cipher: Aes256Gcm::new(key.into()),
+            form_key,
         }
+    }
+
+    /// The key that authenticates the sign-in form's hidden fields (never the sealing key).
+    pub fn form_key(&self) -> &[u8; 32] {
+        &self.form_key
     }
 
     /// A random key (tests, and the key `init` writes).

@@ -204,6 +204,7 @@ impl OdooClient {
             login: credentials.login.clone(),
             api_key: credentials.api_key.clone(),
             context: Map::new(),
+            refused: Arc::default(),
         };
         match info.protocol {
             Protocol::Jsonrpc => {
@@ -420,6 +421,9 @@ pub struct OdooUser {
     login: String,
     api_key: Secret,
     context: Map<String, Value>,
+    /// Set once Odoo refuses this user's key on a call (shared by the user's copies): a person's
+    /// session is then dropped and their grants end (`oauth::people`).
+    refused: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for OdooUser {
@@ -438,6 +442,11 @@ impl OdooUser {
 
     pub fn login(&self) -> &str {
         &self.login
+    }
+
+    /// Whether Odoo refused this user's key on some call since the login.
+    pub fn key_refused(&self) -> bool {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The context sent with every call (`lang`, `tz`).
@@ -493,7 +502,7 @@ impl OdooUser {
         }
         kwargs.insert("context".into(), Value::Object(context));
         let http = &self.client.inner.http;
-        match info.protocol {
+        let answer = match info.protocol {
             Protocol::Json2 => {
                 if let Some(ids) = ids {
                     kwargs.insert("ids".into(), json!(ids));
@@ -524,7 +533,14 @@ impl OdooUser {
                 )
                 .await
             }
+        };
+        if let Err(e) = &answer
+            && e.kind == ErrorKind::Credentials
+        {
+            self.refused
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        answer
     }
 
     /// The user's name, login, language, time zone, companies and (when readable) groups.

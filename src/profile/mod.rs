@@ -26,7 +26,7 @@ const CACHE_TTL: Duration = Duration::from_secs(300);
 const IDENTITY_TTL: Duration = Duration::from_secs(60);
 
 /// A model's `fields_get` answer and when it was read.
-type CachedFields = (Instant, Arc<Map<String, Value>>);
+type CachedFields = (Instant, u64, Arc<Map<String, Value>>);
 
 /// A model's view, when it was built and for which policy generation.
 type CachedView = (Instant, u64, Arc<view::ModelView>);
@@ -41,8 +41,8 @@ pub struct ProfileState {
     pub user: OdooUser,
     pub server: ServerInfo,
     pub identity: Identity,
-    policy: RwLock<Arc<Policy>>,
-    generation: AtomicU64,
+    /// Shared by a profile and every person acting through it: one reload reaches them all.
+    policy: Arc<PolicyCell>,
     access: tokio::sync::Mutex<Option<CachedAccess>>,
     fields: RwLock<HashMap<String, CachedFields>>,
     /// Per model: its view under the policy generation it was built for.
@@ -50,6 +50,12 @@ pub struct ProfileState {
     /// The user as `get_context` reports it, refreshed after [`IDENTITY_TTL`].
     fresh_identity: tokio::sync::Mutex<(Instant, Arc<Identity>)>,
     write_budget: std::sync::OnceLock<WriteBudget>,
+}
+
+/// A profile's policy in force and how many times it was swapped.
+struct PolicyCell {
+    policy: RwLock<Arc<Policy>>,
+    generation: AtomicU64,
 }
 
 /// Human names of common models (`ir.model` is unreadable to most users, so names cannot come
@@ -107,8 +113,10 @@ impl ProfileState {
             user,
             server,
             identity,
-            policy: RwLock::new(Arc::new(policy)),
-            generation: AtomicU64::new(0),
+            policy: Arc::new(PolicyCell {
+                policy: RwLock::new(Arc::new(policy)),
+                generation: AtomicU64::new(0),
+            }),
             access: tokio::sync::Mutex::new(None),
             fields: RwLock::new(HashMap::new()),
             views: RwLock::new(HashMap::new()),
@@ -117,9 +125,33 @@ impl ProfileState {
         })
     }
 
+    /// The state of a person acting through this profile as their own Odoo user (`user`,
+    /// logged in): this profile's policy (shared, so a reload reaches them) and write budget,
+    /// with their own identity and caches (Odoo's answers depend on the user).
+    pub async fn for_person(&self, user: OdooUser) -> Result<Self, OdooError> {
+        let identity = user.whoami().await?;
+        let fresh_identity = tokio::sync::Mutex::new((Instant::now(), Arc::new(identity.clone())));
+        let state = Self {
+            name: self.name.clone(),
+            user,
+            server: self.server.clone(),
+            identity,
+            policy: self.policy.clone(),
+            access: tokio::sync::Mutex::new(None),
+            fields: RwLock::new(HashMap::new()),
+            views: RwLock::new(HashMap::new()),
+            fresh_identity,
+            write_budget: std::sync::OnceLock::new(),
+        };
+        if let Some(b) = self.write_budget.get() {
+            state.set_write_budget(b.per_minute());
+        }
+        Ok(state)
+    }
+
     /// The policy in force. Calls hold their own `Arc`, so a reload never changes a call midway.
     pub fn policy(&self) -> Arc<Policy> {
-        match self.policy.read() {
+        match self.policy.policy.read() {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
@@ -129,11 +161,11 @@ impl ProfileState {
     /// reload is also how an operator says "Odoo's modules changed").
     pub fn set_policy(&self, policy: Policy) {
         let new = Arc::new(policy);
-        match self.policy.write() {
+        match self.policy.policy.write() {
             Ok(mut p) => *p = new,
             Err(poisoned) => *poisoned.into_inner() = new,
         }
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.policy.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut f) = self.fields.write() {
             f.clear();
         }
@@ -156,7 +188,7 @@ impl ProfileState {
 
     /// Counts policy reloads: caches computed under another generation are stale.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+        self.policy.generation.load(Ordering::SeqCst)
     }
 
     /// Sets the profile's write budget (writes per minute, per key); once.
@@ -187,7 +219,7 @@ impl ProfileState {
     /// (one check per model and operation, run concurrently, cached).
     pub async fn model_access(&self) -> Result<Arc<Vec<ModelAccess>>, OdooError> {
         let mut guard = self.access.lock().await;
-        let generation = self.generation.load(Ordering::SeqCst);
+        let generation = self.generation();
         if let Some((at, g, list)) = guard.as_ref() {
             if at.elapsed() < CACHE_TTL && *g == generation {
                 return Ok(list.clone());
@@ -245,16 +277,17 @@ impl ProfileState {
 
     /// `fields_get` of a model, cached.
     pub async fn fields(&self, model: &str) -> Result<Arc<Map<String, Value>>, OdooError> {
+        let generation = self.generation();
         if let Ok(cache) = self.fields.read() {
-            if let Some((at, f)) = cache.get(model) {
-                if at.elapsed() < CACHE_TTL {
+            if let Some((at, g, f)) = cache.get(model) {
+                if at.elapsed() < CACHE_TTL && *g == generation {
                     return Ok(f.clone());
                 }
             }
         }
         let f = Arc::new(self.user.fields_get(model, None).await?);
         if let Ok(mut cache) = self.fields.write() {
-            cache.insert(model.to_string(), (Instant::now(), f.clone()));
+            cache.insert(model.to_string(), (Instant::now(), generation, f.clone()));
         }
         Ok(f)
     }

@@ -5,6 +5,7 @@ is started with a deadline for its readiness line and killed at teardown, so a b
 the test instead of hanging it.
 """
 
+import base64
 import json
 import os
 import pathlib
@@ -81,10 +82,26 @@ def start_emulator(version):
     return p, url
 
 
-def start_warden(tmp_path, odoo_url, login="mcp_reader", extra_server="", policy=None):
+# The [oauth] section `start_warden(..., oauth=True)` adds: people sign in with their own Odoo
+# login and API key, and get the assistant profile unless a rule says otherwise.
+OAUTH_DEFAULT = """
+[oauth]
+enabled = true
+key_env = "ODOO_WARDEN_OAUTH_KEY"
+default_profile = "assistant"
+"""
+
+
+def start_warden(tmp_path, odoo_url, login="mcp_reader", extra_server="", policy=None, oauth=False,
+                 extra_config=""):
     """odoo-warden with a SQLite store in tmp_path; returns (process, MCP URL, MCP key).
 
-    The key is made with the real CLI (`keys create --json`), as an operator would."""
+    The key is made with the real CLI (`keys create --json`), as an operator would.
+
+    oauth: False (no sign-in), True (the [oauth] section above) or the text of an [oauth] section.
+    With OAuth on, a fresh random sealing key (base64 of 32 bytes) is put in ODOO_WARDEN_OAUTH_KEY.
+    extra_config: more TOML (further profiles, say) appended after the assistant profile; the
+    mcp_writer's key is in E2E_WRITER_KEY for such profiles."""
     config = tmp_path / "odoo-warden.toml"
     config.write_text(
         f"""
@@ -105,15 +122,21 @@ odoo_login = "{login}"
 odoo_api_key_env = "E2E_ODOO_KEY"
 """
         + (f'policy = "{tmp_path / "policy.toml"}"\n' if policy else "")
+        + extra_config
+        + (OAUTH_DEFAULT if oauth is True else (oauth or ""))
     )
     if policy:
         (tmp_path / "policy.toml").write_text(policy)
-    env = dict(os.environ, E2E_ODOO_KEY=f"<apikey:{login}>", RUST_LOG="info")
+    env = dict(os.environ, E2E_ODOO_KEY=f"<apikey:{login}>", E2E_WRITER_KEY="<apikey:mcp_writer>", RUST_LOG="info")
+    if oauth:
+        env["ODOO_WARDEN_OAUTH_KEY"] = base64.b64encode(os.urandom(32)).decode()
     made = subprocess.run(
         [str(WARDEN), "--config", str(config), "keys", "create", "--name", "e2e", "--scope", "mcp",
          "--profile", "assistant", "--json"],
-        env=env, capture_output=True, text=True, timeout=60, check=True,
+        env=env, capture_output=True, text=True, timeout=60,
     )
+    if made.returncode != 0:
+        raise RuntimeError(f"keys create failed ({made.returncode}):\n{made.stderr}\nconfig:\n{config.read_text()}")
     token = json.loads(made.stdout)["token"]
     p = Process([str(WARDEN), "--config", str(config), "serve"], env=env, name="odoo-warden")
     p.config = config
@@ -139,3 +162,19 @@ def stack(request, tmp_path_factory):
     yield {"version": version, "odoo_url": odoo_url, "mcp_url": mcp_url, "token": token, "warden": warden}
     warden.stop()
     emu.stop()
+
+
+def warden_cli(warden, *args, timeout=60):
+    """The real CLI against a running server's config and environment."""
+    return subprocess.run([str(WARDEN), "--config", str(warden.config), *args], env=warden.env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def make_key(warden, scope, name=None, profile=None):
+    """A new key of one scope (`keys create --json`); returns its token."""
+    args = ["keys", "create", "--name", name or f"e2e-{scope}", "--scope", scope, "--json"]
+    if profile:
+        args += ["--profile", profile]
+    made = warden_cli(warden, *args)
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout)["token"]

@@ -446,7 +446,7 @@ fn find_user<'a>(shared: &'a Shared, login: &str) -> Option<&'a UserAuth> {
 fn credentials(shared: &Shared, login: &Value, secret: &Value, api_key: bool) -> Option<i64> {
     let user = find_user(shared, login.as_str()?)?;
     let secret = secret.as_str()?;
-    if secret == user.password() || (api_key && secret == user.api_key()) {
+    if secret == user.password() || (api_key && shared.key_works(user, secret)) {
         Some(user.uid)
     } else {
         None
@@ -561,7 +561,7 @@ fn dispatch_rpc(shared: &Shared, params: &Map<String, Value>) -> OResult<Value> 
                 let ok = user.is_some_and(|u| {
                     secret
                         .as_str()
-                        .is_some_and(|s| s == u.password() || s == u.api_key())
+                        .is_some_and(|s| s == u.password() || shared.key_works(u, s))
                 });
                 if !ok {
                     return Err(OdooError::access_denied());
@@ -935,7 +935,7 @@ fn bearer_user(shared: &Shared, headers: &HeaderMap) -> OResult<i64> {
     shared
         .users
         .iter()
-        .find(|u| u.api_key() == token)
+        .find(|u| shared.key_works(u, token))
         .map(|u| u.uid)
         .ok_or_else(|| OdooError::new(Kind::Unauthorized, "Invalid apikey"))
 }

@@ -149,6 +149,20 @@ pub(crate) struct Shared {
     stalled_method: Mutex<Option<String>>,
     /// The recorded `session_info` of Odoo 18, filled in per user.
     session_template: serde_json::Value,
+    /// Logins whose API key was deleted (Odoo: Preferences > Account Security > delete).
+    revoked_keys: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Shared {
+    /// Whether `secret` is the user's API key and it was not deleted.
+    pub(crate) fn key_works(&self, user: &db::UserAuth, secret: &str) -> bool {
+        secret == user.api_key()
+            && self
+                .revoked_keys
+                .lock()
+                .map(|r| !r.contains(&user.login))
+                .unwrap_or(false)
+    }
 }
 
 impl Shared {
@@ -171,6 +185,7 @@ impl Shared {
             workers: cfg.workers.map(tokio::sync::Semaphore::new),
             stalled_method: Mutex::new(None),
             session_template,
+            revoked_keys: Mutex::new(std::collections::HashSet::new()),
         }
     }
 }
@@ -242,6 +257,14 @@ impl Emulator {
     pub fn stall(&self, method: Option<&str>) {
         if let Ok(mut m) = self.shared.stalled_method.lock() {
             *m = method.map(str::to_string);
+        }
+    }
+
+    /// Deletes a user's API key, as its owner would in Odoo: calls with it are refused from now on
+    /// (the password still works).
+    pub fn revoke_api_key(&self, login: &str) {
+        if let Ok(mut r) = self.shared.revoked_keys.lock() {
+            r.insert(login.to_string());
         }
     }
 

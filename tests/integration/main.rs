@@ -25,6 +25,7 @@ mod confirm;
 mod fixture_replay;
 mod limits;
 mod mcp_http;
+mod oauth_flow;
 mod oauth_grants;
 mod odoo_client;
 mod policy_tools;

@@ -209,7 +209,7 @@ impl From<OdooError> for ToolError {
         let hint = match e.kind {
             ErrorKind::Access => " (Odoo's access rights for this profile's user refused it)",
             ErrorKind::Credentials => {
-                " (odoo-warden's Odoo credentials were refused: tell the operator)"
+                " (Odoo refused the API key this call runs with: if you signed in as yourself, sign in to odoo-warden again; otherwise tell the operator)"
             }
             _ if e.outcome_unknown() => {
                 " (Odoo is unreachable or slow, and may or may not have carried this out: check the records before retrying a change)"
