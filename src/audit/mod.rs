@@ -130,6 +130,8 @@ words! {
         ApprovalDecision = "approval_decision",
         /// Stands in for a record the store refused (the trail stays gapless).
         AuditError = "audit_error",
+        /// The listeners' TLS certificate read again (SIGHUP), or the attempt refused.
+        TlsReload = "tls_reload",
     }
 }
 
@@ -152,6 +154,7 @@ pub mod kind {
     pub const CONFIRMATION: Kind = Kind::Confirmation;
     pub const APPROVAL: Kind = Kind::Approval;
     pub const APPROVAL_DECISION: Kind = Kind::ApprovalDecision;
+    pub const TLS_RELOAD: Kind = Kind::TlsReload;
 }
 
 /// One audit record. Field order is the serialization order; every field is always present
