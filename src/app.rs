@@ -273,7 +273,10 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
 /// address (it decides the accepted Host values).
 pub fn mcp_stack(config: &Config, rt: &Runtime) -> Router {
     let mut origins = config.server.origins();
-    origins.extend(loopback_origins(config.server.listen));
+    origins.extend(loopback_origins(
+        config.server.listen,
+        config.server.scheme(),
+    ));
     let hosts = allowed_hosts(&config.server.public_url(), config.server.listen);
     let middleware = ServiceBuilder::new()
         // A request id first, so every later log line and refusal can carry it.
@@ -470,6 +473,15 @@ pub async fn serve(
     mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // The certificate and key are read and checked before anything else (crate::tls).
+    let tls = match &config.server.tls {
+        Some(files) => {
+            let tls = crate::tls::Tls::load(files)?;
+            tracing::info!(cert_file = %files.cert.display(), sha256 = %tls.fingerprint(), "TLS on both listeners");
+            Some(tls)
+        }
+        None => None,
+    };
     let mcp_listener = bind(config.server.listen, "listen").await?;
     let admin_listener = bind(config.server.admin_listen, "admin_listen").await?;
     // With port 0 the public URL, and so the accepted Host values, follow the bound port.
@@ -480,19 +492,22 @@ pub async fn serve(
     let admin = admin_stack(&config, &rt);
     tracing::info!(address = %config.server.listen, admin = %config.server.admin_listen, "odoo-warden listening; MCP endpoint at /mcp");
     // One line each on stdout for people and scripts that wait for readiness.
+    let scheme = config.server.scheme();
     println!(
-        "odoo-warden admin listening on http://{}",
+        "odoo-warden admin listening on {scheme}://{}",
         config.server.admin_listen
     );
     println!(
-        "odoo-warden listening on http://{}/mcp",
+        "odoo-warden listening on {scheme}://{}/mcp",
         config.server.listen
     );
-    // SIGHUP reloads every profile's policy (validated first; a bad file changes nothing).
+    // SIGHUP reloads every profile's policy (validated first; a bad file changes nothing), and
+    // the TLS certificate (likewise: a bad file keeps the one in force).
     #[cfg(unix)]
     {
         let reloader = rt.reloader.clone();
         let audit = rt.audit.clone();
+        let tls = tls.clone();
         if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
             tokio::spawn(async move {
@@ -515,6 +530,9 @@ pub async fn serve(
                     e.outcome = Some(crate::audit::Outcome::Ok);
                     if let Err(err) = audit.record(e).await {
                         tracing::error!(error = %err, "the audit trail did not take a policy reload");
+                    }
+                    if let Some(tls) = &tls {
+                        tls.reload_on_signal(&audit).await;
                     }
                 }
             });
@@ -579,13 +597,22 @@ pub async fn serve(
     // Both listeners bound what a slow or idle client may hold (crate::listener), within the
     // process's descriptor limit.
     let (mcp_limits, admin_limits) = connection_limits(config.server.connections);
-    let mcp_server = crate::listener::serve(mcp_listener, mcp, mcp_limits, "mcp", stop_rx.clone());
+    let acceptor = || tls.as_ref().map(crate::tls::Tls::acceptor);
+    let mcp_server = crate::listener::serve(
+        mcp_listener,
+        mcp,
+        mcp_limits,
+        "mcp",
+        stop_rx.clone(),
+        acceptor(),
+    );
     let admin_server = crate::listener::serve(
         admin_listener,
         admin,
         admin_limits,
         "admin",
         stop_rx.clone(),
+        acceptor(),
     );
     // After the signal: stop accepting at once, give in-flight calls up to the grace period.
     let grace = config.server.shutdown_grace;

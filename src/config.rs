@@ -236,6 +236,9 @@ struct RawServer {
     idle_timeout_secs: u64,
     #[serde(default = "default_max_connections")]
     max_connections: usize,
+    /// HTTPS on both listeners (PEM files; both or neither): see `crate::tls`.
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
 }
 
 impl Default for RawServer {
@@ -252,6 +255,8 @@ impl Default for RawServer {
             body_read_timeout_secs: default_body_read_timeout(),
             idle_timeout_secs: default_idle_timeout(),
             max_connections: default_max_connections(),
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -368,6 +373,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// What a client may hold on each listener.
     pub connections: crate::listener::Limits,
+    /// HTTPS on both listeners when set (the files are read by `crate::tls::Tls::load`).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl ServerConfig {
@@ -387,8 +394,17 @@ impl ServerConfig {
         };
         // A host and a port always make a valid URL; fall back to loopback defensively.
         #[allow(clippy::expect_used)]
-        Url::parse(&format!("http://{host}:{}", self.listen.port()))
-            .unwrap_or_else(|_| Url::parse("http://127.0.0.1").expect("static URL parses"))
+        Url::parse(&format!(
+            "{}://{host}:{}",
+            self.scheme(),
+            self.listen.port()
+        ))
+        .unwrap_or_else(|_| Url::parse("http://127.0.0.1").expect("static URL parses"))
+    }
+
+    /// How the listeners speak: `https` with TLS configured, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Every origin accepted on `/mcp`: the public URL's and the configured ones.
@@ -563,6 +579,23 @@ fn compile(
             )));
         }
     }
+    let tls = match (raw.server.tls_cert_file, raw.server.tls_key_file) {
+        (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+            cert: resolve(base_dir, cert),
+            key: resolve(base_dir, key),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(err(
+                "[server] tls_cert_file is set without tls_key_file: add tls_key_file = \"PATH\" (the certificate's private key, PEM), or remove tls_cert_file to serve plain HTTP",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(err(
+                "[server] tls_key_file is set without tls_cert_file: add tls_cert_file = \"PATH\" (the certificate chain, PEM, the server's certificate first), or remove tls_key_file to serve plain HTTP",
+            ));
+        }
+    };
     if raw.server.max_connections < 8 {
         return Err(err(format!(
             "[server] max_connections must be at least 8, not {}",
@@ -719,6 +752,7 @@ fn compile(
                 idle_timeout: Duration::from_secs(raw.server.idle_timeout_secs),
                 max_connections: raw.server.max_connections,
             },
+            tls,
         },
         store_url: raw.store.url,
         confirm,
@@ -1091,5 +1125,55 @@ odoo_api_key_env = "OW_TEST_KEY"
                 .oauth
                 .is_some()
         );
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs() {
+        let with = |lines: &str| BASE.replace("[server]\n", &format!("[server]\n{lines}\n"));
+        let only_cert = Config::parse_with_env(&with("tls_cert_file = \"c.pem\""), None, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            only_cert.contains("tls_cert_file is set without tls_key_file")
+                && only_cert.contains("add tls_key_file"),
+            "{only_cert}"
+        );
+        let only_key = Config::parse_with_env(&with("tls_key_file = \"k.pem\""), None, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            only_key.contains("tls_key_file is set without tls_cert_file")
+                && only_key.contains("add tls_cert_file"),
+            "{only_key}"
+        );
+
+        // Neither: plain HTTP.
+        let plain = Config::parse_with_env(BASE, None, &env).unwrap();
+        assert_eq!(plain.server.tls, None);
+        assert_eq!(plain.server.public_url().scheme(), "http");
+
+        // Both: paths relative to the config file; the derived public URL and origin are https.
+        let both = with("tls_cert_file = \"tls/cert.pem\"\ntls_key_file = \"/etc/ow/key.pem\"");
+        let c = Config::parse_with_env(&both, Some(Path::new("/srv/ow/odoo-warden.toml")), &env)
+            .unwrap();
+        assert_eq!(
+            c.server.tls,
+            Some(crate::tls::TlsFiles {
+                cert: PathBuf::from("/srv/ow/tls/cert.pem"),
+                key: PathBuf::from("/etc/ow/key.pem"),
+            })
+        );
+        assert_eq!(c.server.public_url().as_str(), "https://127.0.0.1:8808/");
+        assert_eq!(
+            c.server.origins(),
+            vec!["https://127.0.0.1:8808", "https://claude.ai"]
+        );
+        // A configured public URL (a proxy's name) stays as it is.
+        let proxied = both.replace(
+            "[server]\n",
+            "[server]\npublic_url = \"https://mcp.example.com\"\n",
+        );
+        let c = Config::parse_with_env(&proxied, None, &env).unwrap();
+        assert_eq!(c.server.public_url().as_str(), "https://mcp.example.com/");
     }
 }

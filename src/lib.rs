@@ -29,6 +29,7 @@ pub mod refusal;
 pub mod secret;
 pub mod signin;
 pub mod store;
+pub mod tls;
 
 /// mimalloc: the request path allocates many small, short-lived values (JSON, headers, audit
 /// records); glibc's allocator spent close to a fifth of the CPU on them under load.

@@ -13,6 +13,13 @@
 //!   once (so the kernel's queue never fills with clients that would only time out). `accept`
 //!   failing (out of descriptors) is retried after a pause rather than spun on.
 //!
+//! - With TLS (`[server] tls_cert_file`, `crate::tls`), the handshake runs inside the
+//!   connection's task: it holds a place under `max_connections` (and may be evicted like any
+//!   connection without a request), and must finish within `header_read_timeout`, which keeps
+//!   running from the connection's start until its first request's headers arrive. A failed or
+//!   timed-out handshake is logged at debug and counted
+//!   (`odoo_warden_tls_handshake_failures_total{listener}`); the connection is closed.
+//!
 //! Every connection the server drops is counted in `/metrics`
 //! (`odoo_warden_connections_dropped_total{listener, reason}`). Requests carry the peer address
 //! as axum's `ConnectInfo`, as `axum::serve` would.
@@ -33,6 +40,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// What a client may hold on a listener (`[server]` in the config; README "Slow clients").
@@ -57,13 +65,14 @@ impl Default for Limits {
 
 /// Serves `router` on `listener` until `stop` turns true; then stops accepting, asks every
 /// connection to finish its request and close, and returns once all are closed (the caller
-/// bounds how long it waits).
+/// bounds how long it waits). With `tls`, every connection is HTTPS.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
     name: &'static str,
     mut stop: watch::Receiver<bool>,
+    tls: Option<TlsAcceptor>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let open: Arc<Open> = Arc::default();
@@ -97,8 +106,9 @@ pub async fn serve(
                     let router = router.clone();
                     let stop = for_connections.clone();
                     let open = open.clone();
+                    let tls = tls.clone();
                     connections.spawn(async move {
-                        connection(stream, peer, router, limits, name, stop, &open, id).await;
+                        connection(stream, peer, router, limits, name, stop, &open, id, tls).await;
                         open.remove(id);
                         drop(permit);
                     });
@@ -220,13 +230,14 @@ impl Conn {
     }
 }
 
-/// The socket, noting when a request's first bytes arrive.
-struct Watched {
-    inner: TcpStream,
+/// The socket (or the TLS stream over it: what it reads is the request's own bytes), noting
+/// when a request's first bytes arrive.
+struct Watched<S> {
+    inner: S,
     conn: Arc<Conn>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -247,7 +258,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -287,6 +298,7 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
     open: &Open,
     id: u64,
+    tls: Option<TlsAcceptor>,
 ) {
     let _ = stream.set_nodelay(true);
     crate::metrics::connections_open(name, 1);
@@ -299,6 +311,52 @@ async fn connection(
     });
     let evict = Arc::new(tokio::sync::Notify::new());
     open.add(id, conn.clone(), evict.clone());
+    match tls {
+        None => http(stream, peer, router, limits, name, stop, conn, &evict).await,
+        Some(acceptor) => {
+            let handshake =
+                tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+            // Evicted or stopping meanwhile: closed without a word, as a waiting connection.
+            let accepted = tokio::select! {
+                r = handshake => Some(r),
+                _ = evict.notified() => None,
+                _ = stopped(&mut stop) => None,
+            };
+            match accepted {
+                Some(Ok(Ok(stream))) => {
+                    http(stream, peer, router, limits, name, stop, conn, &evict).await
+                }
+                Some(Ok(Err(e))) => {
+                    crate::metrics::tls_handshake_failed(name);
+                    tracing::debug!(listener = name, peer = %peer, error = %e, "TLS handshake failed");
+                }
+                Some(Err(_)) => {
+                    crate::metrics::tls_handshake_failed(name);
+                    crate::metrics::connection_dropped(name, "header_timeout");
+                    tracing::debug!(listener = name, peer = %peer, "TLS handshake not finished within [server] header_read_timeout_secs");
+                }
+                None => {}
+            }
+        }
+    }
+    crate::metrics::connections_open(name, -1);
+}
+
+/// HTTP/1.1 on an open connection (plain, or after its TLS handshake), until it ends, is cut by
+/// the watchdog, is evicted, or finishes after `stop`.
+#[allow(clippy::too_many_arguments)]
+async fn http<S>(
+    stream: S,
+    peer: SocketAddr,
+    router: Router,
+    limits: Limits,
+    name: &'static str,
+    mut stop: watch::Receiver<bool>,
+    conn: Arc<Conn>,
+    evict: &tokio::sync::Notify,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let io = TokioIo::new(Watched {
         inner: stream,
         conn: conn.clone(),
@@ -368,7 +426,6 @@ async fn connection(
             }
         }
     }
-    crate::metrics::connections_open(name, -1);
 }
 
 /// A request body that must arrive within a deadline; past it, reading fails (the request

@@ -58,6 +58,7 @@ pub struct Metrics {
     pub pending_approvals: Gauge,
     pub connections_dropped: Family<ConnectionLabels, Counter>,
     pub connections_open: Family<ListenerLabels, Gauge>,
+    pub tls_handshake_failures: Family<ListenerLabels, Counter>,
     registry: Registry,
 }
 
@@ -83,6 +84,7 @@ impl Metrics {
         let pending_approvals = Gauge::default();
         let connections_dropped = Family::<ConnectionLabels, Counter>::default();
         let connections_open = Family::<ListenerLabels, Gauge>::default();
+        let tls_handshake_failures = Family::<ListenerLabels, Counter>::default();
         registry.register(
             "connections_dropped",
             "Connections the server closed or refused: header_timeout, body_timeout, idle, over_capacity, accept_error",
@@ -92,6 +94,11 @@ impl Metrics {
             "connections_open",
             "Open client connections by listener",
             connections_open.clone(),
+        );
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed or did not finish within the header timeout, by listener",
+            tls_handshake_failures.clone(),
         );
         registry.register(
             "requests",
@@ -144,6 +151,7 @@ impl Metrics {
             pending_approvals,
             connections_dropped,
             connections_open,
+            tls_handshake_failures,
             registry,
         }
     }
@@ -231,4 +239,14 @@ pub fn connections_open(listener: &str, delta: i64) {
             listener: listener.to_string(),
         })
         .inc_by(delta);
+}
+
+/// A TLS handshake on a listener (`mcp`, `admin`) that failed or timed out.
+pub fn tls_handshake_failed(listener: &str) {
+    metrics()
+        .tls_handshake_failures
+        .get_or_create(&ListenerLabels {
+            listener: listener.to_string(),
+        })
+        .inc();
 }

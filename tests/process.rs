@@ -1,7 +1,9 @@
 //! The real binary as an operator runs it: its logs never hold a key, an Odoo API key or a record
 //! value, and SIGTERM stops accepting, lets an in-flight call finish, flushes the audit trail and
-//! exits 0.
+//! exits 0; with TLS, it says https, SIGHUP swaps the certificate, and a bad pair stops the start.
 
+#[path = "support/certs.rs"]
+mod certs;
 mod emulator;
 
 use emulator::{Emulator, EmulatorConfig, api_key};
@@ -460,4 +462,181 @@ fn doctor_names_the_groups_of_a_least_privilege_user() {
     );
     assert!(!detail.contains("groups: not readable"), "{detail}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With `[server] tls_cert_file`/`tls_key_file` the binary announces https on both listeners,
+/// serves both over TLS, and SIGHUP swaps the certificate (a broken file keeps the one in force);
+/// a key of another certificate or a lone file stops the start with a message naming it.
+#[test]
+fn tls_is_announced_served_and_reloaded_on_sighup() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt.block_on(Emulator::start(EmulatorConfig::odoo19()));
+    let dir = std::env::temp_dir().join(format!("ow-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = certs::TestCa::new();
+    let leaf = ca.leaf();
+    let (cert, key_file) = leaf.write(&dir);
+    let cfg = config(&dir, &emu.url());
+    let plain = std::fs::read_to_string(&cfg).unwrap();
+    let with_server = |lines: &str| plain.replacen("[server]\n", &format!("[server]\n{lines}"), 1);
+    std::fs::write(&cfg, with_server(&certs::server_lines(&cert, &key_file))).unwrap();
+    let token = key(&cfg);
+
+    let mut w = serve(&cfg);
+    assert!(
+        w.mcp_url.starts_with("https://127.0.0.1:") && w.mcp_url.ends_with("/mcp"),
+        "{}",
+        w.mcp_url
+    );
+    assert!(
+        w.admin_url.starts_with("https://127.0.0.1:"),
+        "{}",
+        w.admin_url
+    );
+    let addr = |url: &str| -> std::net::SocketAddr {
+        url.trim_start_matches("https://")
+            .trim_end_matches("/mcp")
+            .parse()
+            .unwrap()
+    };
+    let (mcp, admin) = (addr(&w.mcp_url), addr(&w.admin_url));
+    let served = |a| {
+        let (der, _) = rt.block_on(ca.peer_certificate(a)).unwrap();
+        certs::serial_and_subject(&der)
+    };
+    let first = (leaf.serial, leaf.common_name.clone());
+    assert_eq!(served(mcp), first);
+    assert_eq!(served(admin), first);
+    let http = ca.reqwest();
+    let r = rt
+        .block_on(
+            http.post(&w.mcp_url)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(
+                    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                        "protocolVersion": "2025-11-25", "capabilities": {},
+                        "clientInfo": {"name": "t", "version": "1"}}})
+                    .to_string(),
+                )
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let health = format!("{}/healthz", w.admin_url);
+    assert_eq!(rt.block_on(http.get(&health).send()).unwrap().status(), 200);
+
+    let hup = |w: &Running| {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &w.child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    let wait_for_log = |w: &Running, needle: &str, count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while w.logs.lock().unwrap().matches(needle).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the logs: {}",
+                w.logs.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // A new pair in the same files, then SIGHUP: both listeners serve it.
+    let next = ca.leaf();
+    next.write(&dir);
+    hup(&w);
+    wait_for_log(&w, "TLS certificate reloaded (SIGHUP)", 1);
+    let second = (next.serial, next.common_name.clone());
+    assert_ne!(second, first);
+    assert_eq!(served(mcp), second);
+    assert_eq!(served(admin), second);
+    // A broken certificate file, then SIGHUP: refused, logged, the certificate in force stays.
+    std::fs::write(&cert, "garbage").unwrap();
+    hup(&w);
+    wait_for_log(&w, "TLS certificate reload refused (SIGHUP)", 1);
+    assert_eq!(served(mcp), second);
+    assert_eq!(served(admin), second);
+    assert_eq!(rt.block_on(http.get(&health).send()).unwrap().status(), 200);
+    // The policies were reloaded by the same signals, and the process lives on.
+    wait_for_log(&w, "policies reloaded (SIGHUP)", 2);
+    assert!(w.child.try_wait().unwrap().is_none(), "odoo-warden exited");
+    let logs = w.logs.lock().unwrap().clone();
+    assert!(!logs.contains("panicked"), "{logs}");
+    for pem in [&leaf.key_pem, &next.key_pem] {
+        assert!(
+            !logs.contains(pem.lines().nth(1).unwrap()),
+            "key material logged"
+        );
+    }
+    let _ = w.child.kill();
+    let _ = w.child.wait();
+
+    // A key of another certificate, or one file of the pair: no start, a message naming it.
+    let other = ca.leaf();
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key_file, &other.key_pem).unwrap();
+    let refused = |text: String| {
+        std::fs::write(&cfg, text).unwrap();
+        let out = Command::new(BIN)
+            .args(["--config", cfg.to_str().unwrap(), "serve"])
+            .env("PROC_ODOO_KEY", api_key("mcp_writer"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(!stdout.contains("listening"), "{stdout}");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    };
+    let e = refused(with_server(&certs::server_lines(&cert, &key_file)));
+    assert!(
+        e.contains("does not match") && e.contains(&key_file.display().to_string()),
+        "{e}"
+    );
+    assert!(!e.contains(other.key_pem.lines().nth(1).unwrap()), "{e}");
+    // `doctor` says the same about the pair, and passes with a matching one.
+    let doctor = || {
+        let out = Command::new(BIN)
+            .args(["--config", cfg.to_str().unwrap(), "doctor", "--json"])
+            .env("PROC_ODOO_KEY", api_key("mcp_writer"))
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let tls = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "tls")
+            .cloned()
+            .unwrap_or_else(|| panic!("no tls check: {report}"));
+        (out.status.success(), tls)
+    };
+    let (ok, tls) = doctor();
+    assert!(!ok && tls["ok"] == false, "{tls}");
+    assert!(
+        tls["detail"].as_str().unwrap().contains("does not match"),
+        "{tls}"
+    );
+    std::fs::write(&key_file, &leaf.key_pem).unwrap();
+    let (_, tls) = doctor();
+    assert_eq!(tls["ok"], true, "{tls}");
+    assert!(tls["detail"].as_str().unwrap().contains("sha256 "), "{tls}");
+    let e = refused(with_server(&format!(
+        "tls_cert_file = \"{}\"\n",
+        cert.display()
+    )));
+    assert!(
+        e.contains("tls_cert_file is set without tls_key_file"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(emu);
 }

@@ -136,6 +136,8 @@ words! {
         OauthClient = "oauth_client",
         /// Stands in for a record the store refused (the trail stays gapless).
         AuditError = "audit_error",
+        /// The listeners' TLS certificate read again (SIGHUP), or the attempt refused.
+        TlsReload = "tls_reload",
     }
 }
 
@@ -161,6 +163,7 @@ pub mod kind {
     pub const OAUTH_SIGN_IN: Kind = Kind::OauthSignIn;
     pub const OAUTH_TOKEN: Kind = Kind::OauthToken;
     pub const OAUTH_CLIENT: Kind = Kind::OauthClient;
+    pub const TLS_RELOAD: Kind = Kind::TlsReload;
 }
 
 /// One audit record. Field order is the serialization order; every field is always present

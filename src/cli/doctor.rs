@@ -58,6 +58,21 @@ pub async fn run(path: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> 
         }
     };
     if let Some(config) = &config {
+        // The certificate and key as `serve` would read them (both parse, the key matches).
+        if let Some(files) = &config.server.tls {
+            checks.push(match odoo_warden::tls::Tls::load(files) {
+                Ok(tls) => Check {
+                    check: "tls".into(),
+                    ok: true,
+                    detail: format!("{} (sha256 {})", files.cert.display(), tls.fingerprint()),
+                },
+                Err(e) => Check {
+                    check: "tls".into(),
+                    ok: false,
+                    detail: e.to_string(),
+                },
+            });
+        }
         match app::open_store(config).await {
             Ok(store) => checks.push(Check {
                 check: "store".into(),

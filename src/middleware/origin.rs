@@ -172,15 +172,15 @@ pub fn allowed_hosts(public_url: &url::Url, listen: std::net::SocketAddr) -> Vec
 }
 
 /// Origins equivalent to the public one on a loopback listener (`http://localhost:PORT` for
-/// `http://127.0.0.1:PORT`).
-pub fn loopback_origins(listen: std::net::SocketAddr) -> Vec<String> {
+/// `http://127.0.0.1:PORT`); `scheme` is how the listener speaks (`https` with TLS on).
+pub fn loopback_origins(listen: std::net::SocketAddr, scheme: &str) -> Vec<String> {
     if !listen.ip().is_loopback() {
         return Vec::new();
     }
     let port = listen.port();
     ["127.0.0.1", "localhost", "[::1]"]
         .iter()
-        .map(|h| format!("http://{h}:{port}"))
+        .map(|h| format!("{scheme}://{h}:{port}"))
         .collect()
 }
 
@@ -240,6 +240,17 @@ mod tests {
             Err(Refusal::ForeignHost(_))
         ));
         assert!(check(&a, &req(Some("127.0.0.1:8808"), Some("null"))).is_err());
+    }
+
+    #[test]
+    fn loopback_origins_follow_the_scheme() {
+        let listen = "127.0.0.1:8808".parse().unwrap();
+        assert!(loopback_origins(listen, "http").contains(&"http://localhost:8808".to_string()));
+        let tls = loopback_origins(listen, "https");
+        assert!(tls.contains(&"https://localhost:8808".to_string()));
+        assert!(tls.contains(&"https://127.0.0.1:8808".to_string()));
+        assert!(tls.iter().all(|o| o.starts_with("https://")), "{tls:?}");
+        assert!(loopback_origins("10.0.0.5:8808".parse().unwrap(), "https").is_empty());
     }
 
     #[test]

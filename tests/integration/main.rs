@@ -6,12 +6,15 @@
 //! - `emulator` (`tests/emulator/`): the Odoo emulator, also used by `tests/process.rs`, the
 //!   benches and the `odoo-emulator` example, which is why it stays outside this directory;
 //! - `warden` (`tests/support/warden.rs`): odoo-warden in-process on loopback ports;
+//! - `certs` (`tests/support/certs.rs`): a test CA and server certificates (rcgen) for TLS;
 //! - `pg` (`tests/support/pg.rs`): one throwaway PostgreSQL server for the whole process; each
 //!   test that uses it creates a database of its own.
 //!
 //! Kept apart as binaries of their own: `tests/process.rs` (runs the real binary, changes
 //! process limits) and `tests/deploy.rs` (checks the files in `deploy/`).
 
+#[path = "../support/certs.rs"]
+mod certs;
 #[path = "../emulator/mod.rs"]
 mod emulator;
 #[path = "../support/pg.rs"]
@@ -32,3 +35,4 @@ mod policy_tools;
 mod round_trips;
 mod store;
 mod store_audit;
+mod tls;

@@ -14,6 +14,8 @@ pub struct Warden {
     pub admin_url: String,
     pub rt: Runtime,
     pub config: Config,
+    /// The listeners' TLS (`[server] tls_cert_file`), for tests that reload the certificate.
+    pub tls: Option<odoo_warden::tls::Tls>,
     /// Told when the Warden is dropped: the listeners stop.
     _stop: tokio::sync::watch::Sender<bool>,
 }
@@ -32,6 +34,14 @@ pub async fn start(text: &str, env: HashMap<String, String>) -> anyhow::Result<W
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     config.server.listen = mcp.local_addr()?;
     config.server.admin_listen = admin.local_addr()?;
+    // HTTPS when the config names a certificate, as the binary does.
+    let tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(odoo_warden::tls::Tls::load)
+        .transpose()?;
+    let acceptor = || tls.as_ref().map(odoo_warden::tls::Tls::acceptor);
     let rt = app::build(&config).await?;
     let mcp_app = app::mcp_stack(&config, &rt);
     let admin_app = app::admin_stack(&config, &rt);
@@ -44,15 +54,23 @@ pub async fn start(text: &str, env: HashMap<String, String>) -> anyhow::Result<W
         limits,
         "mcp",
         stopped.clone(),
+        acceptor(),
     ));
     tokio::spawn(odoo_warden::listener::serve(
-        admin, admin_app, limits, "admin", stopped,
+        admin,
+        admin_app,
+        limits,
+        "admin",
+        stopped,
+        acceptor(),
     ));
+    let scheme = config.server.scheme();
     Ok(Warden {
-        mcp_url: format!("http://{}/mcp", config.server.listen),
-        admin_url: format!("http://{}", config.server.admin_listen),
+        mcp_url: format!("{scheme}://{}/mcp", config.server.listen),
+        admin_url: format!("{scheme}://{}", config.server.admin_listen),
         rt,
         config,
+        tls,
         _stop: stop,
     })
 }
