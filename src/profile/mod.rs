@@ -50,6 +50,8 @@ pub struct ProfileState {
     /// The user as `get_context` reports it, refreshed after [`IDENTITY_TTL`].
     fresh_identity: tokio::sync::Mutex<(Instant, Arc<Identity>)>,
     write_budget: std::sync::OnceLock<WriteBudget>,
+    /// A person's own session ([`ProfileState::for_person`]), not the profile's user.
+    person: bool,
 }
 
 /// A profile's policy in force and how many times it was swapped.
@@ -122,6 +124,7 @@ impl ProfileState {
             views: RwLock::new(HashMap::new()),
             fresh_identity,
             write_budget: std::sync::OnceLock::new(),
+            person: false,
         })
     }
 
@@ -142,11 +145,17 @@ impl ProfileState {
             views: RwLock::new(HashMap::new()),
             fresh_identity,
             write_budget: std::sync::OnceLock::new(),
+            person: true,
         };
         if let Some(b) = self.write_budget.get() {
             state.set_write_budget(b.per_minute());
         }
         Ok(state)
+    }
+
+    /// Whether this is a person's own session (they signed in with OAuth).
+    pub fn is_person(&self) -> bool {
+        self.person
     }
 
     /// The policy in force. Calls hold their own `Arc`, so a reload never changes a call midway.

@@ -298,6 +298,7 @@ def test_two_people_work_as_themselves_through_one_profile(ostack, mode, version
         assert ctx["uid"] == uids[login]
         assert ctx["profile"] == "assistant"
         assert ctx["odoo_version"] == ostack["version"]
+        assert ctx["acting_as"] == "person"
         assert orders["total"] == ORDERS[login], orders
         if login == "mcp_reader":
             assert all(r["user_id"][0] == uids["mcp_reader"] for r in orders["records"])
@@ -443,6 +444,7 @@ def test_a_key_still_works_beside_oauth(ostack, mode, version):
     assert ctx["login"] == "mcp_reader" and ctx["uid"] == UIDS[ostack["version"]]["mcp_reader"]
     assert ctx["profile"] == "assistant"
     assert orders["total"] == 3
+    assert ctx["acting_as"] == "profile"
     key_records = eventually(lambda: [r for r in audit_api(ostack, kind="tool_call")
                                       if r.get("key_id") and r.get("tool") == "get_context"])
     assert key_records, "no record of the key's get_context"

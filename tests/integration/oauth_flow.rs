@@ -289,6 +289,7 @@ async fn a_persons_calls_run_as_them_and_a_deleted_odoo_key_ends_their_grants() 
     let ctx = &body["result"]["structuredContent"];
     assert_eq!(ctx["login"], "mcp_writer");
     assert_eq!(ctx["uid"], emu.uid("mcp_writer"));
+    assert_eq!(ctx["acting_as"], "person");
     let (s, body, _) = tool(&w, access, "search_records", orders()).await;
     assert_eq!(s, 200);
     assert_eq!(

@@ -9,7 +9,7 @@ fn spec() -> ToolSpec {
     ToolSpec {
         name: "get_context",
         title: "Get Odoo context",
-        description: "Call this first. Returns the Odoo user this key acts as (uid, name, login), its time zone and language, current and allowed companies, the current UTC time, the Odoo version, the profile, and per model the operations this key may perform.",
+        description: "Call this first. Returns the Odoo user this key acts as (uid, name, login; for a person signed in with OAuth, that person's own Odoo user, acting_as: person), its time zone and language, current and allowed companies, the current UTC time, the Odoo version, the profile, and per model the operations this key may perform.",
         kind: ToolKind::Read,
         input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
         output_schema: Some(json!({
@@ -25,6 +25,7 @@ fn spec() -> ToolSpec {
                 "utc_now": {"type": "string"},
                 "odoo_version": {"type": "string"},
                 "profile": {"type": "string"},
+                "acting_as": {"type": "string", "enum": ["person", "profile"], "description": "person: a person signed in as themselves (OAuth); profile: the profile's own Odoo user (an API key)"},
                 "permissions": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
             },
             "required": ["uid", "name", "login", "tz", "lang", "company", "companies", "utc_now", "odoo_version", "profile", "permissions"]
@@ -58,6 +59,7 @@ async fn call(p: &ProfileState) -> ToolResult {
         "utc_now": utc_now,
         "odoo_version": p.server.version.raw,
         "profile": p.name,
+        "acting_as": if p.is_person() { "person" } else { "profile" },
         "permissions": permissions,
     }))
 }
