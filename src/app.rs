@@ -419,6 +419,9 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpLis
         .with_context(|| format!("cannot listen on {addr} ([server] {what})"))
 }
 
+/// How often expired OAuth codes and tokens are deleted.
+const OAUTH_PURGE_EVERY: Duration = Duration::from_secs(3600);
+
 /// How often the audit trail's head is logged (when it moved).
 const HEAD_LOG_EVERY: Duration = Duration::from_secs(300);
 
@@ -583,6 +586,23 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 log_head(&store, &mut last).await;
+            }
+        });
+    }
+    // OAuth codes and tokens past their expiry (by a day) are deleted hourly.
+    if rt.signin.is_some() {
+        let store = rt.store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(OAUTH_PURGE_EVERY);
+            loop {
+                tick.tick().await;
+                match store.oauth_purge(time::OffsetDateTime::now_utc()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(deleted = n, "expired OAuth codes and tokens purged"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot purge expired OAuth codes and tokens")
+                    }
+                }
             }
         });
     }

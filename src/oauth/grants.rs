@@ -267,17 +267,22 @@ impl Grants {
         self.issue(&grant, now).await
     }
 
-    /// RFC 7009: an access token is deleted; a refresh token revokes its grant. A token that is
+    /// RFC 7009: an access token is deleted and, like a refresh token, revokes its grant. A token that is
     /// unknown, or was issued to another client, changes nothing (and is not an error).
     pub async fn revoke(&self, token_text: &str, client_id: &str) -> Result<(), GrantError> {
         let now = OffsetDateTime::now_utc();
         let hash = token::hash(token_text);
         match Kind::of(token_text) {
+            // The grant ends too (RFC 7009 §2.1 allows it): a revoked grant reaches every
+            // instance's token cache within about a second, a deleted token only its expiry.
             Some(Kind::Access) => {
                 if let Some(a) = self.store.oauth_access(&hash).await?
                     && a.grant.client_id == client_id
                 {
                     self.store.oauth_delete_access(&hash).await?;
+                    self.store
+                        .oauth_revoke_grant(&a.grant.id, now, "revoked by the client")
+                        .await?;
                 }
             }
             Some(Kind::Refresh) => {

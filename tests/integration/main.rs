@@ -28,6 +28,7 @@ mod confirm;
 mod fixture_replay;
 mod limits;
 mod mcp_http;
+mod oauth_cimd;
 mod oauth_flow;
 mod oauth_grants;
 mod odoo_client;

@@ -230,6 +230,12 @@ async fn revocation_follows_rfc_7009() {
         check_access(&store, &t.access_token, RESOURCE).await,
         Err(AccessRefusal::Unknown)
     );
+    // The grant ended with it: its refresh token is refused.
+    let e = grants
+        .refresh(&t.refresh_token, "c1", None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("revoked"), "{e}");
     // Revoking the refresh token ends the grant.
     let c = code(&grants, "c1").await;
     let t = grants.exchange(&exchange(&c)).await.unwrap();
