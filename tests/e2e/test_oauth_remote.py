@@ -47,15 +47,15 @@ NODE = find_node()
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (scripts/test installs it)")
 
 
-@pytest.fixture(scope="module")
-def rstack(tmp_path_factory):
-    emu, odoo_url = start_emulator("19.0")
+@pytest.fixture(scope="module", params=["18.0", "19.0"])
+def rstack(request, tmp_path_factory):
+    emu, odoo_url = start_emulator(request.param)
     try:
         warden, mcp_url, _ = start_warden(tmp_path_factory.mktemp("remote"), odoo_url, oauth=True)
     except Exception:
         emu.stop()
         raise
-    yield {"version": "19.0", "mcp_url": mcp_url, "warden": warden, "audit_key": make_key(warden, "audit")}
+    yield {"version": request.param, "mcp_url": mcp_url, "warden": warden, "audit_key": make_key(warden, "audit")}
     warden.stop()
     emu.stop()
 
