@@ -359,7 +359,24 @@ pub fn admin_stack(config: &Config, rt: &Runtime) -> Router {
         config.limits.per_ip_burst,
         config.limits.trusted_proxies.clone(),
     ));
-    admin::router(
+    let console_per_ip = ServiceBuilder::new().option_layer(per_ip_layer(
+        config.limits.per_ip_per_minute,
+        config.limits.per_ip_burst,
+        config.limits.trusted_proxies.clone(),
+    ));
+    let console = match crate::console::Console::new(
+        rt.store.clone(),
+        rt.verifier.clone(),
+        rt.audit.clone(),
+        config.server.tls.is_some(),
+    ) {
+        Ok(c) => Some(crate::console::router(c).layer(console_per_ip)),
+        Err(e) => {
+            tracing::error!(error = %e, "the web console cannot be served");
+            None
+        }
+    };
+    let admin = admin::router(
         admin::AdminState {
             store: rt.store.clone(),
             verifier: rt.verifier.clone(),
@@ -370,8 +387,13 @@ pub fn admin_stack(config: &Config, rt: &Runtime) -> Router {
             odoo: rt.odoo.clone(),
         },
         per_ip,
-    )
-    .layer(
+    );
+    // The web console beside the API, under the same request id, trace and audit layers.
+    let admin = match console {
+        Some(console) => admin.merge(console),
+        None => admin,
+    };
+    admin.layer(
         ServiceBuilder::new()
             .layer(tower::util::MapRequestLayer::new(strip_request_id))
             .layer(SetRequestIdLayer::new(

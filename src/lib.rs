@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod confirm;
+pub mod console;
 pub mod killswitch;
 pub mod listener;
 pub mod mcp;

@@ -468,7 +468,7 @@ struct AuditQuery {
     format: Option<String>,
 }
 
-fn parse_time(name: &str, v: &Option<String>) -> Result<Option<OffsetDateTime>, String> {
+pub(crate) fn parse_time(name: &str, v: &Option<String>) -> Result<Option<OffsetDateTime>, String> {
     match v {
         None => Ok(None),
         Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
@@ -479,7 +479,7 @@ fn parse_time(name: &str, v: &Option<String>) -> Result<Option<OffsetDateTime>, 
 
 /// A filter on one of the trail's words: refused, naming the words there are, when it is none
 /// of them (a typo would otherwise silently match nothing).
-fn word<W: crate::audit::Word>(
+pub(crate) fn word<W: crate::audit::Word>(
     name: &str,
     value: &Option<String>,
 ) -> Result<Option<String>, String> {

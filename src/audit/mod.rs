@@ -134,6 +134,8 @@ words! {
         OauthToken = "oauth_token",
         /// An OAuth client registered (RFC 7591), or refused.
         OauthClient = "oauth_client",
+        /// A console sign-in or sign-out, or a refused sign-in.
+        ConsoleSignIn = "console_sign_in",
         /// Stands in for a record the store refused (the trail stays gapless).
         AuditError = "audit_error",
         /// The listeners' TLS certificate read again (SIGHUP), or the attempt refused.
@@ -163,6 +165,7 @@ pub mod kind {
     pub const OAUTH_SIGN_IN: Kind = Kind::OauthSignIn;
     pub const OAUTH_TOKEN: Kind = Kind::OauthToken;
     pub const OAUTH_CLIENT: Kind = Kind::OauthClient;
+    pub const CONSOLE_SIGN_IN: Kind = Kind::ConsoleSignIn;
     pub const TLS_RELOAD: Kind = Kind::TlsReload;
 }
 

@@ -25,6 +25,7 @@ mod warden;
 mod audit;
 mod auth;
 mod confirm;
+mod console;
 mod fixture_replay;
 mod limits;
 mod mcp_http;
