@@ -34,7 +34,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -370,12 +370,23 @@ async fn http<S>(
         async move {
             let (mut parts, body) = req.into_parts();
             parts.extensions.insert(ConnectInfo(peer));
-            let body = Body::new(Deadline::new(body, limits.body_read_timeout, name));
+            let body = Deadline::new(body, limits.body_read_timeout, name);
+            let read_all = body.read_all.clone();
             let response = router
-                .oneshot(http::Request::from_parts(parts, body))
+                .oneshot(http::Request::from_parts(parts, Body::new(body)))
                 .await
                 .unwrap_or_else(|never| match never {});
-            let (parts, body) = response.into_parts();
+            let (mut parts, body) = response.into_parts();
+            // Answered before the request body was read to its end (a refusal, most often):
+            // hyper closes the connection after this response, so say so. Unannounced, a client
+            // reusing the connection for its next request races the close and sees it dropped
+            // without an answer.
+            if !read_all.load(Ordering::SeqCst) {
+                parts.headers.insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             Ok::<_, std::convert::Infallible>(http::Response::from_parts(
                 parts,
                 Body::new(Finished {
@@ -434,14 +445,19 @@ struct Deadline {
     inner: Incoming,
     sleep: Pin<Box<tokio::time::Sleep>>,
     name: &'static str,
+    /// Whether the body has been read to its end (or had none): if not when the response is
+    /// ready, the connection cannot serve another request.
+    read_all: Arc<AtomicBool>,
 }
 
 impl Deadline {
     fn new(inner: Incoming, within: Duration, name: &'static str) -> Self {
+        let read_all = Arc::new(AtomicBool::new(inner.is_end_stream()));
         Deadline {
             inner,
             sleep: Box::pin(tokio::time::sleep(within)),
             name,
+            read_all,
         }
     }
 }
@@ -455,7 +471,12 @@ impl HttpBody for Deadline {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(r) => Poll::Ready(r.map(|f| f.map_err(Into::into))),
+            Poll::Ready(r) => {
+                if r.is_none() || self.inner.is_end_stream() {
+                    self.read_all.store(true, Ordering::SeqCst);
+                }
+                Poll::Ready(r.map(|f| f.map_err(Into::into)))
+            }
             Poll::Pending => {
                 if self.sleep.as_mut().poll(cx).is_ready() {
                     crate::metrics::connection_dropped(self.name, "body_timeout");

@@ -278,6 +278,12 @@ impl People {
     /// 401 and their client signs them in again) and the session is dropped.
     pub async fn key_refused(&self, access: &PersonAccess) {
         self.forget(&access.person_id);
+        // Only if the refused key is still the person's: after a new sign-in (a new key) a
+        // stale session elsewhere must not end the new grants.
+        match self.store.oauth_get_person(&access.person_id).await {
+            Ok(Some(p)) if p.key_version != access.key_version => return,
+            _ => {}
+        }
         let now = OffsetDateTime::now_utc();
         if let Err(e) = self
             .store

@@ -1,14 +1,15 @@
 //! The authorization endpoint: a server-rendered sign-in and consent page (no JavaScript).
 //!
 //! `GET /oauth/authorize` checks the request (client, exact redirect URI, PKCE S256, resource)
-//! and shows the form. The request travels in the hidden `request` field, sealed with an HMAC
-//! under a key derived from the operator's OAuth key (any instance sharing it accepts the form,
-//! and nothing in it can be changed); it lasts ten minutes. The hidden `csrf` field is an HMAC of
-//! a random `SameSite=Strict`, `HttpOnly` cookie. `POST` checks both, then: `decision=deny`
-//! answers the client `access_denied`; `decision=allow` verifies `login` and `odoo_api_key`
-//! against Odoo (failures are rate limited per login and per address, and audited), stores the
-//! person and sends the client its code. Errors in the client or its redirect URI are shown to
-//! the person, never redirected (RFC 6749 §4.1.2.1).
+//! and shows the form; a request in error is shown to the person, never redirected. The request
+//! travels in the hidden `request` field, sealed with an HMAC under a key derived from the
+//! operator's OAuth key (any instance sharing it accepts the form, and nothing in it can be
+//! changed); it lasts ten minutes. The hidden `csrf` field is an HMAC of a random
+//! `SameSite=Strict`, `HttpOnly` cookie. `POST` checks both, then: `decision=deny` answers the
+//! client `access_denied`; `decision=allow` verifies `login` and `odoo_api_key` against Odoo
+//! (failures are rate limited per login and per address, and audited), stores the person and
+//! sends the client its code. Only the person's own answers (deny, allow) are redirected
+//! (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2).
 
 use super::clients::Client;
 use super::{Record, SignIn};
@@ -84,7 +85,15 @@ impl Failures {
             FAILURES_PER_LOGIN,
         )];
         if let Some(ip) = ip {
-            keys.push((format!("ip:{}", ip.0), FAILURES_PER_ADDRESS));
+            // An IPv6 client holds a whole /64: it counts as one address.
+            let address = match ip.0 {
+                std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+                other => other.to_string(),
+            };
+            keys.push((format!("ip:{address}"), FAILURES_PER_ADDRESS));
         }
         keys
     }
@@ -110,18 +119,33 @@ impl Failures {
             .max()
     }
 
+    /// Counts an attempt before Odoo is asked (so concurrent attempts cannot all pass the
+    /// check); a successful one is then [`forgiven`](Self::forgive).
     fn add(&self, login: &str, ip: Option<&ClientAddr>) {
         let Ok(mut seen) = self.seen.lock() else {
             return;
         };
         if seen.len() > 10_000 {
             seen.retain(|_, t| t.back().is_some_and(|t| t.elapsed() < FAILURE_WINDOW));
+            // Still full (many addresses): addresses go first; logins keep their count.
             if seen.len() > 10_000 {
-                seen.clear();
+                seen.retain(|k, _| k.starts_with("login:"));
             }
         }
         for (key, _) in Self::keys(login, ip) {
             seen.entry(key).or_default().push_back(Instant::now());
+        }
+    }
+
+    /// Takes back the attempt [`add`](Self::add) counted: it succeeded.
+    fn forgive(&self, login: &str, ip: Option<&ClientAddr>) {
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        for (key, _) in Self::keys(login, ip) {
+            if let Some(times) = seen.get_mut(&key) {
+                times.pop_back();
+            }
         }
     }
 }
@@ -219,6 +243,11 @@ struct View<'a> {
 /// person, and allowed as the form's target in the CSP.
 fn redirect_target(uri: &str) -> (String, String) {
     match url::Url::parse(uri) {
+        // CSP host sources cannot name IPv6 literals: the scheme stands in for them.
+        Ok(u) if matches!(u.host(), Some(url::Host::Ipv6(_))) => (
+            u.host_str().unwrap_or("").to_string(),
+            format!("{}:", u.scheme()),
+        ),
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
             let origin = u.origin().ascii_serialization();
             (u.host_str().unwrap_or("").to_string(), origin)
@@ -418,22 +447,13 @@ pub(super) async fn show(
     })();
     match checked {
         Ok(resource) => request.resource = resource,
+        // Shown, not redirected: anyone may register a client, and an error answered with a
+        // redirect without the person's involvement would make this an open redirector
+        // (RFC 9700 §4.11.2).
         Err((error, why)) => {
-            let rec = Record::new(
-                kind::OAUTH_SIGN_IN,
-                false,
-                303,
-                format!("authorization request refused: {why}"),
-            )
-            .client(&client_id);
-            if let Err(r) = st.record(audit.as_ref(), rec).await {
-                return r;
-            }
-            return redirect(
-                &request,
-                &st.issuer,
-                &[("error", &error), ("error_description", &why)],
-            );
+            return st
+                .refuse_page(audit.as_ref(), &client_id, format!("{why} ({error})"))
+                .await;
         }
     }
     let cookie = cookie_of(&headers).unwrap_or_else(new_cookie);
@@ -566,16 +586,24 @@ pub(super) async fn submit(
         );
     }
     let key = Secret::new(field("odoo_api_key").trim());
+    st.failures.add(&login, ip.as_ref());
     let person = match st.people.sign_in(&login, key).await {
-        Ok(p) => p,
+        Ok(p) => {
+            st.failures.forgive(&login, ip.as_ref());
+            p
+        }
         Err(refusal) => {
             let (status, message) = match refusal {
-                PersonRefusal::Credentials(m) => {
-                    st.failures.add(&login, ip.as_ref());
+                PersonRefusal::Credentials(m) => (StatusCode::OK, m),
+                // Not a guess of the credential: it does not count.
+                PersonRefusal::NotAllowed(m) => {
+                    st.failures.forgive(&login, ip.as_ref());
                     (StatusCode::OK, m)
                 }
-                PersonRefusal::NotAllowed(m) => (StatusCode::OK, m),
-                PersonRefusal::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+                PersonRefusal::Unavailable(m) => {
+                    st.failures.forgive(&login, ip.as_ref());
+                    (StatusCode::SERVICE_UNAVAILABLE, m)
+                }
             };
             rec.status = status.as_u16();
             rec.reason = format!("sign-in refused: {message}");

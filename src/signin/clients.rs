@@ -135,8 +135,9 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// Whether a redirect URI may be registered: `https`, `http` on a loopback address (native
-/// apps, RFC 8252 §7.3), or a private-use scheme with a dot (`com.example.app:/cb`, §7.1).
-/// Never a fragment, never `javascript:`, `data:` or `file:`.
+/// apps, RFC 8252 §7.3), or an app's private-use scheme (`com.example.app:/cb`, §7.1; desktop
+/// assistants also use short ones such as `cursor://`). Never a fragment, never a scheme a
+/// browser would run or read locally (`javascript:`, `data:`, `file:`, ...).
 pub(super) fn redirect_uri_problem(uri: &str) -> Option<String> {
     if uri.len() > MAX_URI_LEN {
         return Some(format!(
@@ -157,12 +158,12 @@ pub(super) fn redirect_uri_problem(uri: &str) -> Option<String> {
         "http" => Some(format!(
             "\"{uri}\": plain http is accepted only on a loopback address (127.0.0.1, [::1], localhost); use https"
         )),
-        "javascript" | "data" | "file" | "about" | "blob" | "vbscript" | "ftp" | "ws" | "wss" => {
-            Some(format!(
-                "\"{uri}\": the {} scheme is not a redirect URI",
-                u.scheme()
-            ))
-        }
+        "javascript" | "data" | "file" | "about" | "blob" | "vbscript" | "ftp" | "ws" | "wss"
+        | "mailto" | "tel" | "sms" | "intent" | "filesystem" | "view-source" | "chrome"
+        | "chrome-extension" | "ms-settings" => Some(format!(
+            "\"{uri}\": the {} scheme is not a redirect URI",
+            u.scheme()
+        )),
         // Private-use schemes of desktop and mobile apps (`cursor://`, `com.example.app:/`).
         _ => None,
     }

@@ -25,6 +25,19 @@ EMULATOR = pathlib.Path(os.environ.get("ODOO_EMULATOR_BIN", TARGET / "debug" / "
 # The emulator's users (the uids of the recordings it reproduces).
 UIDS = {"18.0": {"mcp_reader": 8, "mcp_writer": 9}, "19.0": {"mcp_reader": 7, "mcp_writer": 8}}
 
+# Every child process started, so that a failing test's report carries what they printed.
+RUNNING = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for p in RUNNING:
+            tail = "".join(p.output[-60:])
+            report.sections.append((f"{p.name} (pid {p.proc.pid}), last lines", tail))
+
 
 class Process:
     """A child process whose stdout is read on a thread (no blocking reads in the test)."""
@@ -42,6 +55,7 @@ class Process:
             start_new_session=True,
         )
         threading.Thread(target=self._pump, daemon=True).start()
+        RUNNING.append(self)
 
     def _pump(self):
         for line in self.proc.stdout:
@@ -67,6 +81,8 @@ class Process:
         raise RuntimeError(f"{self.name} did not print {prefix!r}; output:\n{''.join(self.output)}")
 
     def stop(self):
+        if self in RUNNING:
+            RUNNING.remove(self)
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)

@@ -519,3 +519,93 @@ async fn stateless_2026_requests() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// Sends one request whose body follows its headers in a separate write (as HTTP clients often
+/// do), and reads the whole response (headers and a Content-Length body) off the connection.
+async fn raw_exchange(
+    conn: &mut tokio::net::TcpStream,
+    host: &str,
+    bearer: Option<&str>,
+    body: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let auth = bearer
+        .map(|b| format!("Authorization: Bearer {b}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: {ACCEPT}\r\n{auth}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    conn.write_all(body.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf))
+            .await
+            .expect("no answer within 5 s")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_string)
+                })
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|n| rest.len() >= n) {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&got).to_string()
+}
+
+/// A refusal answered before the request body is read ends the connection, and says so
+/// (`Connection: close`): a client reusing it for its next request, as an OAuth client does after
+/// the first 401, would otherwise race the close and see its request dropped without an answer.
+/// A request whose body is read keeps its connection for the next one.
+#[tokio::test]
+async fn an_early_refusal_announces_that_the_connection_closes() {
+    let h = start(EmulatorConfig::odoo19()).await;
+    let host = h
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    .to_string();
+
+    let mut conn = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let refused = raw_exchange(&mut conn, &host, None, &body).await;
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(
+        refused
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "an unread body, and the close not announced:\n{refused}"
+    );
+
+    let mut conn = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let first = raw_exchange(&mut conn, &host, Some(&h.token), &body).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(
+        !first.to_ascii_lowercase().contains("connection: close"),
+        "{first}"
+    );
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}).to_string();
+    let second = raw_exchange(&mut conn, &host, Some(&h.token), &ping).await;
+    assert!(
+        second.starts_with("HTTP/1.1 "),
+        "the kept connection did not answer: {second}"
+    );
+}
