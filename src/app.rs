@@ -368,6 +368,7 @@ pub fn admin_stack(config: &Config, rt: &Runtime) -> Router {
         rt.store.clone(),
         rt.verifier.clone(),
         rt.audit.clone(),
+        rt.kill.clone(),
         config.server.tls.is_some(),
     ) {
         Ok(c) => Some(crate::console::router(c).layer(console_per_ip)),

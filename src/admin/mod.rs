@@ -751,72 +751,88 @@ async fn decide(
     approve: bool,
     d: Decision,
 ) -> Response {
-    let current = match s.store.get_approval(&id).await {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            return error(
+    let who = format!("{} ({})", by.name, by.key_id);
+    let reason = d.reason.as_deref();
+    let decided = match decide_approval(&s.store, &by.key_id, &who, &id, approve, reason).await {
+        Ok(a) => a,
+        Err((status, code, message)) => return error(status, code, message),
+    };
+    let what = decision_reason(&decided, approve, &who, reason);
+    if let Err(r) = record_admin(&s, handle, &by, kind::APPROVAL_DECISION, what).await {
+        return r;
+    }
+    Json(approval_json(&decided)).into_response()
+}
+
+/// Approves or denies a pending request for the admin API and the console alike: never by the
+/// key that made it (four eyes), only while it is pending.
+pub(crate) async fn decide_approval(
+    store: &crate::store::Store,
+    by_key_id: &str,
+    who: &str,
+    id: &str,
+    approve: bool,
+    reason: Option<&str>,
+) -> Result<crate::store::ApprovalRecord, (StatusCode, &'static str, String)> {
+    let unavailable = |e: crate::store::StoreError| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        )
+    };
+    let current = store
+        .get_approval(id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            (
                 StatusCode::NOT_FOUND,
                 "not_found",
                 format!("no approval request {id}"),
-            );
-        }
-        Err(e) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                e.to_string(),
-            );
-        }
-    };
+            )
+        })?;
     // Four eyes: never the key that asked (an mcp key cannot hold the approve scope anyway).
-    if current.key_id == by.key_id {
-        return error(
+    if current.key_id == by_key_id {
+        return Err((
             StatusCode::FORBIDDEN,
             "forbidden",
-            "a request cannot be decided by the key that made it",
-        );
+            "a request cannot be decided by the key that made it".into(),
+        ));
     }
-    let who = format!("{} ({})", by.name, by.key_id);
     let now = OffsetDateTime::now_utc();
-    let decided = match s
-        .store
-        .decide_approval(&id, approve, &who, d.reason.as_deref(), now)
+    store
+        .decide_approval(id, approve, who, reason, now)
         .await
-    {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            return error(
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            (
                 StatusCode::CONFLICT,
                 "not_pending",
                 format!(
                     "approval {id} is {}, not pending: it cannot be decided",
                     current.effective_status(now)
                 ),
-            );
-        }
-        Err(e) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                e.to_string(),
-            );
-        }
-    };
-    let reason = format!(
-        "approval {id} {} by {who} for key {} (profile {}, {}){}",
+            )
+        })
+}
+
+/// The trail's reason for a decision.
+pub(crate) fn decision_reason(
+    decided: &crate::store::ApprovalRecord,
+    approve: bool,
+    who: &str,
+    reason: Option<&str>,
+) -> String {
+    format!(
+        "approval {} {} by {who} for key {} (profile {}, {}){}",
+        decided.id,
         if approve { "approved" } else { "denied" },
         decided.key_id,
         decided.profile,
         decided.tool,
-        d.reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default()
-    );
-    if let Err(r) = record_admin(&s, handle, &by, kind::APPROVAL_DECISION, reason).await {
-        return r;
-    }
-    Json(approval_json(&decided)).into_response()
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    )
 }
 
 async fn get_kill(State(s): State<AdminState>) -> Response {

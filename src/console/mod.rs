@@ -5,13 +5,15 @@
 //! What a page shows follows the key's scopes exactly as the admin API does (the trail needs
 //! `audit`). Sign-ins, refusals and sign-outs are audited (`console_sign_in`).
 //!
-//! This first part serves sign-in and the audit trail (search, paging, a record's detail and
-//! chain position).
+//! Served: sign-in, the audit trail (search, paging, a record's detail and chain position),
+//! approvals (`approve`) and the kill switch (`admin`, in `console::operate`).
 
+mod operate;
 pub mod session;
 
-use crate::audit::{AuditHandle, AuditLog, Decision, Outcome, kind};
+use crate::audit::{AuditHandle, AuditLog, Decision, Outcome, Word, kind};
 use crate::auth::{Scope, Verifier};
+use crate::killswitch::KillSwitch;
 use crate::store::{AuditFilter, AuditRow, Store};
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -42,6 +44,7 @@ pub struct Console {
     store: Arc<Store>,
     verifier: Arc<Verifier>,
     audit: Arc<AuditLog>,
+    kill: Arc<KillSwitch>,
     sessions: Sessions,
     env: minijinja::Environment<'static>,
     /// Cookies get `Secure` (the admin listener serves HTTPS).
@@ -55,6 +58,7 @@ impl Console {
         store: Arc<Store>,
         verifier: Arc<Verifier>,
         audit: Arc<AuditLog>,
+        kill: Arc<KillSwitch>,
         secure: bool,
     ) -> Result<Arc<Self>, String> {
         let mut env = minijinja::Environment::new();
@@ -64,6 +68,11 @@ impl Console {
             ("message.html", include_str!("templates/message.html")),
             ("trail.html", include_str!("templates/trail.html")),
             ("record.html", include_str!("templates/record.html")),
+            ("approvals.html", include_str!("templates/approvals.html")),
+            (
+                "kill_switch.html",
+                include_str!("templates/kill_switch.html"),
+            ),
         ] {
             env.add_template(name, text)
                 .map_err(|e| format!("console template {name}: {e}"))?;
@@ -74,6 +83,7 @@ impl Console {
             store,
             verifier,
             audit,
+            kill,
             sessions: Sessions::default(),
             env,
             secure,
@@ -141,12 +151,48 @@ impl Console {
         key: Option<(&str, &str)>,
         reason: String,
     ) -> bool {
+        self.record_as(handle, kind::CONSOLE_SIGN_IN, ok, key, reason)
+            .await
+    }
+
+    /// A signed-in person's action, done (`true` once the trail holds it durably).
+    async fn done(
+        &self,
+        handle: Option<&AuditHandle>,
+        s: &Session,
+        what: crate::audit::Kind,
+        reason: String,
+    ) -> bool {
+        self.record_as(handle, what, true, Some((&s.key_id, &s.key_name)), reason)
+            .await
+    }
+
+    /// A signed-in person's action, refused.
+    async fn refused(
+        &self,
+        handle: Option<&AuditHandle>,
+        s: &Session,
+        what: crate::audit::Kind,
+        reason: String,
+    ) {
+        self.record_as(handle, what, false, Some((&s.key_id, &s.key_name)), reason)
+            .await;
+    }
+
+    async fn record_as(
+        &self,
+        handle: Option<&AuditHandle>,
+        what: crate::audit::Kind,
+        ok: bool,
+        key: Option<(&str, &str)>,
+        reason: String,
+    ) -> bool {
         let mut e = match handle {
             Some(h) => {
                 h.update(|d| d.claimed = true);
-                h.event(&self.audit, kind::CONSOLE_SIGN_IN)
+                h.event(&self.audit, what)
             }
-            None => self.audit.event(kind::CONSOLE_SIGN_IN),
+            None => self.audit.event(what),
         };
         if let Some((id, name)) = key {
             e.key_id = Some(id.to_string());
@@ -159,10 +205,10 @@ impl Console {
         });
         e.outcome = Some(if ok { Outcome::Ok } else { Outcome::Refused });
         e.reason = Some(reason);
-        match self.audit.record(e).await {
-            Ok(()) => true,
+        match self.audit.record_durable(e).await {
+            Ok(_) => true,
             Err(err) => {
-                tracing::error!(error = %err, "the audit trail did not take a console sign-in");
+                tracing::error!(error = %err, kind = what.word(), "the audit trail did not take a console record");
                 false
             }
         }
@@ -221,6 +267,8 @@ fn page_ctx(s: &Session, page: &str) -> minijinja::Value {
         who => format!("{} ({})", s.key_name, s.scopes.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ")),
         csrf => s.csrf.clone(),
         can_audit => s.has(Scope::Audit),
+        can_approve => s.has(Scope::Approve),
+        can_admin => s.has(Scope::Admin),
         page => page,
     }
 }
@@ -234,6 +282,12 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/sign-out", post(sign_out))
         .route("/console/trail", get(trail))
         .route("/console/trail/{seq}", get(record))
+        .route("/console/approvals", get(operate::approvals))
+        .route("/console/approvals/{id}", post(operate::decide))
+        .route(
+            "/console/kill-switch",
+            get(operate::kill_switch).post(operate::set_kill_switch),
+        )
         .with_state(console)
 }
 
@@ -250,6 +304,8 @@ async fn css() -> Response {
 async fn index(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
     match c.session(&headers).await {
         Some((_, s)) if s.has(Scope::Audit) => see_other("/console/trail"),
+        Some((_, s)) if s.has(Scope::Approve) => see_other("/console/approvals"),
+        Some((_, s)) if s.has(Scope::Admin) => see_other("/console/kill-switch"),
         Some((_, s)) => c.render(
             StatusCode::OK,
             "message.html",
@@ -687,6 +743,11 @@ mod tests {
             ("message.html", include_str!("templates/message.html")),
             ("trail.html", include_str!("templates/trail.html")),
             ("record.html", include_str!("templates/record.html")),
+            ("approvals.html", include_str!("templates/approvals.html")),
+            (
+                "kill_switch.html",
+                include_str!("templates/kill_switch.html"),
+            ),
         ] {
             if let Err(e) = env.add_template(name, text) {
                 panic!("{name}: {e:#}");

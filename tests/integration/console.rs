@@ -1,4 +1,4 @@
-//! The web console over HTTP (issue 18, first part): sign-in with a key through the form, the
+//! The web console over HTTP (issue 18): sign-in with a key through the form, the
 //! session cookie and its CSRF token, scopes as the admin API has them, the audit trail's search,
 //! paging and a record's detail, and a revoked key ending its sessions.
 
@@ -220,4 +220,322 @@ async fn sign_in_refuses_bad_keys_other_scopes_and_forms_without_their_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
+}
+
+const APPROVAL_POLICY: &str = r#"
+[defaults]
+confirm = "none"
+[models."res.partner"]
+read = { domain = [["is_company", "=", true]] }
+create = { fields = ["name", "is_company"], confirm = "approver" }
+"#;
+
+/// A warden whose sales profile needs an approver for every partner it creates; its mcp key.
+async fn start_with_approvals() -> (Emulator, Warden, String, std::path::PathBuf) {
+    let emu = Emulator::start(EmulatorConfig::odoo19()).await;
+    let dir = std::env::temp_dir().join(format!(
+        "ow-console-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("policy.toml"), APPROVAL_POLICY).unwrap();
+    let extra = format!("policy = \"{}\"", dir.join("policy.toml").display());
+    let text = config_text(
+        &emu.url(),
+        "sqlite::memory:",
+        &[("sales", "mcp_writer")],
+        &extra,
+    );
+    let w = warden::start(&text, env_for(&["mcp_writer"]))
+        .await
+        .unwrap();
+    let (_, mcp) = w.key(&["mcp"], Some("sales"), None).await;
+    (emu, w, mcp, dir)
+}
+
+/// One tools/call in the 2026-07-28 era; its result.
+async fn call(w: &Warden, key: &str, name: &str, args: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": name, "arguments": args,
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(&w.mcp_url)
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", name)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["result"].clone()
+}
+
+async fn post_form(
+    w: &Warden,
+    path: &str,
+    session: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    http()
+        .post(format!("{}{path}", w.admin_url))
+        .header("cookie", session)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// An approver sees a pending write with its preview, approves one (the assistant's retry runs)
+/// and denies another with a comment (the retry is refused and names the comment); a form
+/// without its CSRF token changes nothing; an audit-only key cannot open the page.
+#[tokio::test]
+async fn an_approver_decides_pending_writes() {
+    let (_emu, w, mcp, _dir) = start_with_approvals().await;
+    let (_, approver) = w.key(&["approve"], None, None).await;
+    let (_, auditor) = w.key(&["audit"], None, None).await;
+    let args = serde_json::json!({"model": "res.partner", "records": [{"name": "Console Co", "is_company": true}]});
+    let first = call(&w, &mcp, "create_records", args.clone()).await;
+    let first_id = first["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = serde_json::json!({"model": "res.partner", "records": [{"name": "Denied Co", "is_company": true}]});
+    let second = call(&w, &mcp, "create_records", other.clone()).await;
+    let second_id = second["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (_, session) = sign_in(&w, &approver).await;
+    let session = session.unwrap();
+    let (status, page) = get(&w, "/console/approvals", &session).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&first_id) && page.contains(&second_id),
+        "{page}"
+    );
+    assert!(
+        page.contains("Console Co") && page.contains("is_company"),
+        "the preview: {page}"
+    );
+    let csrf = hidden(&page, "csrf");
+
+    // Without the CSRF token: refused, still pending.
+    let r = post_form(
+        &w,
+        &format!("/console/approvals/{first_id}"),
+        &session,
+        &[("decision", "approve")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let still = w.rt.store.get_approval(&first_id).await.unwrap().unwrap();
+    assert_eq!(still.status, "pending");
+
+    let r = post_form(
+        &w,
+        &format!("/console/approvals/{first_id}"),
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("decision", "approve"),
+            ("comment", "checked with sales"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (_, page) = get(&w, r.headers()["location"].to_str().unwrap(), &session).await;
+    assert!(page.contains(&format!("Approved {first_id}")), "{page}");
+    let mut retry = args.clone();
+    retry["approval_id"] = serde_json::json!(first_id);
+    let done = call(&w, &mcp, "create_records", retry).await;
+    assert_eq!(done["isError"], false, "{done}");
+
+    let r = post_form(
+        &w,
+        &format!("/console/approvals/{second_id}"),
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("decision", "deny"),
+            ("comment", "not a customer"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let mut retry = other.clone();
+    retry["approval_id"] = serde_json::json!(second_id);
+    let refused = call(&w, &mcp, "create_records", retry).await;
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(refused.to_string().contains("not a customer"), "{refused}");
+    // Decided twice: a clear refusal.
+    let r = post_form(
+        &w,
+        &format!("/console/approvals/{second_id}"),
+        &session,
+        &[("csrf", &csrf), ("decision", "approve")],
+    )
+    .await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("not pending"));
+
+    // The trail names the approver and the comment.
+    assert!(w.rt.audit.flush(Duration::from_secs(5)).await);
+    let rows =
+        w.rt.store
+            .query_audit(&Default::default(), None, 10_000)
+            .await
+            .unwrap();
+    let reasons: Vec<String> = rows
+        .iter()
+        .map(|r| r.record["reason"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains(&format!("approval {first_id} approved by"))
+                && r.contains("checked with sales")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains(&format!("approval {second_id} denied by"))
+                && r.contains("not a customer")),
+        "{reasons:?}"
+    );
+
+    // An audit key: no approvals page, no decision.
+    let (_, audit_session) = sign_in(&w, &auditor).await;
+    let audit_session = audit_session.unwrap();
+    let (status, _) = get(&w, "/console/approvals", &audit_session).await;
+    assert_eq!(status, 403);
+}
+
+/// The kill switch needs an admin key, a reason and a second, confirming post; then tool calls
+/// are refused, and the change is on the trail.
+#[tokio::test]
+async fn an_operator_flips_the_kill_switch_with_a_confirmation() {
+    let (_emu, w, mcp, _dir) = start_with_approvals().await;
+    let (_, admin) = w.key(&["admin"], None, None).await;
+    let (_, approver) = w.key(&["approve"], None, None).await;
+    let (_, session) = sign_in(&w, &admin).await;
+    let session = session.unwrap();
+    let (status, page) = get(&w, "/console/kill-switch", &session).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("open"));
+    let csrf = hidden(&page, "csrf");
+
+    // No reason: refused.
+    let r = post_form(
+        &w,
+        "/console/kill-switch",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("mode", "closed"),
+            ("reason", " "),
+            ("step", "review"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    // The review step changes nothing; it asks to confirm.
+    let r = post_form(
+        &w,
+        "/console/kill-switch",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("mode", "closed"),
+            ("reason", "incident 42"),
+            ("step", "review"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Confirm") && page.contains("name=\"step\" value=\"confirm\""),
+        "{page}"
+    );
+    assert_eq!(w.rt.kill.state().mode.as_str(), "open");
+    let search = serde_json::json!({"model": "res.partner", "domain": []});
+    assert_eq!(
+        call(&w, &mcp, "search_records", search.clone()).await["isError"],
+        false
+    );
+    // Without the token, even the confirming post does nothing.
+    let r = post_form(
+        &w,
+        "/console/kill-switch",
+        &session,
+        &[
+            ("mode", "closed"),
+            ("reason", "incident 42"),
+            ("step", "confirm"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(w.rt.kill.state().mode.as_str(), "open");
+
+    let r = post_form(
+        &w,
+        "/console/kill-switch",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("mode", "closed"),
+            ("reason", "incident 42"),
+            ("step", "confirm"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(w.rt.kill.state().mode.as_str(), "closed");
+    let refused = call(&w, &mcp, "search_records", search.clone()).await;
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(refused.to_string().contains("incident 42"), "{refused}");
+    let (_, page) = get(&w, "/console/kill-switch", &session).await;
+    assert!(
+        page.contains("incident 42")
+            && page.contains(&format!(
+                "({})",
+                w.rt.store
+                    .list_keys()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .find(|k| k.scopes.iter().any(|s| s == "admin"))
+                    .unwrap()
+                    .id
+            )),
+        "{page}"
+    );
+
+    // An approve key cannot open it.
+    let (_, other) = sign_in(&w, &approver).await;
+    let (status, _) = get(&w, "/console/kill-switch", &other.unwrap()).await;
+    assert_eq!(status, 403);
+    assert!(w.rt.audit.flush(Duration::from_secs(5)).await);
+    let rows =
+        w.rt.store
+            .query_audit(&Default::default(), None, 10_000)
+            .await
+            .unwrap();
+    assert!(rows.iter().any(|r| {
+        r.record["kind"] == "kill_switch_change"
+            && r.record["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("incident 42")
+    }));
 }
