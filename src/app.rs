@@ -235,6 +235,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
                 elicitation_timeout: config.confirm.elicitation_timeout,
                 approval_ttl: time::Duration::try_from(config.confirm.approval_ttl)
                     .unwrap_or(time::Duration::hours(1)),
+                approval_wait: config.confirm.approval_wait,
                 without_elicitation: config.confirm.without_elicitation,
             },
             state_key: config.confirm.state_key,

@@ -176,6 +176,10 @@ struct RawConfirm {
     elicitation_timeout_secs: u64,
     #[serde(default = "default_approval_ttl")]
     approval_ttl_secs: u64,
+    /// How long a call that asked for an approval waits for the decision before answering
+    /// `pending_approval` (0: answer at once; the assistant calls again with the approval id).
+    #[serde(default)]
+    approval_wait_secs: u64,
     #[serde(default)]
     without_elicitation: WithoutElicitation,
     /// Environment variable holding the secret that seals MRTR state (needed when several
@@ -188,6 +192,7 @@ impl Default for RawConfirm {
         Self {
             elicitation_timeout_secs: default_elicitation_timeout(),
             approval_ttl_secs: default_approval_ttl(),
+            approval_wait_secs: 0,
             without_elicitation: WithoutElicitation::default(),
             state_key_env: None,
         }
@@ -206,6 +211,7 @@ fn default_approval_ttl() -> u64 {
 pub struct ConfirmConfig {
     pub elicitation_timeout: Duration,
     pub approval_ttl: Duration,
+    pub approval_wait: Duration,
     pub without_elicitation: WithoutElicitation,
     pub state_key: Option<[u8; 32]>,
 }
@@ -680,9 +686,21 @@ fn compile(
             raw.confirm.elicitation_timeout_secs, raw.server.request_timeout_secs
         )));
     }
+    if raw.confirm.approval_wait_secs > 0
+        && (raw.confirm.approval_wait_secs >= raw.server.request_timeout_secs
+            || raw.confirm.approval_wait_secs >= raw.confirm.approval_ttl_secs)
+    {
+        return Err(err(format!(
+            "[confirm] approval_wait_secs ({}) must be shorter than [server] request_timeout_secs ({}) and [confirm] approval_ttl_secs ({}): a call must not be stopped, nor its approval expire, while it waits for the decision",
+            raw.confirm.approval_wait_secs,
+            raw.server.request_timeout_secs,
+            raw.confirm.approval_ttl_secs
+        )));
+    }
     let confirm = ConfirmConfig {
         elicitation_timeout: Duration::from_secs(raw.confirm.elicitation_timeout_secs),
         approval_ttl: Duration::from_secs(raw.confirm.approval_ttl_secs),
+        approval_wait: Duration::from_secs(raw.confirm.approval_wait_secs),
         without_elicitation: raw.confirm.without_elicitation,
         state_key,
     };
@@ -1015,6 +1033,10 @@ odoo_api_key_env = "OW_TEST_KEY"
             (
                 BASE.replace("[profiles.sales]", "[profiles.\"a b\"]"),
                 "profile names",
+            ),
+            (
+                format!("{BASE}\n[confirm]\napproval_wait_secs = 300\n"),
+                "[confirm] approval_wait_secs (300) must be shorter",
             ),
         ];
         for (text, want) in cases {

@@ -240,6 +240,8 @@ pub struct ConfirmSettings {
     pub elicitation_timeout: std::time::Duration,
     /// How long an approval request stays valid.
     pub approval_ttl: time::Duration,
+    /// How long a call waits for an approver's decision (zero: answers `pending_approval` at once).
+    pub approval_wait: std::time::Duration,
     pub without_elicitation: WithoutElicitation,
 }
 
@@ -248,6 +250,7 @@ impl Default for ConfirmSettings {
         Self {
             elicitation_timeout: std::time::Duration::from_secs(120),
             approval_ttl: time::Duration::hours(1),
+            approval_wait: std::time::Duration::ZERO,
             without_elicitation: WithoutElicitation::Approver,
         }
     }

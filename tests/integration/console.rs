@@ -231,7 +231,7 @@ create = { fields = ["name", "is_company"], confirm = "approver" }
 "#;
 
 /// A warden whose sales profile needs an approver for every partner it creates; its mcp key.
-async fn start_with_approvals() -> (Emulator, Warden, String, std::path::PathBuf) {
+async fn start_with_approvals(more_config: &str) -> (Emulator, Warden, String, std::path::PathBuf) {
     let emu = Emulator::start(EmulatorConfig::odoo19()).await;
     let dir = std::env::temp_dir().join(format!(
         "ow-console-{}-{}",
@@ -241,12 +241,13 @@ async fn start_with_approvals() -> (Emulator, Warden, String, std::path::PathBuf
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("policy.toml"), APPROVAL_POLICY).unwrap();
     let extra = format!("policy = \"{}\"", dir.join("policy.toml").display());
-    let text = config_text(
+    let mut text = config_text(
         &emu.url(),
         "sqlite::memory:",
         &[("sales", "mcp_writer")],
         &extra,
     );
+    text.push_str(more_config);
     let w = warden::start(&text, env_for(&["mcp_writer"]))
         .await
         .unwrap();
@@ -297,7 +298,7 @@ async fn post_form(
 /// without its CSRF token changes nothing; an audit-only key cannot open the page.
 #[tokio::test]
 async fn an_approver_decides_pending_writes() {
-    let (_emu, w, mcp, _dir) = start_with_approvals().await;
+    let (_emu, w, mcp, _dir) = start_with_approvals("").await;
     let (_, approver) = w.key(&["approve"], None, None).await;
     let (_, auditor) = w.key(&["audit"], None, None).await;
     let args = serde_json::json!({"model": "res.partner", "records": [{"name": "Console Co", "is_company": true}]});
@@ -423,7 +424,7 @@ async fn an_approver_decides_pending_writes() {
 /// are refused, and the change is on the trail.
 #[tokio::test]
 async fn an_operator_flips_the_kill_switch_with_a_confirmation() {
-    let (_emu, w, mcp, _dir) = start_with_approvals().await;
+    let (_emu, w, mcp, _dir) = start_with_approvals("").await;
     let (_, admin) = w.key(&["admin"], None, None).await;
     let (_, approver) = w.key(&["approve"], None, None).await;
     let (_, session) = sign_in(&w, &admin).await;
@@ -538,4 +539,89 @@ async fn an_operator_flips_the_kill_switch_with_a_confirmation() {
                 .unwrap_or("")
                 .contains("incident 42")
     }));
+}
+
+/// With `approval_wait_secs`, the assistant's call waits: it completes within a second of the
+/// approval in the console, or is refused within a second of a denial, naming the comment.
+#[tokio::test]
+async fn a_waiting_call_completes_or_is_refused_within_a_second_of_the_decision() {
+    let (_emu, w, mcp, _dir) = start_with_approvals("\n[confirm]\napproval_wait_secs = 20\n").await;
+    let (_, approver) = w.key(&["approve"], None, None).await;
+    let (_, session) = sign_in(&w, &approver).await;
+    let session = session.unwrap();
+    for (decision, name) in [("approve", "Waited Co"), ("deny", "Refused Co")] {
+        let args = serde_json::json!({"model": "res.partner", "records": [{"name": name, "is_company": true}]});
+        let call_url = w.mcp_url.clone();
+        let key = mcp.clone();
+        let waiting = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "create_records", "arguments": args,
+                "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
+            let v: serde_json::Value = reqwest::Client::new()
+                .post(&call_url)
+                .bearer_auth(&key)
+                .header("content-type", "application/json")
+                .header("accept", "application/json")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", "create_records")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (v["result"].clone(), std::time::Instant::now(), started)
+        });
+        // The request appears as pending while the call waits.
+        let id = loop {
+            let pending =
+                w.rt.store
+                    .list_approvals(Some("pending"), 10)
+                    .await
+                    .unwrap();
+            if let Some(a) = pending.first() {
+                break a.id.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the call did not wait for the decision"
+        );
+        let (_, page) = get(&w, "/console/approvals", &session).await;
+        let csrf = hidden(&page, "csrf");
+        let r = post_form(
+            &w,
+            &format!("/console/approvals/{id}"),
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("decision", decision),
+                ("comment", "looked at it"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 303);
+        let decided_at = std::time::Instant::now();
+        let (result, answered_at, _) = waiting.await.unwrap();
+        let after = answered_at.saturating_duration_since(decided_at);
+        assert!(
+            after < Duration::from_secs(1),
+            "answered {after:?} after the decision"
+        );
+        if decision == "approve" {
+            assert_eq!(result["isError"], false, "{result}");
+            assert_eq!(
+                w.rt.store.get_approval(&id).await.unwrap().unwrap().status,
+                "used"
+            );
+        } else {
+            assert_eq!(result["isError"], true, "{result}");
+            assert!(result.to_string().contains("looked at it"), "{result}");
+        }
+    }
 }

@@ -314,6 +314,11 @@ async fn request_approval(
         &format!("approval {id} requested, expires {expires}"),
     )
     .await;
+    if !ctx.confirm.approval_wait.is_zero()
+        && let Some(decided) = wait_for_decision(ctx, &id, ctx.confirm.approval_wait).await
+    {
+        return decided;
+    }
     Gate::Stop(ToolError::Pending(json!({
         "status": "pending_approval",
         "approval_id": id,
@@ -323,6 +328,80 @@ async fn request_approval(
             why.map(|w| format!("{w}. ")).unwrap_or_default()
         ),
     })))
+}
+
+/// How often a waiting call looks for its approval's decision.
+const DECISION_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Waits up to `wait` for an approver to decide request `id` (the call holds its request open
+/// meanwhile): approved, the approval is used and the write goes on; denied, the call is refused
+/// with the approver's comment. Still pending at the end (or a store that cannot tell): `None`,
+/// and the call answers `pending_approval` as without a wait.
+async fn wait_for_decision(ctx: &CallContext, id: &str, wait: std::time::Duration) -> Option<Gate> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut tick = tokio::time::interval(DECISION_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        let record = match ctx.store.get_approval(id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, approval = id, "cannot read an approval while a call waits for it");
+                continue;
+            }
+        };
+        let now = OffsetDateTime::now_utc();
+        match record.effective_status(now) {
+            "pending" => continue,
+            "approved" => {
+                return Some(match ctx.store.consume_approval(id, now).await {
+                    Ok(true) => {
+                        let by = record.decided_by.unwrap_or_default();
+                        step(
+                            ctx,
+                            kind::APPROVAL,
+                            &format!("approval {id} used, approved by {by}"),
+                        )
+                        .await;
+                        Gate::Proceed {
+                            confirmed_by: Some(format!("approver {by} ({id})")),
+                        }
+                    }
+                    Ok(false) => denied(format!(
+                        "approval {id} cannot be used: it was already used (each approval runs once). Nothing was changed."
+                    )),
+                    Err(e) => denied(format!(
+                        "approval {id} cannot be used: the approval store is unavailable ({e}). Nothing was changed."
+                    )),
+                });
+            }
+            "denied" => {
+                let why = format!(
+                    "it was denied by {}{}",
+                    record.decided_by.clone().unwrap_or_default(),
+                    record
+                        .reason
+                        .clone()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                );
+                step(
+                    ctx,
+                    kind::APPROVAL,
+                    &format!("approval {id} refused: {why}"),
+                )
+                .await;
+                return Some(denied(format!(
+                    "approval {id} was not given: {why}. Nothing was changed."
+                )));
+            }
+            _ => return None,
+        }
+    }
 }
 
 async fn use_approval(
