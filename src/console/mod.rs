@@ -36,7 +36,8 @@ const SESSION_COOKIE: &str = "owarden_console";
 /// Before sign-in: the cookie the sign-in form's CSRF token is bound to.
 const PRE_COOKIE: &str = "owarden_console_pre";
 const CSS: &str = include_str!("console.css");
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const JS: &str = include_str!("console.js");
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /// Records per trail page.
 const PAGE: u32 = 50;
 
@@ -278,6 +279,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console", get(|| async { see_other("/console/") }))
         .route("/console/", get(index))
         .route("/console/static/console.css", get(css))
+        .route("/console/static/console.js", get(js))
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
         .route("/console/sign-out", post(sign_out))
         .route("/console/trail", get(trail))
@@ -294,6 +296,16 @@ pub fn router(console: Arc<Console>) -> Router {
 async fn css() -> Response {
     let mut r = CSS.into_response();
     secure_headers(r.headers_mut(), "text/css; charset=utf-8");
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=300"),
+    );
+    r
+}
+
+async fn js() -> Response {
+    let mut r = JS.into_response();
+    secure_headers(r.headers_mut(), "text/javascript; charset=utf-8");
     r.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("max-age=300"),
@@ -476,10 +488,22 @@ fn forbidden_csrf(c: &Console, s: &Session) -> Response {
 }
 
 /// A page needing `scope`: the session, or the answer to send instead.
-async fn require(c: &Console, headers: &HeaderMap, scope: Scope) -> Result<Session, Response> {
+/// The request's own audit record names the session's key.
+async fn require(
+    c: &Console,
+    headers: &HeaderMap,
+    audit: Option<&AuditHandle>,
+    scope: Scope,
+) -> Result<Session, Response> {
     let Some((_, s)) = c.session(headers).await else {
         return Err(see_other("/console/sign-in"));
     };
+    if let Some(h) = audit {
+        h.update(|d| {
+            d.key_id = Some(s.key_id.clone());
+            d.key_name = Some(s.key_name.clone());
+        });
+    }
     if !s.has(scope) {
         return Err(c.render(
             StatusCode::FORBIDDEN,
@@ -585,10 +609,11 @@ fn words<W: crate::audit::Word>() -> Vec<&'static str> {
 
 async fn trail(
     State(c): State<Arc<Console>>,
+    audit: Option<axum::Extension<AuditHandle>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let s = match require(&c, &headers, Scope::Audit).await {
+    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Audit).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -655,10 +680,11 @@ async fn trail(
 
 async fn record(
     State(c): State<Arc<Console>>,
+    audit: Option<axum::Extension<AuditHandle>>,
     headers: HeaderMap,
     Path(seq): Path<String>,
 ) -> Response {
-    let s = match require(&c, &headers, Scope::Audit).await {
+    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Audit).await {
         Ok(s) => s,
         Err(r) => return r,
     };

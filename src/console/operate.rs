@@ -80,10 +80,11 @@ fn query_of(query: Option<String>) -> std::collections::HashMap<String, String> 
 
 pub(super) async fn approvals(
     State(c): State<Arc<Console>>,
+    audit: Option<axum::Extension<AuditHandle>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let s = match require(&c, &headers, Scope::Approve).await {
+    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Approve).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -125,7 +126,7 @@ pub(super) async fn decide(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let s = match require(&c, &headers, Scope::Approve).await {
+    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Approve).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -268,10 +269,11 @@ async fn kill_page(
 
 pub(super) async fn kill_switch(
     State(c): State<Arc<Console>>,
+    audit: Option<axum::Extension<AuditHandle>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let s = match require(&c, &headers, Scope::Admin).await {
+    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -285,7 +287,7 @@ pub(super) async fn set_kill_switch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let s = match require(&c, &headers, Scope::Admin).await {
+    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
