@@ -621,8 +621,17 @@ async fn export_audit(
             );
         }
     };
+    export_response(s.store.clone(), filter, csv)
+}
+
+/// Every record `filter` matches, oldest first, streamed as JSON lines or CSV (the admin API's
+/// export and the console's).
+pub(crate) fn export_response(
+    store: std::sync::Arc<crate::store::Store>,
+    filter: crate::store::AuditFilter,
+    csv: bool,
+) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
-    let store = s.store.clone();
     tokio::spawn(async move {
         if csv {
             let header = format!("{}\n", crate::audit::export::CSV_HEADER);

@@ -69,6 +69,7 @@ impl Console {
             ("message.html", include_str!("templates/message.html")),
             ("trail.html", include_str!("templates/trail.html")),
             ("record.html", include_str!("templates/record.html")),
+            ("chain.html", include_str!("templates/chain.html")),
             ("approvals.html", include_str!("templates/approvals.html")),
             (
                 "kill_switch.html",
@@ -283,7 +284,9 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
         .route("/console/sign-out", post(sign_out))
         .route("/console/trail", get(trail))
+        .route("/console/trail/export", get(export))
         .route("/console/trail/{seq}", get(record))
+        .route("/console/chain", get(chain))
         .route("/console/approvals", get(operate::approvals))
         .route("/console/approvals/{id}", post(operate::decide))
         .route(
@@ -670,12 +673,103 @@ async fn trail(
         format!("/console/trail?{qs}")
     });
     let filtered = q.iter().any(|(k, v)| k != "cursor" && !v.is_empty());
+    let export = |format: &str| {
+        let mut pairs: Vec<(String, String)> = q
+            .iter()
+            .filter(|(k, v)| k.as_str() != "cursor" && k.as_str() != "format" && !v.is_empty())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        pairs.sort();
+        pairs.push(("format".into(), format.into()));
+        let qs: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        format!("/console/trail/export?{qs}")
+    };
+    let (export_csv, export_jsonl) = (export("csv"), export("jsonl"));
     let rows: Vec<RowView> = rows.iter().map(row_view).collect();
     c.render(
         if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK },
         "trail.html",
-        context! { fields => fields, rows => rows, next => next, error => error, filtered => filtered, ..page_ctx(&s, "trail") },
+        context! { fields => fields, rows => rows, next => next, error => error, filtered => filtered, export_csv => export_csv, export_jsonl => export_jsonl, ..page_ctx(&s, "trail") },
     )
+}
+
+/// The trail's current filter as a download (every matching record, oldest first).
+async fn export(
+    State(c): State<Arc<Console>>,
+    audit: Option<axum::Extension<AuditHandle>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Audit).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let q: HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let refuse = |message: String| {
+        c.render(
+            StatusCode::BAD_REQUEST,
+            "message.html",
+            context! { heading => "Not exported", message => message, is_error => true, ..page_ctx(&s, "trail") },
+        )
+    };
+    let csv = match q.get("format").map(String::as_str) {
+        None | Some("jsonl") => false,
+        Some("csv") => true,
+        Some(other) => return refuse(format!("format \"{other}\": use jsonl or csv")),
+    };
+    let filter = match parse_filters(&q) {
+        Ok(f) => f,
+        Err(e) => return refuse(e),
+    };
+    let mut r = crate::admin::export_response(c.store.clone(), filter, csv);
+    let name = if csv {
+        "audit-trail.csv"
+    } else {
+        "audit-trail.jsonl"
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+/// The chain, verified now: up to which record, its head, a break named plainly.
+async fn chain(
+    State(c): State<Arc<Console>>,
+    audit: Option<axum::Extension<AuditHandle>>,
+    headers: HeaderMap,
+) -> Response {
+    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Audit).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let now = OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let short = now.get(..19).unwrap_or(&now).replace('T', " ");
+    match crate::audit::verify(&c.store, None).await {
+        Ok(report) => c.render(
+            StatusCode::OK,
+            "chain.html",
+            context! { report => report, verified_at => now, verified_short => short, ..page_ctx(&s, "chain") },
+        ),
+        Err(e) => c.render(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "chain.html",
+            context! { error => format!("The trail cannot be read right now, so the chain was not verified: {e}"), ..page_ctx(&s, "chain") },
+        ),
+    }
 }
 
 async fn record(
@@ -769,6 +863,7 @@ mod tests {
             ("message.html", include_str!("templates/message.html")),
             ("trail.html", include_str!("templates/trail.html")),
             ("record.html", include_str!("templates/record.html")),
+            ("chain.html", include_str!("templates/chain.html")),
             ("approvals.html", include_str!("templates/approvals.html")),
             (
                 "kill_switch.html",

@@ -149,6 +149,11 @@ def test_an_auditor_filters_the_trail_and_opens_a_record(stack, browser):
     browser.find_element(By.CSS_SELECTOR, "table.records tbody tr td a").click()
     WebDriverWait(browser, 10).until(lambda d: heading(d).startswith("Record"))
     assert "Chain" in browser.page_source or "hash" in browser.page_source
+    # The chain, verified on demand.
+    browser.get(stack["admin_url"] + "/console/trail")
+    browser.find_element(By.LINK_TEXT, "Chain status").click()
+    WebDriverWait(browser, 10).until(lambda d: heading(d) == "Chain status")
+    assert "The chain is intact up to record" in browser.find_element(By.TAG_NAME, "main").text
     # At a phone's width the page does not scroll sideways.
     browser.set_window_size(390, 844)
     browser.get(stack["admin_url"] + "/console/trail")

@@ -625,3 +625,89 @@ async fn a_waiting_call_completes_or_is_refused_within_a_second_of_the_decision(
         }
     }
 }
+
+/// The trail's current filter downloads as CSV or JSON lines; the chain page says up to which
+/// record the chain verifies, and names the record where a tampered trail breaks.
+#[tokio::test]
+async fn an_auditor_exports_the_filter_and_reads_the_chain_status() {
+    let (_emu, w) = start().await;
+    let (_, auditor) = w.key(&["audit"], None, None).await;
+    let (_, session) = sign_in(&w, &auditor).await;
+    let session = session.unwrap();
+    let (_, page) = get(&w, "/console/trail?kind=console_sign_in", &session).await;
+    assert!(
+        page.contains("export?kind=console_sign_in&amp;format=csv"),
+        "{page}"
+    );
+
+    let r = http()
+        .get(format!(
+            "{}/console/trail/export?kind=console_sign_in&format=csv",
+            w.admin_url
+        ))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("audit-trail.csv")
+    );
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines.len() >= 2, "{csv}");
+    assert!(
+        lines[1..].iter().all(|l| l.contains("console_sign_in")),
+        "{csv}"
+    );
+
+    let r = http()
+        .get(format!("{}/console/trail/export?format=jsonl", w.admin_url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let all = r.text().await.unwrap();
+    assert!(all.lines().count() > lines.len() - 1);
+    for line in all.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+    // Without a session: to the sign-in page, nothing exported.
+    let r = http()
+        .get(format!("{}/console/trail/export?format=csv", w.admin_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (status, _) = get(&w, "/console/trail/export?format=xml", &session).await;
+    assert_eq!(status, 400);
+
+    let (status, page) = get(&w, "/console/chain", &session).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("The chain is intact up to record"), "{page}");
+
+    assert!(w.rt.audit.flush(Duration::from_secs(5)).await);
+    match &*w.rt.store {
+        odoo_warden::store::Store::Sqlite(p) => {
+            sqlx::query("UPDATE audit_log SET record = replace(record, '\"console_sign_in\"', '\"key_change\"') WHERE seq = (SELECT MIN(seq) FROM audit_log WHERE kind = 'console_sign_in')")
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        odoo_warden::store::Store::Postgres(_) => unreachable!("an in-memory SQLite store"),
+    }
+    let (status, page) = get(&w, "/console/chain", &session).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("The chain fails at record"), "{page}");
+    assert!(page.contains("class=\"error\" role=\"alert\""), "{page}");
+}
