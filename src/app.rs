@@ -370,6 +370,7 @@ pub fn admin_stack(config: &Config, rt: &Runtime) -> Router {
         rt.verifier.clone(),
         rt.audit.clone(),
         rt.kill.clone(),
+        rt.profile_names.clone(),
         config.server.tls.is_some(),
     ) {
         Ok(c) => Some(crate::console::router(c).layer(console_per_ip)),

@@ -122,7 +122,7 @@ pub async fn create_key(
     if scopes.contains(&Scope::Mcp) {
         let Some(p) = profile else {
             return Err(invalid(
-                "an mcp key needs --profile: the profile it acts as".into(),
+                "an mcp key needs a profile (--profile): the profile it acts as".into(),
             ));
         };
         if !profiles.iter().any(|x| x == p) {
@@ -137,7 +137,7 @@ pub async fn create_key(
         }
     } else if profile.is_some() {
         return Err(invalid(
-            "only mcp keys act as a profile; leave --profile out for audit, approve and admin keys"
+            "only mcp keys act as a profile; leave the profile (--profile) out for audit, approve and admin keys"
                 .into(),
         ));
     }

@@ -8,6 +8,7 @@
 //! Served: sign-in, the audit trail (search, paging, a record's detail and chain position),
 //! approvals (`approve`) and the kill switch (`admin`, in `console::operate`).
 
+mod keys;
 mod operate;
 pub mod session;
 
@@ -38,6 +39,21 @@ const PRE_COOKIE: &str = "owarden_console_pre";
 const CSS: &str = include_str!("console.css");
 const JS: &str = include_str!("console.js");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The pages' templates, compiled in.
+const TEMPLATES: [(&str, &str); 9] = [
+    ("base.html", include_str!("templates/base.html")),
+    ("sign_in.html", include_str!("templates/sign_in.html")),
+    ("message.html", include_str!("templates/message.html")),
+    ("trail.html", include_str!("templates/trail.html")),
+    ("record.html", include_str!("templates/record.html")),
+    ("chain.html", include_str!("templates/chain.html")),
+    ("approvals.html", include_str!("templates/approvals.html")),
+    (
+        "kill_switch.html",
+        include_str!("templates/kill_switch.html"),
+    ),
+    ("keys.html", include_str!("templates/keys.html")),
+];
 /// Records per trail page.
 const PAGE: u32 = 50;
 
@@ -46,6 +62,8 @@ pub struct Console {
     verifier: Arc<Verifier>,
     audit: Arc<AuditLog>,
     kill: Arc<KillSwitch>,
+    /// The configured profiles (a new mcp key names one).
+    profiles: Vec<String>,
     sessions: Sessions,
     env: minijinja::Environment<'static>,
     /// Cookies get `Secure` (the admin listener serves HTTPS).
@@ -60,22 +78,11 @@ impl Console {
         verifier: Arc<Verifier>,
         audit: Arc<AuditLog>,
         kill: Arc<KillSwitch>,
+        profiles: Vec<String>,
         secure: bool,
     ) -> Result<Arc<Self>, String> {
         let mut env = minijinja::Environment::new();
-        for (name, text) in [
-            ("base.html", include_str!("templates/base.html")),
-            ("sign_in.html", include_str!("templates/sign_in.html")),
-            ("message.html", include_str!("templates/message.html")),
-            ("trail.html", include_str!("templates/trail.html")),
-            ("record.html", include_str!("templates/record.html")),
-            ("chain.html", include_str!("templates/chain.html")),
-            ("approvals.html", include_str!("templates/approvals.html")),
-            (
-                "kill_switch.html",
-                include_str!("templates/kill_switch.html"),
-            ),
-        ] {
+        for (name, text) in TEMPLATES {
             env.add_template(name, text)
                 .map_err(|e| format!("console template {name}: {e}"))?;
         }
@@ -86,6 +93,7 @@ impl Console {
             verifier,
             audit,
             kill,
+            profiles,
             sessions: Sessions::default(),
             env,
             secure,
@@ -289,6 +297,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/chain", get(chain))
         .route("/console/approvals", get(operate::approvals))
         .route("/console/approvals/{id}", post(operate::decide))
+        .route("/console/keys", get(keys::keys).post(keys::create))
+        .route("/console/keys/{id}/revoke", post(keys::revoke))
         .route(
             "/console/kill-switch",
             get(operate::kill_switch).post(operate::set_kill_switch),
@@ -558,11 +568,19 @@ fn row_view(row: &AuditRow) -> RowView {
         (_, n, id) if !id.is_empty() => format!("{n} ({id})"),
         _ => text(r, "client_ip"),
     };
-    let what = [text(r, "tool"), text(r, "model"), text(r, "mcp_method")]
+    let mut what = [text(r, "tool"), text(r, "model"), text(r, "mcp_method")]
         .into_iter()
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" · ");
+    if what.is_empty() {
+        // Operator actions (keys, the kill switch, sign-ins) say what they did in their reason.
+        let reason = text(r, "reason");
+        what = match reason.char_indices().nth(120) {
+            Some((cut, _)) => format!("{}…", &reason[..cut]),
+            None => reason,
+        };
+    }
     RowView {
         seq: row.seq,
         time_short: time.get(..19).unwrap_or(&time).replace('T', " "),
@@ -856,20 +874,9 @@ async fn record(
 mod tests {
     #[test]
     fn the_templates_parse() {
+        use super::TEMPLATES;
         let mut env = minijinja::Environment::new();
-        for (name, text) in [
-            ("base.html", include_str!("templates/base.html")),
-            ("sign_in.html", include_str!("templates/sign_in.html")),
-            ("message.html", include_str!("templates/message.html")),
-            ("trail.html", include_str!("templates/trail.html")),
-            ("record.html", include_str!("templates/record.html")),
-            ("chain.html", include_str!("templates/chain.html")),
-            ("approvals.html", include_str!("templates/approvals.html")),
-            (
-                "kill_switch.html",
-                include_str!("templates/kill_switch.html"),
-            ),
-        ] {
+        for (name, text) in TEMPLATES {
             if let Err(e) = env.add_template(name, text) {
                 panic!("{name}: {e:#}");
             }

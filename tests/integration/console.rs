@@ -711,3 +711,155 @@ async fn an_auditor_exports_the_filter_and_reads_the_chain_status() {
     assert!(page.contains("The chain fails at record"), "{page}");
     assert!(page.contains("class=\"error\" role=\"alert\""), "{page}");
 }
+
+/// An admin lists keys, makes one through the form (scope checkboxes, a profile; its secret
+/// shown once and working at once), and revokes it only with the confirming tick (the key stops
+/// working); the trail names both changes; an audit key cannot open the page.
+#[tokio::test]
+async fn an_admin_creates_and_revokes_keys() {
+    let (_emu, w) = start().await;
+    let (admin_id, admin) = w.key(&["admin"], None, None).await;
+    let (_, auditor) = w.key(&["audit"], None, None).await;
+    let (_, session) = sign_in(&w, &admin).await;
+    let session = session.unwrap();
+    let (status, page) = get(&w, "/console/keys", &session).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&admin_id), "{page}");
+    assert!(page.contains("<option value=\"assistant\">"), "{page}");
+    let csrf = hidden(&page, "csrf");
+
+    // An unknown scope, or an mcp key without a profile: refused, precisely.
+    let r = post_form(
+        &w,
+        "/console/keys",
+        &session,
+        &[("csrf", &csrf), ("name", "bot"), ("scope", "root")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("root"), "{text}");
+    // An assistant's key holding another scope: refused.
+    let r = post_form(
+        &w,
+        "/console/keys",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("name", "bot"),
+            ("scope", "mcp"),
+            ("scope", "audit"),
+            ("profile", "assistant"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("holds no other scope"));
+    // Without the CSRF token: nothing made.
+    let before = w.rt.store.list_keys().await.unwrap().len();
+    let r = post_form(
+        &w,
+        "/console/keys",
+        &session,
+        &[("name", "bot"), ("scope", "mcp"), ("profile", "assistant")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(w.rt.store.list_keys().await.unwrap().len(), before);
+
+    let r = post_form(
+        &w,
+        "/console/keys",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("name", "reporting bot"),
+            ("scope", "mcp"),
+            ("profile", "assistant"),
+            ("expires_in", "30d"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let page = r.text().await.unwrap();
+    let token = {
+        let marker = "id=\"secret\" readonly value=\"";
+        let start = page.find(marker).unwrap_or_else(|| panic!("{page}")) + marker.len();
+        page[start..start + page[start..].find('"').unwrap()].to_string()
+    };
+    assert!(token.len() > 20);
+    let made =
+        w.rt.store
+            .list_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.name == "reporting bot")
+            .unwrap();
+    assert_eq!(made.scopes, vec!["mcp"]);
+    assert_eq!(made.profile.as_deref(), Some("assistant"));
+    assert!(made.expires_at.is_some());
+    // The listing afterwards does not show the secret again.
+    let (_, listing) = get(&w, "/console/keys", &session).await;
+    assert!(listing.contains("reporting bot") && !listing.contains(&token));
+    // The new key works at once.
+    let r = call(&w, &token, "get_context", serde_json::json!({})).await;
+    assert_ne!(r["isError"], true, "{r}");
+
+    // Revoking without the tick: nothing happens.
+    let path = format!("/console/keys/{}/revoke", made.id);
+    let r = post_form(&w, &path, &session, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Tick the box"));
+    assert_ne!(
+        call(&w, &token, "get_context", serde_json::json!({})).await["isError"],
+        true
+    );
+    let r = post_form(&w, &path, &session, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    let (_, page) = get(&w, &to, &session).await;
+    assert!(
+        page.contains(&format!("Key {} revoked.", made.id)),
+        "{page}"
+    );
+    let r = reqwest::Client::new()
+        .post(&w.mcp_url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Again: nothing to revoke.
+    let r = post_form(&w, &path, &session, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(r.status(), 404);
+
+    // The trail names both changes and who made them.
+    assert!(w.rt.audit.flush(Duration::from_secs(5)).await);
+    let (_, audit_session) = sign_in(&w, &auditor).await;
+    let audit_session = audit_session.unwrap();
+    let (_, trail) = get(&w, "/console/trail?kind=key_change", &audit_session).await;
+    assert!(
+        trail.contains(&format!("key {} created", made.id))
+            && trail.contains(&format!("key {} revoked", made.id)),
+        "{trail}"
+    );
+    // An audit key cannot see or change keys.
+    let (status, _) = get(&w, "/console/keys", &audit_session).await;
+    assert_eq!(status, 403);
+    let r = post_form(
+        &w,
+        "/console/keys",
+        &audit_session,
+        &[
+            ("csrf", &hidden(&trail, "csrf")),
+            ("name", "x"),
+            ("scope", "admin"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+}
