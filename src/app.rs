@@ -365,14 +365,14 @@ pub fn admin_stack(config: &Config, rt: &Runtime) -> Router {
         config.limits.per_ip_burst,
         config.limits.trusted_proxies.clone(),
     ));
-    let console = match crate::console::Console::new(
-        rt.store.clone(),
-        rt.verifier.clone(),
-        rt.audit.clone(),
-        rt.kill.clone(),
-        rt.profile_names.clone(),
-        config.server.tls.is_some(),
-    ) {
+    let console = match crate::console::Console::new(crate::console::Parts {
+        store: rt.store.clone(),
+        verifier: rt.verifier.clone(),
+        audit: rt.audit.clone(),
+        kill: rt.kill.clone(),
+        reloader: rt.reloader.clone(),
+        secure: config.server.tls.is_some(),
+    }) {
         Ok(c) => Some(crate::console::router(c).layer(console_per_ip)),
         Err(e) => {
             tracing::error!(error = %e, "the web console cannot be served");

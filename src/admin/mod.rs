@@ -62,6 +62,8 @@ where
     let kill_read = Router::new()
         .route("/admin/v1/killswitch", get(get_kill))
         .route("/admin/v1/people", get(list_people))
+        .route("/admin/v1/profiles", get(list_profiles))
+        .route("/admin/v1/dashboard", get(dashboard))
         .layer(AuthLayer::any_of(
             state.verifier.clone(),
             &[Scope::Admin, Scope::Audit],
@@ -842,6 +844,24 @@ pub(crate) fn decision_reason(
         decided.tool,
         reason.map(|r| format!(": {r}")).unwrap_or_default()
     )
+}
+
+/// Every profile's effective policy (as the console's profiles page shows it).
+async fn list_profiles(State(s): State<AdminState>) -> Response {
+    let all = futures_util::future::join_all(s.reloader.profiles().map(|p| p.effective())).await;
+    Json(json!({ "profiles": all })).into_response()
+}
+
+/// The last hour (as the console's dashboard shows it).
+async fn dashboard(State(s): State<AdminState>) -> Response {
+    match crate::audit::dashboard::last_hour(&s.store, OffsetDateTime::now_utc()).await {
+        Ok(d) => Json(d).into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("the audit trail cannot be read: {e}"),
+        ),
+    }
 }
 
 async fn get_kill(State(s): State<AdminState>) -> Response {

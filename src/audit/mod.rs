@@ -6,6 +6,7 @@
 //! a full queue makes the request wait, then fail — records are never dropped); write intents and
 //! outcomes wait for their commit, and a store that cannot take them refuses the write.
 
+pub mod dashboard;
 pub mod export;
 mod handle;
 mod redact;

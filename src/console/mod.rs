@@ -10,11 +10,13 @@
 
 mod keys;
 mod operate;
+mod overview;
 pub mod session;
 
 use crate::audit::{AuditHandle, AuditLog, Decision, Outcome, Word, kind};
 use crate::auth::{Scope, Verifier};
 use crate::killswitch::KillSwitch;
+use crate::profile::PolicyReloader;
 use crate::store::{AuditFilter, AuditRow, Store};
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -40,7 +42,7 @@ const CSS: &str = include_str!("console.css");
 const JS: &str = include_str!("console.js");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /// The pages' templates, compiled in.
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 11] = [
     ("base.html", include_str!("templates/base.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("message.html", include_str!("templates/message.html")),
@@ -53,15 +55,30 @@ const TEMPLATES: [(&str, &str); 9] = [
         include_str!("templates/kill_switch.html"),
     ),
     ("keys.html", include_str!("templates/keys.html")),
+    ("dashboard.html", include_str!("templates/dashboard.html")),
+    ("profiles.html", include_str!("templates/profiles.html")),
 ];
 /// Records per trail page.
 const PAGE: u32 = 50;
+
+/// What the console reads and acts on: the runtime's own handles.
+pub struct Parts {
+    pub store: Arc<Store>,
+    pub verifier: Arc<Verifier>,
+    pub audit: Arc<AuditLog>,
+    pub kill: Arc<KillSwitch>,
+    /// Every profile's state (their effective policies) and their reload.
+    pub reloader: Arc<PolicyReloader>,
+    /// Cookies get `Secure` (the admin listener serves HTTPS).
+    pub secure: bool,
+}
 
 pub struct Console {
     store: Arc<Store>,
     verifier: Arc<Verifier>,
     audit: Arc<AuditLog>,
     kill: Arc<KillSwitch>,
+    reloader: Arc<PolicyReloader>,
     /// The configured profiles (a new mcp key names one).
     profiles: Vec<String>,
     sessions: Sessions,
@@ -73,14 +90,16 @@ pub struct Console {
 }
 
 impl Console {
-    pub fn new(
-        store: Arc<Store>,
-        verifier: Arc<Verifier>,
-        audit: Arc<AuditLog>,
-        kill: Arc<KillSwitch>,
-        profiles: Vec<String>,
-        secure: bool,
-    ) -> Result<Arc<Self>, String> {
+    pub fn new(parts: Parts) -> Result<Arc<Self>, String> {
+        let Parts {
+            store,
+            verifier,
+            audit,
+            kill,
+            reloader,
+            secure,
+        } = parts;
+        let profiles = reloader.profiles().map(|p| p.name.clone()).collect();
         let mut env = minijinja::Environment::new();
         for (name, text) in TEMPLATES {
             env.add_template(name, text)
@@ -93,6 +112,7 @@ impl Console {
             verifier,
             audit,
             kill,
+            reloader,
             profiles,
             sessions: Sessions::default(),
             env,
@@ -297,6 +317,9 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/chain", get(chain))
         .route("/console/approvals", get(operate::approvals))
         .route("/console/approvals/{id}", post(operate::decide))
+        .route("/console/dashboard", get(overview::dashboard))
+        .route("/console/profiles", get(overview::profiles))
+        .route("/console/policy/reload", post(overview::reload))
         .route("/console/keys", get(keys::keys).post(keys::create))
         .route("/console/keys/{id}/revoke", post(keys::revoke))
         .route(
@@ -328,9 +351,10 @@ async fn js() -> Response {
 
 async fn index(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
     match c.session(&headers).await {
-        Some((_, s)) if s.has(Scope::Audit) => see_other("/console/trail"),
+        Some((_, s)) if s.has(Scope::Audit) || s.has(Scope::Admin) => {
+            see_other("/console/dashboard")
+        }
         Some((_, s)) if s.has(Scope::Approve) => see_other("/console/approvals"),
-        Some((_, s)) if s.has(Scope::Admin) => see_other("/console/kill-switch"),
         Some((_, s)) => c.render(
             StatusCode::OK,
             "message.html",
@@ -508,6 +532,17 @@ async fn require(
     audit: Option<&AuditHandle>,
     scope: Scope,
 ) -> Result<Session, Response> {
+    require_any(c, headers, audit, &[scope]).await
+}
+
+/// The session of a request whose key holds one of `scopes` (else the sign-in page, or a 403
+/// page naming them).
+async fn require_any(
+    c: &Console,
+    headers: &HeaderMap,
+    audit: Option<&AuditHandle>,
+    scopes: &[Scope],
+) -> Result<Session, Response> {
     let Some((_, s)) = c.session(headers).await else {
         return Err(see_other("/console/sign-in"));
     };
@@ -517,11 +552,16 @@ async fn require(
             d.key_name = Some(s.key_name.clone());
         });
     }
-    if !s.has(scope) {
+    if !scopes.iter().any(|scope| s.has(*scope)) {
+        let needed = scopes
+            .iter()
+            .map(|x| x.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ");
         return Err(c.render(
             StatusCode::FORBIDDEN,
             "message.html",
-            context! { heading => "Not allowed", message => format!("This page needs a key with the {scope} scope; you signed in with a key that does not hold it."), is_error => true, ..page_ctx(&s, "") },
+            context! { heading => "Not allowed", message => format!("This page needs a key with the {needed} scope; you signed in with a key that does not hold it."), is_error => true, ..page_ctx(&s, "") },
         ));
     }
     Ok(s)

@@ -4,6 +4,7 @@
 //! through a [`ProfileState`]; nothing here knows about MCP or HTTP (docs/architecture.md).
 
 mod budget;
+pub mod effective;
 mod reload;
 pub mod view;
 

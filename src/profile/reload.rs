@@ -43,6 +43,11 @@ impl PolicyReloader {
         Self { entries }
     }
 
+    /// The profiles it reloads, in the config's order.
+    pub fn profiles(&self) -> impl Iterator<Item = &Arc<ProfileState>> {
+        self.entries.iter().map(|(state, _)| state)
+    }
+
     /// Ok: the reloaded profiles and their policy sources. Err: every problem found.
     pub fn reload(&self) -> Result<Vec<(String, String)>, Vec<String>> {
         let mut loaded = Vec::new();

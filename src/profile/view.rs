@@ -37,6 +37,11 @@ impl ModelView {
         self.hidden.contains_key(field)
     }
 
+    /// Every hidden field with why, by name.
+    pub fn hidden(&self) -> impl Iterator<Item = (&str, &Why)> {
+        self.hidden.iter().map(|(f, w)| (f.as_str(), w))
+    }
+
     /// Whether a hidden field could match a search by name (Odoo's name search looks at text
     /// fields it chooses, which `fields_get` does not name): any hidden field that is not a list
     /// of other records or a file.

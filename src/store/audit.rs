@@ -63,6 +63,15 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// How many records since a time have one kind, decision and outcome (the dashboard).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditTally {
+    pub kind: String,
+    pub decision: Option<String>,
+    pub outcome: Option<String>,
+    pub count: i64,
+}
+
 /// Which records a query returns: every given field must match (`since` inclusive, `until`
 /// exclusive, `record_id` any of the record's ids); `Default` matches everything.
 #[derive(Debug, Clone, Default)]
@@ -231,6 +240,15 @@ impl Store {
         match self {
             Store::Sqlite(pool) => sqlite::audit_head(pool).await,
             Store::Postgres(pool) => postgres::audit_head(pool).await,
+        }
+    }
+
+    /// Records at or after `since`, counted by kind, decision and outcome (one query, on the
+    /// time index).
+    pub async fn audit_tally(&self, since: OffsetDateTime) -> Result<Vec<AuditTally>, StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlite::audit_tally(pool, since).await,
+            Store::Postgres(pool) => postgres::audit_tally(pool, since).await,
         }
     }
 

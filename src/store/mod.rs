@@ -36,7 +36,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 pub use approvals::{ApprovalRecord, NewApproval};
-pub use audit::{AuditFilter, AuditInsert, AuditRow, ChainFn, MAX_HASH_LEN};
+pub use audit::{AuditFilter, AuditInsert, AuditRow, AuditTally, ChainFn, MAX_HASH_LEN};
 pub use killswitch::KillSwitchRow;
 pub use migrate::SCHEMA_VERSION;
 pub use oauth::{AccessRow, ClientRow, CodeRow, GrantRow, PersonRow, Taken, TokenKind, TokenRow};

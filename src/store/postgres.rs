@@ -6,7 +6,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, PgPool, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
 
-use super::audit::{self, AuditFilter, AuditInsert, AuditRow, ChainFn};
+use super::audit::{self, AuditFilter, AuditInsert, AuditRow, AuditTally, ChainFn};
 use super::target::Redactor;
 use super::{KeyRecord, NewKey, StoreError, insert_error, migrate, query_error};
 
@@ -380,6 +380,31 @@ pub(super) async fn audit_head(pool: &PgPool) -> Result<Option<(i64, String)>, S
         .await
         .and_then(|r| r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())
         .map_err(|e| query_error("read audit head", e))
+}
+
+pub(super) async fn audit_tally(
+    pool: &PgPool,
+    since: OffsetDateTime,
+) -> Result<Vec<AuditTally>, StoreError> {
+    sqlx::query(
+        "SELECT kind, decision, outcome, count(*) FROM audit_log WHERE time >= $1 GROUP BY kind, decision, outcome",
+    )
+    .bind(super::stored_time(since))
+    .fetch_all(pool)
+    .await
+    .and_then(|rows| {
+        rows.iter()
+            .map(|r| {
+                Ok(AuditTally {
+                    kind: r.try_get(0)?,
+                    decision: r.try_get(1)?,
+                    outcome: r.try_get(2)?,
+                    count: r.try_get(3)?,
+                })
+            })
+            .collect()
+    })
+    .map_err(|e| query_error("count recent audit records", e))
 }
 
 pub(super) async fn audit_count(pool: &PgPool) -> Result<i64, StoreError> {

@@ -863,3 +863,232 @@ async fn an_admin_creates_and_revokes_keys() {
     .await;
     assert_eq!(r.status(), 403);
 }
+
+/// The dashboard counts the last hour from the trail (calls, refusals by reason, pending
+/// approvals, Odoo latency), on the page and in the admin API, for audit and admin keys only.
+#[tokio::test]
+async fn the_dashboard_counts_the_last_hour() {
+    let (_emu, w, mcp, _dir) = start_with_approvals("").await;
+    let (_, auditor) = w.key(&["audit"], None, None).await;
+    let (_, approver) = w.key(&["approve"], None, None).await;
+    // Two calls allowed, one refused by the policy, one waiting for an approver, a bad key.
+    for _ in 0..2 {
+        let r = call(
+            &w,
+            &mcp,
+            "search_records",
+            serde_json::json!({"model": "res.partner", "fields": ["name"]}),
+        )
+        .await;
+        assert_ne!(r["isError"], true, "{r}");
+    }
+    let r = call(
+        &w,
+        &mcp,
+        "search_records",
+        serde_json::json!({"model": "res.users", "fields": ["name"]}),
+    )
+    .await;
+    assert_eq!(r["isError"], true, "{r}");
+    let r = call(
+        &w,
+        &mcp,
+        "create_records",
+        serde_json::json!({"model": "res.partner", "records": [{"name": "Waiting Co", "is_company": true}]}),
+    )
+    .await;
+    assert!(r["structuredContent"]["approval_id"].is_string(), "{r}");
+    let r = http()
+        .post(&w.mcp_url)
+        .bearer_auth("owk_nope")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(w.rt.audit.flush(Duration::from_secs(5)).await);
+
+    let (_, session) = sign_in(&w, &auditor).await;
+    let session = session.unwrap();
+    // Signing in lands on the dashboard.
+    let r = http()
+        .get(format!("{}/console/", w.admin_url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/console/dashboard");
+    let (status, page) = get(&w, "/console/dashboard", &session).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("refused by the policy"), "{page}");
+    assert!(page.contains("no valid key or token"), "{page}");
+    assert!(page.contains("<meta http-equiv=\"refresh\""));
+
+    let r = http()
+        .get(format!("{}/admin/v1/dashboard", w.admin_url))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let d: serde_json::Value = r.json().await.unwrap();
+    assert!(d["calls"].as_u64().unwrap() >= 4, "{d}");
+    assert!(d["calls_allowed"].as_u64().unwrap() >= 2, "{d}");
+    assert_eq!(d["pending_approvals"], 1, "{d}");
+    let refusals = d["refusals"].as_array().unwrap();
+    let count = |what: &str| {
+        refusals
+            .iter()
+            .find(|r| r["what"] == what)
+            .map(|r| r["count"].as_u64().unwrap())
+    };
+    assert_eq!(count("refused by the policy"), Some(1), "{d}");
+    assert_eq!(count("no valid key or token"), Some(1), "{d}");
+    assert_eq!(d["denial_reasons"].as_array().unwrap().len(), 1, "{d}");
+    assert!(d["odoo_latency"]["count"].as_u64().unwrap() > 0, "{d}");
+    // The page shows the same figures.
+    assert!(
+        page.contains(&format!("<p class=\"figure\">{}</p>", d["calls"])),
+        "{page}"
+    );
+    // An approve-only key reads neither.
+    let r = http()
+        .get(format!("{}/admin/v1/dashboard", w.admin_url))
+        .bearer_auth(&approver)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (_, approve_session) = sign_in(&w, &approver).await;
+    let (status, _) = get(&w, "/console/dashboard", &approve_session.unwrap()).await;
+    assert_eq!(status, 403);
+}
+
+const PROFILE_POLICY: &str = r#"
+[defaults]
+confirm = "user"
+[models."res.partner"]
+read = { domain = [["is_company", "=", true]] }
+update = { fields = ["phone"], confirm = "approver" }
+hidden_fields = ["email"]
+[models."res.partner".methods]
+action_archive = {}
+"#;
+
+/// Every profile's effective policy (operations with domains, writable fields and who confirms,
+/// Odoo's grants, methods, hidden fields named and derived) and a reload that shows its problems
+/// and changes nothing until every file is valid.
+#[tokio::test]
+async fn profiles_show_the_effective_policy_and_reload_shows_its_errors() {
+    let (_emu, w, _mcp, dir) = start_with_approvals("").await;
+    let (_, admin) = w.key(&["admin"], None, None).await;
+    let (_, auditor) = w.key(&["audit"], None, None).await;
+    std::fs::write(dir.join("policy.toml"), PROFILE_POLICY).unwrap();
+    let (_, session) = sign_in(&w, &admin).await;
+    let session = session.unwrap();
+    let (status, page) = get(&w, "/console/profiles", &session).await;
+    assert_eq!(status, 200, "{page}");
+    // Still the policy in force before the reload.
+    assert!(page.contains("<td>is_company, name</td>"), "{page}");
+    let csrf = hidden(&page, "csrf");
+
+    let r = post_form(&w, "/console/policy/reload", &session, &[("name", "sales")]).await;
+    assert_eq!(r.status(), 403);
+    let r = post_form(
+        &w,
+        "/console/policy/reload",
+        &session,
+        &[("csrf", &csrf), ("name", "sales")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Policies reloaded: sales"), "{page}");
+    // The policy's part.
+    assert!(
+        page.contains("<code>[[\"is_company\",\"=\",true]]</code>"),
+        "{page}"
+    );
+    assert!(page.contains("<td>phone</td>"), "{page}");
+    assert!(
+        page.contains("<code>action_archive</code>, confirmed by user"),
+        "{page}"
+    );
+    // Odoo's part: the profile's user may read and write partners; fields Odoo derives from
+    // the hidden email are hidden too, with why.
+    assert!(
+        page.contains("<span class=\"badge allow\">yes</span>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<code>email</code>: the policy hides it"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "<code>email_formatted</code>: Odoo computes it from the hidden field res.partner.email"
+        ),
+        "{page}"
+    );
+
+    // A broken file: refused with its problem named, the policy in force kept.
+    std::fs::write(
+        dir.join("policy.toml"),
+        "[models.\"res.partner\"]\nread = true\nupdate = { fields = [\"phone\"], confirm = \"maybe\" }\n",
+    )
+    .unwrap();
+    let r = post_form(
+        &w,
+        "/console/policy/reload",
+        &session,
+        &[("csrf", &csrf), ("name", "sales")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("No policy was changed"), "{page}");
+    assert!(page.contains("maybe"), "{page}");
+    assert!(page.contains("<td>phone</td>"), "{page}");
+    assert!(page.contains("<code>email_formatted</code>"), "{page}");
+
+    // The admin API gives the same, to audit keys too; an auditor may read but not reload.
+    let r = http()
+        .get(format!("{}/admin/v1/profiles", w.admin_url))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let partner = &v["profiles"][0]["models"][0];
+    assert_eq!(partner["model"], "res.partner", "{v}");
+    assert_eq!(partner["operations"][2]["operation"], "update");
+    assert_eq!(
+        partner["operations"][2]["fields"],
+        serde_json::json!(["phone"])
+    );
+    assert_eq!(partner["operations"][2]["confirm"], "approver");
+    assert_eq!(partner["operations"][3]["allowed"], false);
+    let (_, audit_session) = sign_in(&w, &auditor).await;
+    let audit_session = audit_session.unwrap();
+    let (status, page) = get(&w, "/console/profiles?name=sales", &audit_session).await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("/console/policy/reload"), "{page}");
+    let r = post_form(
+        &w,
+        "/console/policy/reload",
+        &audit_session,
+        &[("csrf", &hidden(&page, "csrf"))],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let (status, _) = get(&w, "/console/profiles?name=nobody", &audit_session).await;
+    assert_eq!(status, 404);
+    // Both reloads are on the trail, the refused one with its problem.
+    assert!(w.rt.audit.flush(Duration::from_secs(5)).await);
+    let (_, trail) = get(&w, "/console/trail?kind=policy_reload", &audit_session).await;
+    assert!(trail.contains("policies reloaded: sales"), "{trail}");
+    assert!(trail.contains("policy reload refused"), "{trail}");
+}

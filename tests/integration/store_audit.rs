@@ -55,6 +55,7 @@ const CASES: &[(&str, Case)] = cases![
     a_failing_batch_leaves_nothing,
     a_panicking_chain_leaves_nothing,
     concurrent_appends_from_two_instances_form_one_chain,
+    tallies_count_since_a_time,
 ];
 
 struct TempDir(PathBuf);
@@ -571,6 +572,66 @@ async fn each_filter_selects(ctx: Ctx) {
     assert_eq!(row.record, json!({"i": 17}));
     assert_eq!(row.time, stored_time(at(17)));
     assert_eq!(row.hash, chain(&row.prev_hash, row.seq, &row.record));
+}
+
+/// The dashboard's counts: records at or after a time, by kind, decision and outcome.
+async fn tallies_count_since_a_time(ctx: Ctx) {
+    let store = ctx.connect().await;
+    store.append_audit(&spread(), &chain).await.unwrap();
+    let since = T0 + Duration::from_secs(60 * 20);
+    let mut tallies = store.audit_tally(since).await.unwrap();
+    tallies.sort_by(|a, b| {
+        (&a.kind, &a.decision, &a.outcome).cmp(&(&b.kind, &b.decision, &b.outcome))
+    });
+    let mut expected: std::collections::BTreeMap<(String, String, String), i64> =
+        Default::default();
+    for i in 20..40i64 {
+        let kind = if i % 2 == 0 { "request" } else { "tool_call" };
+        let decision = if i % 7 == 0 { "deny" } else { "allow" };
+        let outcome = if i % 5 == 0 { "error" } else { "ok" };
+        *expected
+            .entry((kind.into(), decision.into(), outcome.into()))
+            .or_default() += 1;
+    }
+    let got: std::collections::BTreeMap<(String, String, String), i64> = tallies
+        .iter()
+        .map(|t| {
+            (
+                (
+                    t.kind.clone(),
+                    t.decision.clone().unwrap(),
+                    t.outcome.clone().unwrap(),
+                ),
+                t.count,
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    // Nulls group as nulls; nothing after the last record.
+    store
+        .append_audit(
+            &[event(
+                "policy_reload",
+                T0 + Duration::from_secs(3600),
+                json!({}),
+            )],
+            &chain,
+        )
+        .await
+        .unwrap();
+    let late = store
+        .audit_tally(T0 + Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(late.len(), 1);
+    assert_eq!((late[0].decision.as_deref(), late[0].count), (None, 1));
+    assert!(
+        store
+            .audit_tally(T0 + Duration::from_secs(3601))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn cursor_paging_both_directions(ctx: Ctx) {

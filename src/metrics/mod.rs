@@ -12,6 +12,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::OnceLock;
 
+mod window;
+pub use window::Summary as LatencySummary;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub method: String,
@@ -59,6 +62,8 @@ pub struct Metrics {
     pub connections_dropped: Family<ConnectionLabels, Counter>,
     pub connections_open: Family<ListenerLabels, Gauge>,
     pub tls_handshake_failures: Family<ListenerLabels, Counter>,
+    /// Odoo latency over the last hour, for the console's dashboard.
+    odoo_recent: window::Window,
     registry: Registry,
 }
 
@@ -152,6 +157,7 @@ impl Metrics {
             connections_dropped,
             connections_open,
             tls_handshake_failures,
+            odoo_recent: window::Window::default(),
             registry,
         }
     }
@@ -200,6 +206,16 @@ pub fn odoo_call(method: &str, seconds: f64) {
             method: method.to_string(),
         })
         .observe(seconds);
+    metrics()
+        .odoo_recent
+        .record(seconds, std::time::SystemTime::now());
+}
+
+/// Odoo's latency over the last hour as this instance saw it.
+pub fn odoo_last_hour() -> LatencySummary {
+    metrics()
+        .odoo_recent
+        .last_hour(std::time::SystemTime::now())
 }
 
 pub fn auth_failure(reason: &str) {
