@@ -371,6 +371,9 @@ pub fn admin_stack(config: &Config, rt: &Runtime) -> Router {
         audit: rt.audit.clone(),
         kill: rt.kill.clone(),
         reloader: rt.reloader.clone(),
+        odoo: rt.odoo.clone(),
+        roles: config.console_roles.clone(),
+        recheck: config.console_recheck,
         secure: config.server.tls.is_some(),
     }) {
         Ok(c) => Some(crate::console::router(c).layer(console_per_ip)),

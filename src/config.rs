@@ -40,6 +40,48 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     oauth: RawOauth,
+    #[serde(default)]
+    console: RawConsole,
+}
+
+/// `[console]`: who may sign in to the web console as themselves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    #[serde(default)]
+    role_rules: Vec<RawRoleRule>,
+    /// How often a signed-in person's Odoo key and roles are verified with Odoo again.
+    #[serde(default = "default_recheck_secs")]
+    recheck_secs: u64,
+}
+
+impl Default for RawConsole {
+    fn default() -> Self {
+        Self {
+            role_rules: Vec::new(),
+            recheck_secs: default_recheck_secs(),
+        }
+    }
+}
+
+fn default_recheck_secs() -> u64 {
+    crate::auth::person::RECHECK.as_secs()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoleRule {
+    group: Option<String>,
+    login: Option<String>,
+    roles: Vec<String>,
+}
+
+/// `[[console.role_rules]]`: people matching get these console roles (every matching rule's
+/// roles, together).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRule {
+    pub matcher: RuleMatch,
+    pub roles: Vec<crate::auth::Scope>,
 }
 
 /// `[oauth]`: people sign in with their own Odoo login and API key (issue 17).
@@ -363,6 +405,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `None` unless `[oauth] enabled = true`.
     pub oauth: Option<OauthConfig>,
+    /// `[[console.role_rules]]`: empty, nobody signs in to the console as a person.
+    pub console_roles: Vec<RoleRule>,
+    /// `[console] recheck_secs`: a person's session is verified with Odoo again this often.
+    pub console_recheck: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -521,6 +567,7 @@ impl Config {
             confirm: RawConfirm::default(),
             limits: RawLimits::default(),
             oauth: RawOauth::default(),
+            console: RawConsole::default(),
         };
         compile(raw, None, None, &|var| std::env::var(var).ok())
     }
@@ -753,9 +800,19 @@ fn compile(
         base_dir,
         env,
     )?;
+    if !(1..=86_400).contains(&raw.console.recheck_secs) {
+        return Err(err(format!(
+            "[console] recheck_secs = {}: use 1 to 86400 (seconds between checks of a signed-in person's Odoo key)",
+            raw.console.recheck_secs
+        )));
+    }
+    let console_recheck = Duration::from_secs(raw.console.recheck_secs);
+    let console_roles = compile_console_roles(raw.console)?;
     Ok(Config {
         source,
         oauth,
+        console_roles,
+        console_recheck,
         server: ServerConfig {
             listen,
             admin_listen,
@@ -778,6 +835,61 @@ fn compile(
         odoo,
         profiles,
     })
+}
+
+/// A rule's matcher: exactly one of an Odoo group XML id or a login.
+fn rule_match(
+    at: &str,
+    group: Option<String>,
+    login: Option<String>,
+) -> Result<RuleMatch, ConfigError> {
+    match (group, login) {
+        (Some(g), None)
+            if g.split_once('.')
+                .is_some_and(|(m, n)| !m.is_empty() && !n.is_empty()) =>
+        {
+            Ok(RuleMatch::Group(g))
+        }
+        (Some(g), None) => Err(err(format!(
+            "{at}: group = \"{g}\" is not an Odoo group XML id such as \"sales_team.group_sale_manager\""
+        ))),
+        (None, Some(l)) if !l.trim().is_empty() => Ok(RuleMatch::Login(l.trim().to_string())),
+        (None, Some(_)) => Err(err(format!("{at}: login is empty"))),
+        _ => Err(err(format!(
+            "{at} needs exactly one of group (an Odoo group XML id) or login"
+        ))),
+    }
+}
+
+fn compile_console_roles(raw: RawConsole) -> Result<Vec<RoleRule>, ConfigError> {
+    use crate::auth::Scope;
+    let mut rules = Vec::new();
+    for (i, r) in raw.role_rules.into_iter().enumerate() {
+        let at = format!("[[console.role_rules]] #{}", i + 1);
+        let matcher = rule_match(&at, r.group, r.login)?;
+        let mut roles = Vec::new();
+        for role in &r.roles {
+            match Scope::parse(role) {
+                Some(s @ (Scope::Audit | Scope::Approve | Scope::Admin)) => {
+                    if !roles.contains(&s) {
+                        roles.push(s);
+                    }
+                }
+                _ => {
+                    return Err(err(format!(
+                        "{at}: role \"{role}\" is not a console role (use audit, approve or admin; assistants sign in through OAuth, not the console)"
+                    )));
+                }
+            }
+        }
+        if roles.is_empty() {
+            return Err(err(format!(
+                "{at}: roles is empty: name at least one of audit, approve, admin"
+            )));
+        }
+        rules.push(RoleRule { matcher, roles });
+    }
+    Ok(rules)
 }
 
 fn compile_oauth(
@@ -808,26 +920,7 @@ fn compile_oauth(
     for (i, r) in raw.profile_rules.into_iter().enumerate() {
         let at = format!("[[oauth.profile_rules]] #{}", i + 1);
         known(&format!("{at} profile"), &r.profile)?;
-        let matcher = match (r.group, r.login) {
-            (Some(g), None)
-                if g.split_once('.')
-                    .is_some_and(|(m, n)| !m.is_empty() && !n.is_empty()) =>
-            {
-                RuleMatch::Group(g)
-            }
-            (Some(g), None) => {
-                return Err(err(format!(
-                    "{at}: group = \"{g}\" is not an Odoo group XML id such as \"sales_team.group_sale_manager\""
-                )));
-            }
-            (None, Some(l)) if !l.trim().is_empty() => RuleMatch::Login(l.trim().to_string()),
-            (None, Some(_)) => return Err(err(format!("{at}: login is empty"))),
-            _ => {
-                return Err(err(format!(
-                    "{at} needs exactly one of group (an Odoo group XML id) or login"
-                )));
-            }
-        };
+        let matcher = rule_match(&at, r.group, r.login)?;
         rules.push(ProfileRule {
             matcher,
             profile: r.profile,
@@ -1037,6 +1130,28 @@ odoo_api_key_env = "OW_TEST_KEY"
             (
                 format!("{BASE}\n[confirm]\napproval_wait_secs = 300\n"),
                 "[confirm] approval_wait_secs (300) must be shorter",
+            ),
+            (
+                format!("{BASE}\n[[console.role_rules]]\nlogin = \"ana\"\nroles = [\"mcp\"]\n"),
+                "role \"mcp\" is not a console role",
+            ),
+            (
+                format!("{BASE}\n[[console.role_rules]]\ngroup = \"nodot\"\nroles = [\"audit\"]\n"),
+                "[[console.role_rules]] #1: group = \"nodot\" is not an Odoo group XML id",
+            ),
+            (
+                format!("{BASE}\n[[console.role_rules]]\nlogin = \"ana\"\nroles = []\n"),
+                "roles is empty",
+            ),
+            (
+                format!(
+                    "{BASE}\n[[console.role_rules]]\nlogin = \"ana\"\ngroup = \"a.b\"\nroles = [\"audit\"]\n"
+                ),
+                "needs exactly one of group",
+            ),
+            (
+                format!("{BASE}\n[console]\nrecheck_secs = 0\n"),
+                "[console] recheck_secs = 0",
             ),
         ];
         for (text, want) in cases {

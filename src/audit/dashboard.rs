@@ -51,7 +51,8 @@ fn refusal_label(kind: &str, decision: Option<&str>) -> Option<&'static str> {
         ("kill_switch_refused", _) => "kill switch",
         ("tool_call", Some("deny")) => "refused by the policy",
         ("tool_call", Some("invalid")) => "invalid arguments",
-        ("tool_call", Some("refuse")) | ("request", Some("refuse")) => "refused by the server",
+        ("tool_call", Some("refuse")) => "refused by the server",
+        ("request", Some("refuse")) => "other refused requests (not allowed, not found, failed)",
         _ => return None,
     })
 }

@@ -1,8 +1,10 @@
 //! Identity of callers: API keys (`owk_<id>_<secret>`, argon2id-hashed), scopes, and the verified
 //! [`Principal`] that the authentication layer puts into request extensions.
 
+pub mod failures;
 pub mod key;
 pub mod keys;
+pub mod person;
 pub mod verifier;
 
 pub use key::{Scope, parse_scopes};

@@ -14,8 +14,13 @@ mod overview;
 pub mod session;
 
 use crate::audit::{AuditHandle, AuditLog, Decision, Outcome, Word, kind};
+use crate::auth::failures::Failures;
+use crate::auth::person;
 use crate::auth::{Scope, Verifier};
+use crate::config::RoleRule;
 use crate::killswitch::KillSwitch;
+use crate::oauth::people::PersonRefusal;
+use crate::odoo::OdooClient;
 use crate::profile::PolicyReloader;
 use crate::store::{AuditFilter, AuditRow, Store};
 use axum::Router;
@@ -61,6 +66,25 @@ const TEMPLATES: [(&str, &str); 11] = [
 /// Records per trail page.
 const PAGE: u32 = 50;
 
+/// Who a console record names.
+#[derive(Clone, Copy)]
+enum Actor<'a> {
+    Nobody,
+    /// A key: its id and name.
+    Key(&'a str, &'a str),
+    /// A person: their Odoo login and uid.
+    Person(&'a str, i64),
+}
+
+impl<'a> Actor<'a> {
+    fn of(s: &'a Session) -> Self {
+        match &s.person {
+            Some(p) => Actor::Person(&p.login, p.uid),
+            None => Actor::Key(&s.key_id, &s.key_name),
+        }
+    }
+}
+
 /// What the console reads and acts on: the runtime's own handles.
 pub struct Parts {
     pub store: Arc<Store>,
@@ -69,6 +93,12 @@ pub struct Parts {
     pub kill: Arc<KillSwitch>,
     /// Every profile's state (their effective policies) and their reload.
     pub reloader: Arc<PolicyReloader>,
+    /// Verifies people signing in with their Odoo login.
+    pub odoo: OdooClient,
+    /// `[[console.role_rules]]` (empty: people cannot sign in, only keys).
+    pub roles: Vec<RoleRule>,
+    /// How often a person's session is verified with Odoo again.
+    pub recheck: std::time::Duration,
     /// Cookies get `Secure` (the admin listener serves HTTPS).
     pub secure: bool,
 }
@@ -79,6 +109,11 @@ pub struct Console {
     audit: Arc<AuditLog>,
     kill: Arc<KillSwitch>,
     reloader: Arc<PolicyReloader>,
+    odoo: OdooClient,
+    roles: Vec<RoleRule>,
+    recheck: std::time::Duration,
+    /// Failed person sign-ins, by login and address.
+    failures: Failures,
     /// The configured profiles (a new mcp key names one).
     profiles: Vec<String>,
     sessions: Sessions,
@@ -97,6 +132,9 @@ impl Console {
             audit,
             kill,
             reloader,
+            odoo,
+            roles,
+            recheck,
             secure,
         } = parts;
         let profiles = reloader.profiles().map(|p| p.name.clone()).collect();
@@ -113,6 +151,10 @@ impl Console {
             audit,
             kill,
             reloader,
+            odoo,
+            roles,
+            recheck,
+            failures: Failures::default(),
             profiles,
             sessions: Sessions::default(),
             env,
@@ -152,10 +194,38 @@ impl Console {
     }
 
     /// The signed-in session of a request, if any; a session whose key was revoked or expired
-    /// since is ended here.
+    /// since, or whose person was revoked or is no longer accepted by Odoo, is ended here.
     async fn session(&self, headers: &HeaderMap) -> Option<(String, Session)> {
         let id = cookie_of(headers, SESSION_COOKIE)?;
-        let s = self.sessions.get(&id)?;
+        let mut s = self.sessions.get(&id)?;
+        if let Some(p) = &s.person {
+            // An operator's revocation ends it at once (one store read per page).
+            match self.store.oauth_person_by_login(&p.login).await {
+                Ok(Some(row)) if row.blocked_at.is_some() => {
+                    self.sessions.close_key(&s.key_id);
+                    return None;
+                }
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+            if p.checked.elapsed() >= self.recheck {
+                match person::verify(&self.odoo, &self.store, &self.roles, &p.login, &p.api_key)
+                    .await
+                {
+                    Ok(v) => {
+                        self.sessions.rechecked(&id, v.roles.clone());
+                        s.scopes = v.roles;
+                    }
+                    // Not decided: no page now, the session stays for when Odoo answers.
+                    Err(PersonRefusal::Unavailable(_)) => return None,
+                    Err(_) => {
+                        self.sessions.close_key(&s.key_id);
+                        return None;
+                    }
+                }
+            }
+            return Some((id, s));
+        }
         match self.store.get_key(&s.key_id).await {
             Ok(Some(k))
                 if k.revoked_at.is_none()
@@ -178,10 +248,10 @@ impl Console {
         &self,
         handle: Option<&AuditHandle>,
         ok: bool,
-        key: Option<(&str, &str)>,
+        who: Actor<'_>,
         reason: String,
     ) -> bool {
-        self.record_as(handle, kind::CONSOLE_SIGN_IN, ok, key, reason)
+        self.record_as(handle, kind::CONSOLE_SIGN_IN, ok, who, reason)
             .await
     }
 
@@ -193,7 +263,7 @@ impl Console {
         what: crate::audit::Kind,
         reason: String,
     ) -> bool {
-        self.record_as(handle, what, true, Some((&s.key_id, &s.key_name)), reason)
+        self.record_as(handle, what, true, Actor::of(s), reason)
             .await
     }
 
@@ -205,7 +275,7 @@ impl Console {
         what: crate::audit::Kind,
         reason: String,
     ) {
-        self.record_as(handle, what, false, Some((&s.key_id, &s.key_name)), reason)
+        self.record_as(handle, what, false, Actor::of(s), reason)
             .await;
     }
 
@@ -214,7 +284,7 @@ impl Console {
         handle: Option<&AuditHandle>,
         what: crate::audit::Kind,
         ok: bool,
-        key: Option<(&str, &str)>,
+        who: Actor<'_>,
         reason: String,
     ) -> bool {
         let mut e = match handle {
@@ -224,9 +294,18 @@ impl Console {
             }
             None => self.audit.event(what),
         };
-        if let Some((id, name)) = key {
-            e.key_id = Some(id.to_string());
-            e.key_name = Some(name.to_string());
+        match who {
+            Actor::Nobody => {}
+            Actor::Key(id, name) => {
+                e.key_id = Some(id.to_string());
+                e.key_name = Some(name.to_string());
+            }
+            Actor::Person(login, uid) => {
+                e.key_id = None;
+                e.key_name = None;
+                e.person = Some(login.to_string());
+                e.odoo_uid = Some(uid);
+            }
         }
         e.decision = Some(if ok {
             Decision::Allow
@@ -382,7 +461,7 @@ fn sign_in_form(
     let mut r = c.render(
         status,
         "sign_in.html",
-        context! { csrf => c.pre_csrf(&pre), error => error },
+        context! { csrf => c.pre_csrf(&pre), error => error, people => !c.roles.is_empty() },
     );
     if let Some(v) = c.cookie(PRE_COOKIE, &pre, 3600) {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -393,6 +472,7 @@ fn sign_in_form(
 async fn sign_in(
     State(c): State<Arc<Console>>,
     audit: Option<axum::Extension<AuditHandle>>,
+    ip: Option<axum::Extension<crate::middleware::ratelimit::ClientAddr>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -408,7 +488,7 @@ async fn sign_in(
         c.record(
             audit.as_ref(),
             false,
-            None,
+            Actor::Nobody,
             "console sign-in refused: the form's CSRF token is missing or wrong".into(),
         )
         .await;
@@ -421,6 +501,11 @@ async fn sign_in(
             ),
         );
     }
+    if form.contains_key("login") {
+        // The client's address as the per-address limit saw it (behind trusted proxies, theirs).
+        let ip = ip.map(|axum::Extension(a)| a.0);
+        return sign_in_person(&c, audit.as_ref(), &headers, ip, &form).await;
+    }
     let key = form.get("key").map(|k| k.trim()).unwrap_or("");
     let principal = match c.verifier.verify(key).await {
         Ok(p) if p.person.is_none() => p,
@@ -428,7 +513,7 @@ async fn sign_in(
             c.record(
                 audit.as_ref(),
                 false,
-                None,
+                Actor::Nobody,
                 "console sign-in refused: not a valid key".into(),
             )
             .await;
@@ -450,7 +535,7 @@ async fn sign_in(
         c.record(
             audit.as_ref(),
             false,
-            Some((&principal.key_id, &principal.name)),
+            Actor::Key(&principal.key_id, &principal.name),
             "console sign-in refused: the key holds none of the audit, approve and admin scopes"
                 .into(),
         )
@@ -468,18 +553,125 @@ async fn sign_in(
         .record(
             audit.as_ref(),
             true,
-            Some((&principal.key_id, &principal.name)),
+            Actor::Key(&principal.key_id, &principal.name),
             "console sign-in".into(),
         )
         .await
     {
         return c.render(StatusCode::SERVICE_UNAVAILABLE, "message.html", context! { heading => "Not signed in", message => "The audit trail cannot take records right now, so nobody is signed in. Try again later.", is_error => true });
     }
-    let id = c
-        .sessions
-        .open(principal.key_id.clone(), principal.name.clone(), scopes);
+    let id = c.sessions.open(
+        principal.key_id.clone(),
+        principal.name.clone(),
+        scopes,
+        None,
+    );
+    signed_in(&c, &id)
+}
+
+/// A person signs in with their Odoo login and API key (when `[[console.role_rules]]` exist):
+/// verified with Odoo, failures limited per login and address, their roles from the rules.
+async fn sign_in_person(
+    c: &Console,
+    audit: Option<&AuditHandle>,
+    headers: &HeaderMap,
+    ip: Option<std::net::IpAddr>,
+    form: &HashMap<String, String>,
+) -> Response {
+    if c.roles.is_empty() {
+        return sign_in_form(
+            c,
+            headers,
+            StatusCode::BAD_REQUEST,
+            Some(
+                "Signing in with an Odoo login is not configured here ([[console.role_rules]]); sign in with a key.",
+            ),
+        );
+    }
+    let login = form
+        .get("login")
+        .map(|l| l.trim())
+        .unwrap_or("")
+        .to_string();
+    if let Some(wait) = c.failures.blocked(&login, ip) {
+        c.record(
+            audit,
+            false,
+            Actor::Person(&login, 0),
+            "console sign-in refused: too many failed sign-ins".into(),
+        )
+        .await;
+        let message = format!(
+            "Too many failed sign-ins: try again in {} minutes.",
+            wait.as_secs().div_ceil(60).max(1)
+        );
+        return sign_in_form(c, headers, StatusCode::TOO_MANY_REQUESTS, Some(&message));
+    }
+    let api_key =
+        crate::secret::Secret::new(form.get("odoo_api_key").map(|k| k.trim()).unwrap_or(""));
+    c.failures.add(&login, ip);
+    let verified = person::verify(&c.odoo, &c.store, &c.roles, &login, &api_key).await;
+    let p = match verified {
+        Ok(p) => {
+            c.failures.forgive(&login, ip);
+            p
+        }
+        Err(refusal) => {
+            let status = match &refusal {
+                PersonRefusal::Credentials(_) => StatusCode::UNAUTHORIZED,
+                PersonRefusal::NotAllowed(_) => StatusCode::FORBIDDEN,
+                PersonRefusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            if !matches!(refusal, PersonRefusal::Credentials(_)) {
+                // Not a guess of the credential: it does not count.
+                c.failures.forgive(&login, ip);
+            }
+            let message = refusal.to_string();
+            c.record(
+                audit,
+                false,
+                Actor::Person(&login, 0),
+                format!("console sign-in refused: {message}"),
+            )
+            .await;
+            return sign_in_form(c, headers, status, Some(&message));
+        }
+    };
+    let roles = p
+        .roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !c
+        .record(
+            audit,
+            true,
+            Actor::Person(&p.login, p.uid),
+            format!("console sign-in as {} ({roles})", p.login),
+        )
+        .await
+    {
+        return c.render(StatusCode::SERVICE_UNAVAILABLE, "message.html", context! { heading => "Not signed in", message => "The audit trail cannot take records right now, so nobody is signed in. Try again later.", is_error => true });
+    }
+    let id = c.sessions.open(
+        format!("console-person:{}", p.login),
+        format!("{} ({})", p.name, p.login),
+        p.roles.clone(),
+        Some(session::Person {
+            login: p.login.clone(),
+            uid: p.uid,
+            api_key,
+            checked: std::time::Instant::now(),
+        }),
+    );
+    signed_in(c, &id)
+}
+
+/// The answer to a sign-in: to the console, with the session cookie, the sign-in cookie gone.
+fn signed_in(c: &Console, id: &str) -> Response {
     let mut r = see_other("/console/");
-    if let Some(v) = c.cookie(SESSION_COOKIE, &id, session::ABSOLUTE.as_secs()) {
+    if let Some(v) = c.cookie(SESSION_COOKIE, id, session::ABSOLUTE.as_secs()) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     if let Some(v) = c.cookie(PRE_COOKIE, "", 0) {
@@ -505,7 +697,7 @@ async fn sign_out(
     c.record(
         audit.map(|a| a.0).as_ref(),
         true,
-        Some((&s.key_id, &s.key_name)),
+        Actor::of(&s),
         "console sign-out".into(),
     )
     .await;
@@ -547,9 +739,15 @@ async fn require_any(
         return Err(see_other("/console/sign-in"));
     };
     if let Some(h) = audit {
-        h.update(|d| {
-            d.key_id = Some(s.key_id.clone());
-            d.key_name = Some(s.key_name.clone());
+        h.update(|d| match &s.person {
+            Some(p) => {
+                d.person = Some(p.login.clone());
+                d.odoo_uid = Some(p.uid);
+            }
+            None => {
+                d.key_id = Some(s.key_id.clone());
+                d.key_name = Some(s.key_name.clone());
+            }
         });
     }
     if !scopes.iter().any(|scope| s.has(*scope)) {

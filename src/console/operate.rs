@@ -49,7 +49,21 @@ fn rfc3339(t: Option<OffsetDateTime>) -> (String, String) {
     (full, short)
 }
 
-fn approval_view(a: &ApprovalRecord, viewer_key: &str, now: OffsetDateTime) -> ApprovalView {
+/// The id requests carry for the signed-in viewer: their key's, or for a person who also signed
+/// in to an assistant, `person:<id>` (so that four eyes hold across both ways in); `None` when
+/// the store cannot say.
+async fn actor_id(c: &Console, s: &session::Session) -> Option<String> {
+    match &s.person {
+        None => Some(s.key_id.clone()),
+        Some(p) => match c.store.oauth_person_by_login(&p.login).await {
+            Ok(Some(row)) => Some(format!("person:{}", row.id)),
+            Ok(None) => Some(s.key_id.clone()),
+            Err(_) => None,
+        },
+    }
+}
+
+fn approval_view(a: &ApprovalRecord, viewer: Option<&str>, now: OffsetDateTime) -> ApprovalView {
     let (created_at, created_short) = rfc3339(Some(a.created_at));
     let (expires_at, expires_short) = rfc3339(Some(a.expires_at));
     let (decided_at, decided_short) = rfc3339(a.decided_at);
@@ -57,7 +71,10 @@ fn approval_view(a: &ApprovalRecord, viewer_key: &str, now: OffsetDateTime) -> A
         id: a.id.clone(),
         tool: a.tool.clone(),
         profile: a.profile.clone(),
-        requester: format!("key {}", a.key_id),
+        requester: match a.key_id.strip_prefix("person:") {
+            Some(person) => format!("person {person}"),
+            None => format!("key {}", a.key_id),
+        },
         status: a.effective_status(now).to_string(),
         preview: a.preview.clone(),
         created_at,
@@ -68,7 +85,7 @@ fn approval_view(a: &ApprovalRecord, viewer_key: &str, now: OffsetDateTime) -> A
         decided_at,
         decided_short,
         comment: a.reason.clone().unwrap_or_default(),
-        own: a.key_id == viewer_key,
+        own: viewer.is_none_or(|v| a.key_id == v),
     }
 }
 
@@ -89,7 +106,25 @@ pub(super) async fn approvals(
         Err(r) => return r,
     };
     let q = query_of(query);
-    approvals_page(&c, &s, StatusCode::OK, q.get("done").cloned(), None).await
+    // Only an id comes back in the URL: the notice is worded from the stored request.
+    let notice = match q.get("decided") {
+        Some(id) => match c.store.get_approval(id).await {
+            Ok(Some(a)) => {
+                let verb = match a.effective_status(OffsetDateTime::now_utc()) {
+                    "approved" | "used" => "Approved",
+                    "denied" => "Denied",
+                    _ => "Decided",
+                };
+                Some(format!(
+                    "{verb} {} ({}, profile {}).",
+                    a.id, a.tool, a.profile
+                ))
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    approvals_page(&c, &s, StatusCode::OK, notice, None).await
 }
 
 async fn approvals_page(
@@ -107,9 +142,11 @@ async fn approvals_page(
             Some(format!("The approvals cannot be read right now: {e}")),
         ),
     };
+    // Unknown (the store did not answer): every request counts as the viewer's own.
+    let me = actor_id(c, s).await;
     let (pending, decided): (Vec<_>, Vec<_>) = list
         .iter()
-        .map(|a| approval_view(a, &s.key_id, now))
+        .map(|a| approval_view(a, me.as_deref(), now))
         .partition(|a| a.status == "pending");
     let decided: Vec<ApprovalView> = decided.into_iter().take(50).collect();
     c.render(
@@ -160,9 +197,18 @@ pub(super) async fn decide(
         .map(|v| v.trim())
         .filter(|v| !v.is_empty())
         .map(|v| v.chars().take(1000).collect::<String>());
-    let who = format!("{} ({})", s.key_name, s.key_id);
-    match crate::admin::decide_approval(&c.store, &s.key_id, &who, &id, approve, comment.as_deref())
-        .await
+    let who = s.who();
+    let Some(by) = actor_id(&c, &s).await else {
+        return approvals_page(
+            &c,
+            &s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            Some("The store cannot be read right now, so nothing was decided. Try again.".into()),
+        )
+        .await;
+    };
+    match crate::admin::decide_approval(&c.store, &by, &who, &id, approve, comment.as_deref()).await
     {
         Ok(decided) => {
             let reason = crate::admin::decision_reason(&decided, approve, &who, comment.as_deref());
@@ -187,15 +233,8 @@ pub(super) async fn decide(
                 )
                 .await;
             }
-            let done = format!(
-                "{} {} ({}, profile {}).",
-                if approve { "Approved" } else { "Denied" },
-                decided.id,
-                decided.tool,
-                decided.profile
-            );
             let qs: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("done", &done)
+                .append_pair("decided", &decided.id)
                 .finish();
             see_other(&format!("/console/approvals?{qs}"))
         }
@@ -278,7 +317,10 @@ pub(super) async fn kill_switch(
         Err(r) => return r,
     };
     let q = query_of(query);
-    kill_page(&c, &s, StatusCode::OK, q.get("done").cloned(), None, None).await
+    let notice = q
+        .contains_key("changed")
+        .then(|| format!("The switch is now {}.", c.kill.state().mode.as_str()));
+    kill_page(&c, &s, StatusCode::OK, notice, None, None).await
 }
 
 pub(super) async fn set_kill_switch(
@@ -336,7 +378,7 @@ pub(super) async fn set_kill_switch(
     if form.get("step").map(String::as_str) != Some("confirm") {
         return kill_page(&c, &s, StatusCode::OK, None, None, Some((mode, reason))).await;
     }
-    let who = format!("{} ({})", s.key_name, s.key_id);
+    let who = s.who();
     if let Err(e) = c.kill.set(mode, &reason, &who).await {
         c.refused(
             audit.as_ref(),
@@ -375,8 +417,5 @@ pub(super) async fn set_kill_switch(
         )
         .await;
     }
-    let qs: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("done", &format!("The switch is now {}.", mode.as_str()))
-        .finish();
-    see_other(&format!("/console/kill-switch?{qs}"))
+    see_other("/console/kill-switch?changed=1")
 }

@@ -1,7 +1,9 @@
 //! Console sessions: a random id in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` on
 //! HTTPS), kept in this instance's memory with the key it was opened with (never the key's
-//! secret), an idle and an absolute expiry, and a CSRF token every form carries. Signing out
-//! ends a session; so does the key's revocation or expiry (checked on every page).
+//! secret), or with the person who signed in with their Odoo login (their API key kept in memory
+//! only, to verify it with Odoo again every few minutes), an idle and an absolute expiry, and a
+//! CSRF token every form carries. Signing out ends a session; so does the key's revocation or
+//! expiry, or the person's (checked on every page).
 
 use crate::auth::Scope;
 use base64::Engine;
@@ -17,12 +19,27 @@ pub const IDLE: Duration = Duration::from_secs(30 * 60);
 pub const ABSOLUTE: Duration = Duration::from_secs(8 * 3600);
 const MAX_SESSIONS: usize = 10_000;
 
+/// A person signed in with their Odoo login.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub login: String,
+    pub uid: i64,
+    /// Their Odoo API key, to verify it again ([`crate::auth::person::RECHECK`]); never shown.
+    pub api_key: crate::secret::Secret,
+    /// When Odoo last accepted it.
+    pub checked: Instant,
+}
+
 /// Who is signed in.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// The key's id, or `console-person:<login>` for a person.
     pub key_id: String,
+    /// The key's name, or the person's name and login.
     pub key_name: String,
     pub scopes: Vec<Scope>,
+    /// Set when a person signed in (not a key).
+    pub person: Option<Person>,
     pub csrf: String,
     created: Instant,
     seen: Instant,
@@ -31,6 +48,15 @@ pub struct Session {
 impl Session {
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
+    }
+
+    /// Who, as decisions and the kill switch name them: `name (key id)`, or a person's
+    /// `name (login)`.
+    pub fn who(&self) -> String {
+        match &self.person {
+            Some(_) => self.key_name.clone(),
+            None => format!("{} ({})", self.key_name, self.key_id),
+        }
     }
 }
 
@@ -47,7 +73,13 @@ pub struct Sessions {
 
 impl Sessions {
     /// Opens a session; its id (the cookie's value).
-    pub fn open(&self, key_id: String, key_name: String, scopes: Vec<Scope>) -> String {
+    pub fn open(
+        &self,
+        key_id: String,
+        key_name: String,
+        scopes: Vec<Scope>,
+        person: Option<Person>,
+    ) -> String {
         let id = random();
         let now = Instant::now();
         if let Ok(mut m) = self.by_id.lock() {
@@ -63,6 +95,7 @@ impl Sessions {
                     key_id,
                     key_name,
                     scopes,
+                    person,
                     csrf: random(),
                     created: now,
                     seen: now,
@@ -82,6 +115,18 @@ impl Sessions {
         }
         s.seen = Instant::now();
         Some(s.clone())
+    }
+
+    /// A person's session verified again: their roles now, and when.
+    pub fn rechecked(&self, id: &str, scopes: Vec<Scope>) {
+        if let Ok(mut m) = self.by_id.lock()
+            && let Some(s) = m.get_mut(id)
+        {
+            s.scopes = scopes;
+            if let Some(p) = &mut s.person {
+                p.checked = Instant::now();
+            }
+        }
     }
 
     pub fn close(&self, id: &str) {

@@ -155,7 +155,8 @@ where
             let (kind, decision, reason) = match refusal {
                 Some(r) => (r.audit_kind(), Decision::Refuse, Some(r.reason())),
                 None => {
-                    let decision = if status.is_success() {
+                    // A redirect (the console's "see the page") refuses nothing.
+                    let decision = if status.is_success() || status.is_redirection() {
                         Decision::Allow
                     } else {
                         Decision::Refuse
@@ -167,11 +168,13 @@ where
             e.decision = Some(decision);
             e.reason = reason.or_else(|| Some(format!("{method} {path}")));
             // A refusal answered in band (the kill switch's tool result is a 200) is refused too.
-            e.outcome = Some(if status.is_success() && refusal.is_none() {
-                Outcome::Ok
-            } else {
-                Outcome::Refused
-            });
+            e.outcome = Some(
+                if (status.is_success() || status.is_redirection()) && refusal.is_none() {
+                    Outcome::Ok
+                } else {
+                    Outcome::Refused
+                },
+            );
             e.http_status = Some(status.as_u16());
             e.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
             match log.record(e).await {

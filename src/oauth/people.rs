@@ -295,14 +295,14 @@ impl People {
     }
 }
 
-fn unavailable() -> PersonRefusal {
+pub(crate) fn unavailable() -> PersonRefusal {
     PersonRefusal::Unavailable(
         "odoo-warden cannot reach its store right now; try again in a moment".into(),
     )
 }
 
 /// An Odoo error met while signing a person in, in words for that person.
-fn odoo_refusal(e: OdooError) -> PersonRefusal {
+pub(crate) fn odoo_refusal(e: OdooError) -> PersonRefusal {
     match e.kind {
         ErrorKind::Credentials => PersonRefusal::Credentials(
             "Odoo did not accept this login and API key. Check the login, and make an API key in Odoo under Preferences > Account Security > New API Key".into(),

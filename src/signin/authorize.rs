@@ -27,19 +27,14 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// How long a served form can be submitted.
 const FORM_TTL_SECS: i64 = 600;
 /// The CSRF cookie.
 const COOKIE: &str = "owarden_signin";
-/// Failed sign-ins allowed per login, and per client address, within [`FAILURE_WINDOW`].
-const FAILURES_PER_LOGIN: usize = 5;
-const FAILURES_PER_ADDRESS: usize = 20;
-const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;padding:2rem 1rem;color:#1d2330}main{max-width:30rem;margin:auto;background:#fff;padding:1.5rem 2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15)}h1{font-size:1.1rem;color:#714b67}dt{font-weight:600;margin-top:.6rem}dd{margin:0}label{display:block;font-weight:600;margin-top:1rem}input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem;border:1px solid #9aa0aa;border-radius:4px}.hint,.small{font-size:.85rem;color:#555}.error{background:#fdecea;border-left:4px solid #c0392b;padding:.5rem .8rem}.buttons{display:flex;gap:.8rem;margin-top:1.2rem}button{font-size:1rem;padding:.55rem 1.4rem;border-radius:4px;border:0;background:#714b67;color:#fff;cursor:pointer}button.secondary{background:#e4e6ea;color:#1d2330}code{word-break:break-all}";
 
@@ -69,84 +64,6 @@ impl Pages {
                 tracing::error!(error = %e, "the sign-in page did not render");
                 "<!doctype html><title>odoo-warden</title><p>The sign-in page cannot be shown; see odoo-warden's log.</p>".to_string()
             })
-    }
-}
-
-/// Failed sign-ins, by login and by client address.
-#[derive(Default)]
-pub(super) struct Failures {
-    seen: Mutex<HashMap<String, VecDeque<Instant>>>,
-}
-
-impl Failures {
-    fn keys(login: &str, ip: Option<&ClientAddr>) -> Vec<(String, usize)> {
-        let mut keys = vec![(
-            format!("login:{}", login.trim().to_lowercase()),
-            FAILURES_PER_LOGIN,
-        )];
-        if let Some(ip) = ip {
-            // An IPv6 client holds a whole /64: it counts as one address.
-            let address = match ip.0 {
-                std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-                    let s = v6.segments();
-                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-                }
-                other => other.to_string(),
-            };
-            keys.push((format!("ip:{address}"), FAILURES_PER_ADDRESS));
-        }
-        keys
-    }
-
-    /// When sign-ins may be tried again, if the limit is reached.
-    fn blocked(&self, login: &str, ip: Option<&ClientAddr>) -> Option<Duration> {
-        let mut seen = self.seen.lock().ok()?;
-        Self::keys(login, ip)
-            .into_iter()
-            .filter_map(|(key, limit)| {
-                let times = seen.get_mut(&key)?;
-                while times.front().is_some_and(|t| t.elapsed() > FAILURE_WINDOW) {
-                    times.pop_front();
-                }
-                (times.len() >= limit)
-                    .then(|| {
-                        times
-                            .front()
-                            .map(|t| FAILURE_WINDOW.saturating_sub(t.elapsed()))
-                    })
-                    .flatten()
-            })
-            .max()
-    }
-
-    /// Counts an attempt before Odoo is asked (so concurrent attempts cannot all pass the
-    /// check); a successful one is then [`forgiven`](Self::forgive).
-    fn add(&self, login: &str, ip: Option<&ClientAddr>) {
-        let Ok(mut seen) = self.seen.lock() else {
-            return;
-        };
-        if seen.len() > 10_000 {
-            seen.retain(|_, t| t.back().is_some_and(|t| t.elapsed() < FAILURE_WINDOW));
-            // Still full (many addresses): addresses go first; logins keep their count.
-            if seen.len() > 10_000 {
-                seen.retain(|k, _| k.starts_with("login:"));
-            }
-        }
-        for (key, _) in Self::keys(login, ip) {
-            seen.entry(key).or_default().push_back(Instant::now());
-        }
-    }
-
-    /// Takes back the attempt [`add`](Self::add) counted: it succeeded.
-    fn forgive(&self, login: &str, ip: Option<&ClientAddr>) {
-        let Ok(mut seen) = self.seen.lock() else {
-            return;
-        };
-        for (key, _) in Self::keys(login, ip) {
-            if let Some(times) = seen.get_mut(&key) {
-                times.pop_back();
-            }
-        }
     }
 }
 
@@ -571,7 +488,7 @@ pub(super) async fn submit(
             return again(StatusCode::BAD_REQUEST, "choose Allow or Deny".into());
         }
     }
-    if let Some(wait) = st.failures.blocked(&login, ip.as_ref()) {
+    if let Some(wait) = st.failures.blocked(&login, ip.as_ref().map(|a| a.0)) {
         rec.status = 429;
         rec.reason = "sign-in refused: too many failed sign-ins".into();
         if let Err(r) = st.record(audit.as_ref(), rec).await {
@@ -586,10 +503,10 @@ pub(super) async fn submit(
         );
     }
     let key = Secret::new(field("odoo_api_key").trim());
-    st.failures.add(&login, ip.as_ref());
+    st.failures.add(&login, ip.as_ref().map(|a| a.0));
     let person = match st.people.sign_in(&login, key).await {
         Ok(p) => {
-            st.failures.forgive(&login, ip.as_ref());
+            st.failures.forgive(&login, ip.as_ref().map(|a| a.0));
             p
         }
         Err(refusal) => {
@@ -597,11 +514,11 @@ pub(super) async fn submit(
                 PersonRefusal::Credentials(m) => (StatusCode::OK, m),
                 // Not a guess of the credential: it does not count.
                 PersonRefusal::NotAllowed(m) => {
-                    st.failures.forgive(&login, ip.as_ref());
+                    st.failures.forgive(&login, ip.as_ref().map(|a| a.0));
                     (StatusCode::OK, m)
                 }
                 PersonRefusal::Unavailable(m) => {
-                    st.failures.forgive(&login, ip.as_ref());
+                    st.failures.forgive(&login, ip.as_ref().map(|a| a.0));
                     (StatusCode::SERVICE_UNAVAILABLE, m)
                 }
             };

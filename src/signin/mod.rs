@@ -49,7 +49,7 @@ pub struct SignIn {
     verifier: Arc<Verifier>,
     audit: Arc<AuditLog>,
     clients: clients::Clients,
-    failures: authorize::Failures,
+    failures: crate::auth::failures::Failures,
     pages: authorize::Pages,
 }
 
@@ -85,7 +85,7 @@ impl SignIn {
             verifier,
             audit,
             clients,
-            failures: authorize::Failures::default(),
+            failures: crate::auth::failures::Failures::default(),
             pages: authorize::Pages::new()?,
         }))
     }

@@ -302,6 +302,31 @@ impl Store {
         .map_err(|e| q("store a sign-in", e)))
     }
 
+    /// Remembers a person who signed in to the console only (no sealed key, no profile), so that
+    /// an operator can revoke them like anyone else; a person already known is left as is.
+    pub async fn oauth_note_person(
+        &self,
+        id: &str,
+        login: &str,
+        uid: i64,
+        name: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO oauth_people (id, login, uid, name, profile, sealed_key, key_version, created_at, signed_in_at) \
+             VALUES ($1, $2, $3, $4, '', '', 0, $5, $5) ON CONFLICT (login) DO NOTHING",
+        )
+        .bind(id)
+        .bind(login)
+        .bind(uid)
+        .bind(name)
+        .bind(micros(at))
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| q("note a console sign-in", e)))
+    }
+
     /// Blocks a person (no new sign-ins) and revokes every grant they hold. `None` when no person
     /// has this login; else the number of grants revoked.
     pub async fn oauth_block_person(

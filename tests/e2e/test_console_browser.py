@@ -5,8 +5,10 @@ An auditor signs in and filters the trail and opens a record; an approver approv
 write (the assistant's call, made with the Python MCP SDK, completes) and denies another (the
 call is refused with the comment); an operator closes the kill switch through its confirmation
 step (a tool call is then refused) and opens it again; a form posted without its CSRF token and
-a key without the page's scope are refused. The screenshots in docs/screenshots/ (shown in the
-README) are taken here.
+a key without the page's scope are refused; a person signs in with their Odoo login and API key
+and gets the roles the config's rules give them; an operator reads the dashboard and a profile's
+effective policy, reloads the policies and makes and revokes a key. The screenshots in
+docs/screenshots/ (shown in the README) are taken here.
 """
 
 import asyncio
@@ -42,6 +44,16 @@ create = { fields = ["name", "is_company"], confirm = "approver" }
 """
 
 
+# Waiting calls complete when decided; Marc Demo (Odoo login demo) may approve and audit.
+PEOPLE = """
+[confirm]
+approval_wait_secs = 25
+[[console.role_rules]]
+login = "demo"
+roles = ["approve", "audit"]
+"""
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     for path in (CHROMIUM, CHROMEDRIVER):
@@ -50,7 +62,7 @@ def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("console")
     try:
         warden, mcp_url, token = start_warden(tmp, odoo_url, login="mcp_writer", policy=POLICY,
-                                              extra_config="\n[confirm]\napproval_wait_secs = 25\n")
+                                              extra_config=PEOPLE)
     except Exception:
         emu.stop()
         raise
@@ -81,7 +93,7 @@ def sign_in(driver, stack, key):
     field = WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.NAME, "key")))
     assert driver.find_element(By.CSS_SELECTOR, "label[for=key]").text, "the key field has no label"
     field.send_keys(key)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    field.find_element(By.XPATH, "./ancestor::form//button[@type='submit']").click()
 
 
 def heading(driver):
@@ -129,6 +141,8 @@ def wait_for_pending(driver, stack, name):
 
 def test_an_auditor_filters_the_trail_and_opens_a_record(stack, browser):
     sign_in(browser, stack, stack["keys"]["audit"])
+    WebDriverWait(browser, 10).until(lambda d: heading(d) == "The last hour")
+    browser.find_element(By.LINK_TEXT, "Audit trail").click()
     WebDriverWait(browser, 10).until(lambda d: heading(d) == "Audit trail")
     assert browser.get_cookie("owarden_console")["httpOnly"] is True
     assert browser.get_cookie("owarden_console")["sameSite"] == "Strict"
@@ -209,6 +223,8 @@ def test_an_approver_approves_one_write_and_denies_another(stack, browser):
 
 def test_an_operator_closes_the_kill_switch_through_its_confirmation(stack, browser):
     sign_in(browser, stack, stack["keys"]["admin"])
+    WebDriverWait(browser, 10).until(lambda d: heading(d) == "The last hour")
+    browser.find_element(By.LINK_TEXT, "Kill switch").click()
     WebDriverWait(browser, 10).until(lambda d: heading(d) == "Kill switch")
     browser.find_element(By.ID, "m-closed").click()
     browser.find_element(By.ID, "reason").send_keys("browser drill")
@@ -242,3 +258,71 @@ def test_keys_without_a_console_scope_are_refused(stack, browser):
     assert browser.get_cookie("owarden_console") is None
     sign_in(browser, stack, "owk_not_a_key")
     WebDriverWait(browser, 10).until(lambda d: "was not accepted" in d.page_source)
+
+
+def test_a_person_signs_in_with_their_odoo_login(stack, browser):
+    browser.get(stack["admin_url"] + "/console/sign-in")
+    login = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.NAME, "login")))
+    assert browser.find_element(By.CSS_SELECTOR, "label[for=login]").text
+    assert browser.find_element(By.CSS_SELECTOR, "label[for=odoo_api_key]").text
+    # A wrong key: refused in words the person can act on.
+    login.send_keys("demo")
+    browser.find_element(By.NAME, "odoo_api_key").send_keys("not-my-key")
+    browser.find_element(By.NAME, "odoo_api_key").submit()
+    WebDriverWait(browser, 10).until(lambda d: "Odoo did not accept" in d.page_source)
+    browser.find_element(By.NAME, "login").send_keys("demo")
+    browser.find_element(By.NAME, "odoo_api_key").send_keys("<apikey:demo>")
+    browser.find_element(By.NAME, "odoo_api_key").submit()
+    # Audit and approve, by the rule for their login: the dashboard first, approvals reachable.
+    WebDriverWait(browser, 10).until(lambda d: heading(d) == "The last hour")
+    assert "Marc Demo (demo)" in browser.find_element(By.CSS_SELECTOR, ".who").text
+    browser.find_element(By.LINK_TEXT, "Approvals").click()
+    WebDriverWait(browser, 10).until(lambda d: heading(d) == "Approvals")
+    # Not an admin: no keys page.
+    browser.get(stack["admin_url"] + "/console/keys")
+    assert heading(browser) == "Not allowed"
+    # The trail names the person's own sign-in.
+    browser.get(stack["admin_url"] + "/console/trail?person=demo&kind=console_sign_in")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.records tbody tr")
+    assert rows and "demo (signed in)" in rows[0].text, [r.text for r in rows]
+
+
+def test_an_operator_reads_the_dashboard_and_profiles_reloads_and_makes_a_key(stack, browser):
+    sign_in(browser, stack, stack["keys"]["admin"])
+    WebDriverWait(browser, 10).until(lambda d: heading(d) == "The last hour")
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "Tool calls" in main and "Refusals by reason" in main and "Odoo latency" in main, main
+    browser.save_screenshot(str(SHOTS / "console-dashboard.png"))
+    browser.find_element(By.LINK_TEXT, "Profiles").click()
+    WebDriverWait(browser, 10).until(lambda d: heading(d) == "Profiles and their effective policy")
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "res.partner" in main and "approver" in main and "is_company, name" in main, main
+    browser.save_screenshot(str(SHOTS / "console-profiles.png"))
+    browser.find_element(By.CSS_SELECTOR, "form.reload button").click()
+    WebDriverWait(browser, 10).until(lambda d: "Policies reloaded: assistant" in d.page_source)
+    # A key made here: its secret shown once, and it works at once.
+    browser.find_element(By.LINK_TEXT, "Keys").click()
+    WebDriverWait(browser, 10).until(lambda d: heading(d) == "Keys")
+    browser.find_element(By.ID, "k-name").send_keys("browser bot")
+    browser.find_element(By.ID, "s-mcp").click()
+    browser.find_element(By.ID, "k-profile").send_keys("assistant")
+    browser.find_element(By.ID, "k-name").submit()
+    secret = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "secret")))
+    token = secret.get_attribute("value")
+    assert token.startswith("owk_"), token
+
+    async def search(key):
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
+            async with Client(streamable_http_client(stack["mcp_url"], http_client=http), mode="legacy") as client:
+                return await client.call_tool("search_records", {"model": "res.partner", "domain": []})
+
+    assert not asyncio.run(search(token)).is_error
+    browser.get(stack["admin_url"] + "/console/keys")
+    assert token not in browser.page_source
+    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "table.records tbody tr") if "browser bot" in r.text)
+    row.find_element(By.CSS_SELECTOR, "input[name=confirm]").click()
+    row.find_element(By.CSS_SELECTOR, "button.danger").click()
+    WebDriverWait(browser, 10).until(lambda d: "revoked." in d.page_source)
+    refused = httpx2.post(stack["mcp_url"], headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
+                          json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert refused.status_code == 401, refused.text

@@ -1092,3 +1092,210 @@ async fn profiles_show_the_effective_policy_and_reload_shows_its_errors() {
     assert!(trail.contains("policies reloaded: sales"), "{trail}");
     assert!(trail.contains("policy reload refused"), "{trail}");
 }
+
+const PERSON_ROLES: &str = r#"
+[console]
+recheck_secs = 1
+[[console.role_rules]]
+group = "sales_team.group_sale_salesman_all_leads"
+roles = ["audit"]
+[[console.role_rules]]
+login = "demo"
+roles = ["approve"]
+"#;
+
+/// Signs in as a person with their Odoo login and API key: the answer, and the session cookie.
+async fn sign_in_person(w: &Warden, login: &str, key: &str) -> (reqwest::Response, Option<String>) {
+    let page = http()
+        .get(format!("{}/console/sign-in", w.admin_url))
+        .send()
+        .await
+        .unwrap();
+    let pre = cookie(&page, "owarden_console_pre").unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("name=\"login\"") && html.contains("name=\"odoo_api_key\""),
+        "{html}"
+    );
+    let csrf = hidden(&html, "csrf");
+    let r = http()
+        .post(format!("{}/console/sign-in", w.admin_url))
+        .header("cookie", &pre)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("login", login),
+            ("odoo_api_key", key),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session = cookie(&r, "owarden_console").filter(|c| c.len() > "owarden_console=".len());
+    (r, session)
+}
+
+/// People sign in with their own Odoo login and API key; their roles come from the config's
+/// rules (a group, a login); a person without a role, a wrong key and too many failures are
+/// refused; the trail names the person; an approval decided by a person names them; revoking the
+/// person, or Odoo no longer accepting their key, ends the session.
+#[tokio::test]
+async fn people_sign_in_with_odoo_and_get_the_roles_the_rules_give() {
+    let (emu, w, mcp, _dir) = start_with_approvals(PERSON_ROLES).await;
+    let (_, admin) = w.key(&["admin"], None, None).await;
+    let pending = call(
+        &w,
+        &mcp,
+        "create_records",
+        serde_json::json!({"model": "res.partner", "records": [{"name": "Person Approved Co", "is_company": true}]}),
+    )
+    .await;
+    let approval = pending["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // demo: approve (by login).
+    let (r, session) = sign_in_person(&w, "demo", &crate::emulator::api_key("demo")).await;
+    assert_eq!(r.status(), 303);
+    let demo = session.unwrap();
+    let r = http()
+        .get(format!("{}/console/", w.admin_url))
+        .header("cookie", &demo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/console/approvals");
+    let (status, page) = get(&w, "/console/approvals", &demo).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Marc Demo (demo)"), "{page}");
+    let (status, _) = get(&w, "/console/trail", &demo).await;
+    assert_eq!(status, 403);
+    let r = post_form(
+        &w,
+        &format!("/console/approvals/{approval}"),
+        &demo,
+        &[
+            ("csrf", &hidden(&page, "csrf")),
+            ("decision", "approve"),
+            ("comment", "fine by me"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let decided = w.rt.store.get_approval(&approval).await.unwrap().unwrap();
+    assert_eq!(decided.decided_by.as_deref(), Some("Marc Demo (demo)"));
+    // A request demo's own assistant made (signed in with OAuth: `person:<id>`): not theirs to
+    // decide.
+    let demo_row =
+        w.rt.store
+            .oauth_person_by_login("demo")
+            .await
+            .unwrap()
+            .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    w.rt.store
+        .insert_approval(&odoo_warden::store::NewApproval {
+            id: "apr_own_request".into(),
+            key_id: format!("person:{}", demo_row.id),
+            profile: "sales".into(),
+            tool: "create_records".into(),
+            payload: serde_json::json!({}),
+            payload_hash: "0".repeat(64),
+            preview: "create res.partner".into(),
+            created_at: now,
+            expires_at: now + time::Duration::hours(1),
+        })
+        .await
+        .unwrap();
+    let (_, page) = get(&w, "/console/approvals", &demo).await;
+    let r = post_form(
+        &w,
+        "/console/approvals/apr_own_request",
+        &demo,
+        &[("csrf", &hidden(&page, "csrf")), ("decision", "approve")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("cannot be decided by the key that made it")
+    );
+    assert_eq!(
+        w.rt.store
+            .get_approval("apr_own_request")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "pending"
+    );
+
+    // mcp_writer: audit (by group); the trail names the person on their records.
+    let (r, session) =
+        sign_in_person(&w, "mcp_writer", &crate::emulator::api_key("mcp_writer")).await;
+    assert_eq!(r.status(), 303);
+    let writer = session.unwrap();
+    assert!(w.rt.audit.flush(Duration::from_secs(5)).await);
+    let (status, trail) = get(&w, "/console/trail?person=demo", &writer).await;
+    assert_eq!(status, 200, "{trail}");
+    assert!(trail.contains("demo (signed in)"), "{trail}");
+    assert!(trail.contains("approval_decision"), "{trail}");
+    assert!(trail.contains("console_sign_in"), "{trail}");
+    let rows =
+        w.rt.store
+            .query_audit_desc(
+                &odoo_warden::store::AuditFilter {
+                    person: Some("demo".into()),
+                    kind: Some("approval_decision".into()),
+                    outcome: Some("ok".into()),
+                    ..Default::default()
+                },
+                None,
+                10,
+            )
+            .await
+            .unwrap();
+    assert_eq!(
+        rows.len(),
+        1,
+        "{:#?}",
+        rows.iter().map(|r| &r.record).collect::<Vec<_>>()
+    );
+    assert_eq!(rows[0].record["odoo_uid"], emu.uid("demo"));
+    assert!(rows[0].record["key_id"].is_null());
+
+    // No rule gives mcp_reader a role; a wrong key is refused and counts; five of them block.
+    let (r, session) =
+        sign_in_person(&w, "mcp_reader", &crate::emulator::api_key("mcp_reader")).await;
+    assert_eq!(r.status(), 403);
+    assert!(session.is_none());
+    assert!(r.text().await.unwrap().contains("has no console role"));
+    for _ in 0..5 {
+        let (r, _) = sign_in_person(&w, "demo", "wrong").await;
+        assert_eq!(r.status(), 401);
+        assert!(r.text().await.unwrap().contains("Odoo did not accept"));
+    }
+    let (r, _) = sign_in_person(&w, "demo", &crate::emulator::api_key("demo")).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Too many failed sign-ins"));
+
+    // Revoking demo ends their session on the next page, and their sign-ins.
+    let r = http()
+        .post(format!("{}/admin/v1/people/demo/revoke", w.admin_url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (status, _) = get(&w, "/console/approvals", &demo).await;
+    assert_eq!(status, 303);
+
+    // Odoo no longer accepting mcp_writer's key ends theirs at the next check.
+    let (status, _) = get(&w, "/console/trail", &writer).await;
+    assert_eq!(status, 200);
+    emu.revoke_api_key("mcp_writer");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _) = get(&w, "/console/trail", &writer).await;
+    assert_eq!(status, 303);
+}
