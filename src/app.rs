@@ -151,6 +151,8 @@ pub struct Runtime {
     pub profile_names: Vec<String>,
     /// The OAuth authorization server, when `[oauth]` is enabled.
     pub signin: Option<Arc<crate::signin::SignIn>>,
+    /// Failed sign-ins with an Odoo credential (the OAuth page, the console).
+    pub failures: Arc<crate::auth::failures::Failures>,
 }
 
 /// Builds the runtime: opens the store, reaches Odoo, logs every profile in and checks it.
@@ -197,6 +199,8 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
     if state.mode != crate::killswitch::Mode::Open {
         tracing::warn!(mode = state.mode.as_str(), reason = %state.reason, by = %state.changed_by, "the kill switch is thrown");
     }
+    // Failed sign-ins with an Odoo credential, on the OAuth page and the console alike.
+    let failures = Arc::new(crate::auth::failures::Failures::default());
     let signin = match &config.oauth {
         None => None,
         Some(oauth) => {
@@ -218,6 +222,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
                 people.clone(),
                 verifier.clone(),
                 audit.clone(),
+                failures.clone(),
             )
             .map_err(|e| anyhow::anyhow!("[oauth]: {e}"))?;
             verifier.accept_oauth(signin.resource().to_string());
@@ -267,6 +272,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Runtime> {
         server,
         profile_names: config.profiles.keys().cloned().collect(),
         signin: signin.map(|(_, s)| s),
+        failures,
     })
 }
 
@@ -374,6 +380,7 @@ pub fn admin_stack(config: &Config, rt: &Runtime) -> Router {
         odoo: rt.odoo.clone(),
         roles: config.console_roles.clone(),
         recheck: config.console_recheck,
+        failures: rt.failures.clone(),
         secure: config.server.tls.is_some(),
     }) {
         Ok(c) => Some(crate::console::router(c).layer(console_per_ip)),

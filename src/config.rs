@@ -366,10 +366,22 @@ struct RawOdoo {
     protocol: ProtocolChoice,
     #[serde(default = "default_odoo_timeout")]
     timeout_secs: u64,
+    /// Requests in a row that find Odoo unreachable before the circuit opens (0: never).
+    #[serde(default = "default_circuit_failures")]
+    circuit_failures: u32,
+    /// How long an open circuit refuses requests before it tries one (doubling, at most 60 s).
+    #[serde(default = "default_circuit_cooldown")]
+    circuit_cooldown_secs: u64,
 }
 
 fn default_odoo_timeout() -> u64 {
     30
+}
+fn default_circuit_failures() -> u32 {
+    crate::odoo::BreakerSettings::default().failures
+}
+fn default_circuit_cooldown() -> u64 {
+    crate::odoo::BreakerSettings::default().cooldown.as_secs()
 }
 
 #[derive(Debug, Deserialize)]
@@ -562,6 +574,8 @@ impl Config {
                 database: database.to_string(),
                 protocol: ProtocolChoice::Auto,
                 timeout_secs: default_odoo_timeout(),
+                circuit_failures: default_circuit_failures(),
+                circuit_cooldown_secs: default_circuit_cooldown(),
             },
             profiles,
             confirm: RawConfirm::default(),
@@ -679,11 +693,21 @@ fn compile(
     if raw.odoo.timeout_secs == 0 {
         return Err(err("[odoo] timeout_secs must be at least 1"));
     }
+    if !(1..=60).contains(&raw.odoo.circuit_cooldown_secs) {
+        return Err(err(format!(
+            "[odoo] circuit_cooldown_secs = {}: use 1 to 60 (seconds an unreachable Odoo is left alone before one request tries it)",
+            raw.odoo.circuit_cooldown_secs
+        )));
+    }
     let odoo = ClientConfig {
         url,
         database: raw.odoo.database,
         protocol: raw.odoo.protocol,
         timeout: Duration::from_secs(raw.odoo.timeout_secs),
+        circuit: crate::odoo::BreakerSettings {
+            failures: raw.odoo.circuit_failures,
+            cooldown: Duration::from_secs(raw.odoo.circuit_cooldown_secs),
+        },
     };
 
     if raw.profiles.is_empty() {

@@ -104,6 +104,7 @@ async fn readyz(State(s): State<AdminState>) -> Response {
         "ready": store.is_ok() && odoo.is_ok() && !s.profiles.is_empty(),
         "store": store.as_ref().map(|_| "ok").unwrap_or_else(|e| e.as_str()),
         "odoo": odoo.as_ref().map(|_| "ok").unwrap_or_else(|e| e.as_str()),
+        "odoo_circuit": s.odoo.circuit().as_str(),
         "profiles": s.profiles,
     });
     let status = if body["ready"] == true {
@@ -124,9 +125,13 @@ async fn metrics(State(s): State<AdminState>) -> Response {
     });
     m.audit_queue
         .set(i64::try_from(s.audit.queue_depth()).unwrap_or(i64::MAX));
-    if let Ok(pending) = s.store.list_approvals(Some("pending"), 1000).await {
-        m.pending_approvals
-            .set(i64::try_from(pending.len()).unwrap_or(i64::MAX));
+    crate::metrics::odoo_circuit(s.odoo.circuit());
+    if let Ok(pending) = s
+        .store
+        .count_pending_approvals(OffsetDateTime::now_utc())
+        .await
+    {
+        m.pending_approvals.set(pending);
     }
     (
         [(

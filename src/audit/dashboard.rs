@@ -168,7 +168,7 @@ pub async fn last_hour(store: &Store, now: OffsetDateTime) -> Result<Dashboard, 
     }
     d.rate_limited = sorted(clients);
     d.rate_limited.truncate(10);
-    d.pending_approvals = store.list_approvals(Some("pending"), 1000).await?.len() as u64;
+    d.pending_approvals = u64::try_from(store.count_pending_approvals(now).await?).unwrap_or(0);
     d.odoo_latency = crate::metrics::odoo_last_hour();
     Ok(d)
 }

@@ -38,9 +38,27 @@ impl Failures {
         keys
     }
 
+    /// Counts an attempt, unless the limit is reached: then when sign-ins may be tried again.
+    /// One lock for both, so that concurrent attempts cannot all pass the check. A successful
+    /// attempt is then [`forgiven`](Self::forgive).
+    pub fn try_attempt(&self, login: &str, ip: Option<IpAddr>) -> Result<(), Duration> {
+        let Ok(mut seen) = self.seen.lock() else {
+            // Fail closed: a poisoned counter lets nobody guess.
+            return Err(FAILURE_WINDOW);
+        };
+        if let Some(wait) = Self::blocked(&mut seen, login, ip) {
+            return Err(wait);
+        }
+        Self::add(&mut seen, login, ip);
+        Ok(())
+    }
+
     /// When sign-ins may be tried again, if the limit is reached.
-    pub fn blocked(&self, login: &str, ip: Option<IpAddr>) -> Option<Duration> {
-        let mut seen = self.seen.lock().ok()?;
+    fn blocked(
+        seen: &mut HashMap<String, VecDeque<Instant>>,
+        login: &str,
+        ip: Option<IpAddr>,
+    ) -> Option<Duration> {
         Self::keys(login, ip)
             .into_iter()
             .filter_map(|(key, limit)| {
@@ -59,12 +77,7 @@ impl Failures {
             .max()
     }
 
-    /// Counts an attempt before Odoo is asked (so concurrent attempts cannot all pass the
-    /// check); a successful one is then [`forgiven`](Self::forgive).
-    pub fn add(&self, login: &str, ip: Option<IpAddr>) {
-        let Ok(mut seen) = self.seen.lock() else {
-            return;
-        };
+    fn add(seen: &mut HashMap<String, VecDeque<Instant>>, login: &str, ip: Option<IpAddr>) {
         if seen.len() > 10_000 {
             seen.retain(|_, t| t.back().is_some_and(|t| t.elapsed() < FAILURE_WINDOW));
             // Still full (many addresses): addresses go first; logins keep their count.
@@ -77,7 +90,7 @@ impl Failures {
         }
     }
 
-    /// Takes back the attempt [`add`](Self::add) counted: it succeeded.
+    /// Takes back the attempt [`try_attempt`](Self::try_attempt) counted: it succeeded.
     pub fn forgive(&self, login: &str, ip: Option<IpAddr>) {
         let Ok(mut seen) = self.seen.lock() else {
             return;

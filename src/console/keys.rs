@@ -105,10 +105,19 @@ pub(super) async fn keys(
         Ok(s) => s,
         Err(r) => return r,
     };
-    // Only an id comes back in the URL: the notice's wording is ours, not the link's.
-    let revoked = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+    // Only an id comes back in the URL: the notice is worded from the stored key.
+    let id = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "revoked")
-        .map(|(_, v)| format!("Key {v} revoked."));
+        .map(|(_, v)| v.into_owned());
+    let revoked = match id {
+        Some(id) => match c.store.get_key(&id).await {
+            Ok(Some(k)) if k.revoked_at.is_some() => {
+                Some(format!("Key {} ({}) revoked.", k.name, k.id))
+            }
+            _ => None,
+        },
+        None => None,
+    };
     page(&c, &s, StatusCode::OK, revoked, None, None).await
 }
 

@@ -99,6 +99,8 @@ pub struct Parts {
     pub roles: Vec<RoleRule>,
     /// How often a person's session is verified with Odoo again.
     pub recheck: std::time::Duration,
+    /// Failed sign-ins with an Odoo credential (the OAuth page counts in the same).
+    pub failures: Arc<Failures>,
     /// Cookies get `Secure` (the admin listener serves HTTPS).
     pub secure: bool,
 }
@@ -112,8 +114,8 @@ pub struct Console {
     odoo: OdooClient,
     roles: Vec<RoleRule>,
     recheck: std::time::Duration,
-    /// Failed person sign-ins, by login and address.
-    failures: Failures,
+    /// Failed person sign-ins, by login and address (shared with the OAuth sign-in page).
+    failures: Arc<Failures>,
     /// The configured profiles (a new mcp key names one).
     profiles: Vec<String>,
     sessions: Sessions,
@@ -135,6 +137,7 @@ impl Console {
             odoo,
             roles,
             recheck,
+            failures,
             secure,
         } = parts;
         let profiles = reloader.profiles().map(|p| p.name.clone()).collect();
@@ -154,7 +157,7 @@ impl Console {
             odoo,
             roles,
             recheck,
-            failures: Failures::default(),
+            failures,
             profiles,
             sessions: Sessions::default(),
             env,
@@ -439,7 +442,7 @@ async fn index(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
             "message.html",
             context! { heading => "Signed in", message => "This key holds no scope the console's pages use yet (the audit trail needs the audit scope).", ..page_ctx(&s, "home") },
         ),
-        None => see_other("/console/sign-in"),
+        None => to_sign_in(),
     }
 }
 
@@ -593,12 +596,12 @@ async fn sign_in_person(
         .map(|l| l.trim())
         .unwrap_or("")
         .to_string();
-    if let Some(wait) = c.failures.blocked(&login, ip) {
+    if let Err(wait) = c.failures.try_attempt(&login, ip) {
         c.record(
             audit,
             false,
-            Actor::Person(&login, 0),
-            "console sign-in refused: too many failed sign-ins".into(),
+            Actor::Nobody,
+            format!("console sign-in as \"{login}\" refused: too many failed sign-ins"),
         )
         .await;
         let message = format!(
@@ -609,7 +612,6 @@ async fn sign_in_person(
     }
     let api_key =
         crate::secret::Secret::new(form.get("odoo_api_key").map(|k| k.trim()).unwrap_or(""));
-    c.failures.add(&login, ip);
     let verified = person::verify(&c.odoo, &c.store, &c.roles, &login, &api_key).await;
     let p = match verified {
         Ok(p) => {
@@ -627,11 +629,12 @@ async fn sign_in_person(
                 c.failures.forgive(&login, ip);
             }
             let message = refusal.to_string();
+            // Not verified: the login typed goes in the reason, not in `person`.
             c.record(
                 audit,
                 false,
-                Actor::Person(&login, 0),
-                format!("console sign-in refused: {message}"),
+                Actor::Nobody,
+                format!("console sign-in as \"{login}\" refused: {message}"),
             )
             .await;
             return sign_in_form(c, headers, status, Some(&message));
@@ -686,8 +689,11 @@ async fn sign_out(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some((id, s)) = c.session(&headers).await else {
-        return see_other("/console/sign-in");
+    // Not revalidated: signing out must work while Odoo or the store cannot be asked.
+    let Some((id, s)) =
+        cookie_of(&headers, SESSION_COOKIE).and_then(|id| c.sessions.get(&id).map(|s| (id, s)))
+    else {
+        return to_sign_in();
     };
     let form = form_of(&body);
     if !same(&s.csrf, form.get("csrf").map(String::as_str).unwrap_or("")) {
@@ -705,6 +711,15 @@ async fn sign_out(
     if let Some(v) = c.cookie(SESSION_COOKIE, "", 0) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
+    r
+}
+
+/// To the sign-in page: a request without a (live) session, recorded as refused for want of a
+/// credential.
+fn to_sign_in() -> Response {
+    let mut r = see_other("/console/sign-in");
+    r.extensions_mut()
+        .insert(crate::refusal::Refusal::Key(crate::auth::Refusal::Missing));
     r
 }
 
@@ -736,7 +751,7 @@ async fn require_any(
     scopes: &[Scope],
 ) -> Result<Session, Response> {
     let Some((_, s)) = c.session(headers).await else {
-        return Err(see_other("/console/sign-in"));
+        return Err(to_sign_in());
     };
     if let Some(h) = audit {
         h.update(|d| match &s.person {

@@ -51,10 +51,10 @@ impl Session {
     }
 
     /// Who, as decisions and the kill switch name them: `name (key id)`, or a person's
-    /// `name (login)`.
+    /// `person LOGIN (uid N)` (by what Odoo verified, not the name they can edit).
     pub fn who(&self) -> String {
         match &self.person {
-            Some(_) => self.key_name.clone(),
+            Some(p) => format!("person {} (uid {})", p.login, p.uid),
             None => format!("{} ({})", self.key_name, self.key_id),
         }
     }

@@ -62,6 +62,10 @@ pub struct Metrics {
     pub connections_dropped: Family<ConnectionLabels, Counter>,
     pub connections_open: Family<ListenerLabels, Gauge>,
     pub tls_handshake_failures: Family<ListenerLabels, Counter>,
+    /// The circuit breaker in front of Odoo: 0 closed, 1 open, 2 probing.
+    pub odoo_circuit: Gauge,
+    /// Requests the open circuit refused without sending them.
+    pub odoo_circuit_refused: Counter,
     /// Odoo latency over the last hour, for the console's dashboard.
     odoo_recent: window::Window,
     registry: Registry,
@@ -90,6 +94,18 @@ impl Metrics {
         let connections_dropped = Family::<ConnectionLabels, Counter>::default();
         let connections_open = Family::<ListenerLabels, Gauge>::default();
         let tls_handshake_failures = Family::<ListenerLabels, Counter>::default();
+        let odoo_circuit = Gauge::default();
+        let odoo_circuit_refused = Counter::default();
+        registry.register(
+            "odoo_circuit",
+            "The circuit breaker in front of Odoo: 0 closed, 1 open (Odoo unreachable: requests refused at once), 2 probing",
+            odoo_circuit.clone(),
+        );
+        registry.register(
+            "odoo_circuit_refused",
+            "Requests to Odoo refused, unsent, while the circuit was open",
+            odoo_circuit_refused.clone(),
+        );
         registry.register(
             "connections_dropped",
             "Connections the server closed or refused: header_timeout, body_timeout, idle, over_capacity, accept_error",
@@ -157,6 +173,8 @@ impl Metrics {
             connections_dropped,
             connections_open,
             tls_handshake_failures,
+            odoo_circuit,
+            odoo_circuit_refused,
             odoo_recent: window::Window::default(),
             registry,
         }
@@ -209,6 +227,20 @@ pub fn odoo_call(method: &str, seconds: f64) {
     metrics()
         .odoo_recent
         .record(seconds, std::time::SystemTime::now());
+}
+
+/// The circuit breaker's state now.
+pub fn odoo_circuit(state: crate::odoo::CircuitState) {
+    metrics().odoo_circuit.set(match state {
+        crate::odoo::CircuitState::Closed => 0,
+        crate::odoo::CircuitState::Open => 1,
+        crate::odoo::CircuitState::Probing => 2,
+    });
+}
+
+/// A request the open circuit refused.
+pub fn odoo_refused_by_circuit() {
+    metrics().odoo_circuit_refused.inc();
 }
 
 /// Odoo's latency over the last hour as this instance saw it.

@@ -17,12 +17,14 @@
 //! # Ok(()) }
 //! ```
 
+mod breaker;
 pub mod dialect;
 pub mod domain;
 pub mod error;
 mod transport;
 pub mod version;
 
+pub use breaker::{BreakerSettings, CircuitState};
 pub use dialect::{GroupedRead, MethodCall, Operation, Protocol, ProtocolChoice};
 pub use error::{ErrorKind, OdooError};
 pub use version::OdooVersion;
@@ -44,6 +46,8 @@ pub struct ClientConfig {
     pub protocol: ProtocolChoice,
     /// Applies to every call, connection included.
     pub timeout: Duration,
+    /// When to stop sending requests to an Odoo that does not answer.
+    pub circuit: BreakerSettings,
 }
 
 impl ClientConfig {
@@ -53,6 +57,7 @@ impl ClientConfig {
             database: database.into(),
             protocol: ProtocolChoice::Auto,
             timeout: Duration::from_secs(30),
+            circuit: BreakerSettings::default(),
         }
     }
 }
@@ -121,7 +126,7 @@ impl OdooClient {
         }
         Ok(Self {
             inner: Arc::new(ClientInner {
-                http: Http::new(config.url, config.database, config.timeout)?,
+                http: Http::new(config.url, config.database, config.timeout, config.circuit)?,
                 choice: config.protocol,
                 server: OnceCell::new(),
             }),
@@ -186,6 +191,11 @@ impl OdooClient {
 
     /// Asks Odoo for its version, live (readiness probes): `common.version` answers on every
     /// version without credentials.
+    /// The circuit breaker in front of this Odoo ([`BreakerSettings`]).
+    pub fn circuit(&self) -> CircuitState {
+        self.inner.http.circuit()
+    }
+
     pub async fn ping(&self) -> Result<(), OdooError> {
         self.inner
             .http

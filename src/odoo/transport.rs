@@ -2,10 +2,12 @@
 //! Both answer with a [`serde_json::Value`] or an [`OdooError`]; nothing above this module sees
 //! HTTP.
 
+use super::breaker::{Breaker, BreakerSettings, CircuitState, unreachable};
 use super::error::{ErrorKind, OdooError};
 use crate::secret::Secret;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use url::Url;
@@ -19,10 +21,16 @@ pub(crate) struct Http {
     database: String,
     timeout: Duration,
     next_id: AtomicU64,
+    breaker: Arc<Breaker>,
 }
 
 impl Http {
-    pub(crate) fn new(base: Url, database: String, timeout: Duration) -> Result<Self, OdooError> {
+    pub(crate) fn new(
+        base: Url,
+        database: String,
+        timeout: Duration,
+        circuit: BreakerSettings,
+    ) -> Result<Self, OdooError> {
         let client = reqwest::Client::builder()
             // One pool shared by every profile and session; keep-alive connections are reused.
             .pool_idle_timeout(Duration::from_secs(90))
@@ -47,7 +55,34 @@ impl Http {
             database,
             timeout,
             next_id: AtomicU64::new(1),
+            breaker: Breaker::new(circuit),
         })
+    }
+
+    pub(crate) fn circuit(&self) -> CircuitState {
+        self.breaker.state()
+    }
+
+    /// Runs one request through the circuit breaker: refused at once while it is open; else
+    /// its outcome (Odoo reachable or not) is counted.
+    async fn guarded<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, OdooError>>,
+    ) -> Result<T, OdooError> {
+        let pass = match self.breaker.admit() {
+            Ok(p) => p,
+            Err(e) => {
+                crate::metrics::odoo_refused_by_circuit();
+                return Err(e);
+            }
+        };
+        let result = request.await;
+        match &result {
+            Err(e) if unreachable(e) => pass.done(false, &e.message),
+            _ => pass.done(true, ""),
+        }
+        crate::metrics::odoo_circuit(self.breaker.state());
+        result
     }
 
     pub(crate) fn database(&self) -> &str {
@@ -82,8 +117,12 @@ impl Http {
         });
         let url = self.url("/jsonrpc");
         let started = std::time::Instant::now();
-        let response = self.send(self.client.post(url.clone()).json(&body)).await?;
-        let (status, answer) = read_json(response, &url).await?;
+        let (status, answer) = self
+            .guarded(async {
+                let response = self.send(self.client.post(url.clone()).json(&body)).await?;
+                read_json(response, &url).await
+            })
+            .await?;
         // execute_kw's Odoo method is its fifth argument.
         let label = body["params"]["args"]
             .get(4)
@@ -125,8 +164,12 @@ impl Http {
             request = request.header("X-Odoo-Database", &self.database);
         }
         let started = std::time::Instant::now();
-        let response = self.send(request).await?;
-        let (status, answer) = read_json(response, &url).await?;
+        let (status, answer) = self
+            .guarded(async {
+                let response = self.send(request).await?;
+                read_json(response, &url).await
+            })
+            .await?;
         crate::metrics::odoo_call(method, started.elapsed().as_secs_f64());
         if status.is_success() {
             Ok(answer)
@@ -138,8 +181,12 @@ impl Http {
     /// `GET /web/version` (Odoo 16.? and later): `{"version_info": [...], "version": "18.0"}`.
     pub(crate) async fn web_version(&self) -> Result<Value, OdooError> {
         let url = self.url("/web/version");
-        let response = self.send(self.client.get(url.clone())).await?;
-        let (status, answer) = read_json(response, &url).await?;
+        let (status, answer) = self
+            .guarded(async {
+                let response = self.send(self.client.get(url.clone())).await?;
+                read_json(response, &url).await
+            })
+            .await?;
         if status.is_success() {
             Ok(answer)
         } else {
@@ -294,6 +341,15 @@ fn non_json_error(status: StatusCode, path: &str, body: &[u8]) -> OdooError {
         format!("Odoo has no {path} (HTTP 404): is the URL an Odoo server, and of which version?")
     } else if text.trim() == "Invalid JSON data" {
         format!("Odoo could not parse the request to {path} as JSON (HTTP {code})")
+    } else if matches!(code, 502 | 503) || status.is_success() {
+        // A proxy's page while Odoo restarts, or a page where the answer should be: Odoo may
+        // have carried the request out or not.
+        return OdooError::new(
+            ErrorKind::Transport,
+            format!(
+                "Odoo (or a proxy in front of it) answered {path} with HTTP {code} and a page that is not JSON: Odoo may be restarting or unreachable"
+            ),
+        );
     } else {
         format!(
             "Odoo answered {path} with HTTP {code} and a body that is not JSON: is the URL an Odoo server?"
@@ -341,6 +397,7 @@ mod tests {
             Url::parse("http://odoo.test:8069/prefix").unwrap(),
             "lab".into(),
             Duration::from_secs(1),
+            BreakerSettings::default(),
         )
         .unwrap();
         assert_eq!(
@@ -351,6 +408,7 @@ mod tests {
             Url::parse("http://odoo.test:8069").unwrap(),
             "lab".into(),
             Duration::from_secs(1),
+            BreakerSettings::default(),
         )
         .unwrap();
         assert_eq!(

@@ -488,7 +488,7 @@ pub(super) async fn submit(
             return again(StatusCode::BAD_REQUEST, "choose Allow or Deny".into());
         }
     }
-    if let Some(wait) = st.failures.blocked(&login, ip.as_ref().map(|a| a.0)) {
+    if let Err(wait) = st.failures.try_attempt(&login, ip.as_ref().map(|a| a.0)) {
         rec.status = 429;
         rec.reason = "sign-in refused: too many failed sign-ins".into();
         if let Err(r) = st.record(audit.as_ref(), rec).await {
@@ -503,7 +503,6 @@ pub(super) async fn submit(
         );
     }
     let key = Secret::new(field("odoo_api_key").trim());
-    st.failures.add(&login, ip.as_ref().map(|a| a.0));
     let person = match st.people.sign_in(&login, key).await {
         Ok(p) => {
             st.failures.forgive(&login, ip.as_ref().map(|a| a.0));

@@ -49,7 +49,7 @@ pub struct SignIn {
     verifier: Arc<Verifier>,
     audit: Arc<AuditLog>,
     clients: clients::Clients,
-    failures: crate::auth::failures::Failures,
+    failures: Arc<crate::auth::failures::Failures>,
     pages: authorize::Pages,
 }
 
@@ -61,6 +61,7 @@ impl SignIn {
         people: Arc<People>,
         verifier: Arc<Verifier>,
         audit: Arc<AuditLog>,
+        failures: Arc<crate::auth::failures::Failures>,
     ) -> Result<Arc<Self>, String> {
         let issuer = public_url.as_str().trim_end_matches('/').to_string();
         let config = people.config();
@@ -85,7 +86,7 @@ impl SignIn {
             verifier,
             audit,
             clients,
-            failures: crate::auth::failures::Failures::default(),
+            failures,
             pages: authorize::Pages::new()?,
         }))
     }

@@ -233,6 +233,23 @@ impl Store {
             .collect())
     }
 
+    /// How many requests wait for a decision now (pending, not expired): one count.
+    pub async fn count_pending_approvals(&self, now: OffsetDateTime) -> Result<i64, StoreError> {
+        let sql = "SELECT count(*) FROM approvals WHERE status = 'pending' AND expires_at > $1";
+        match self {
+            Store::Sqlite(pool) => sqlx::query_scalar(sql)
+                .bind(micros(now))
+                .fetch_one(pool)
+                .await
+                .map_err(|e| q(e, "count waiting requests")),
+            Store::Postgres(pool) => sqlx::query_scalar(sql)
+                .bind(now)
+                .fetch_one(pool)
+                .await
+                .map_err(|e| q(e, "count waiting requests")),
+        }
+    }
+
     /// Approves or denies a pending, unexpired request; `None` if it is not (any more) pending.
     pub async fn decide_approval(
         &self,

@@ -45,16 +45,6 @@ pub async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response
             );
         }
     };
-    let stalled = shared.stalled_method.lock().ok().and_then(|m| m.clone());
-    if let Some(method) = stalled {
-        let quoted = format!("\"{method}\"");
-        let in_body = body.windows(quoted.len()).any(|w| w == quoted.as_bytes());
-        let in_path = parts.uri.path().ends_with(&format!("/{method}"));
-        if in_body || in_path {
-            // Never answers; the caller's timeout (or its disconnect) ends the wait.
-            std::future::pending::<()>().await;
-        }
-    }
     route(
         &shared,
         &parts.method,

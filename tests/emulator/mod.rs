@@ -57,6 +57,7 @@
 mod db;
 mod domain;
 mod errors;
+pub mod faults;
 mod group;
 mod http;
 mod mail;
@@ -72,7 +73,7 @@ mod write;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -145,8 +146,12 @@ pub(crate) struct Shared {
     service_time: Duration,
     /// [`EmulatorConfig::workers`]
     workers: Option<tokio::sync::Semaphore>,
-    /// Fault injection: hold every request naming this method without answering.
-    stalled_method: Mutex<Option<String>>,
+    /// Fault injection ([`faults`]): the first rule hitting a request decides what happens.
+    faults: Mutex<Vec<faults::FaultRule>>,
+    /// Client connections open now.
+    open_connections: AtomicUsize,
+    /// Wakes stalled requests when the faults are cleared.
+    faults_cleared: tokio::sync::Notify,
     /// The recorded `session_info` of Odoo 18, filled in per user.
     session_template: serde_json::Value,
     /// Logins whose API key was deleted (Odoo: Preferences > Account Security > delete).
@@ -183,7 +188,9 @@ impl Shared {
             requests: AtomicU64::new(0),
             service_time: cfg.service_time,
             workers: cfg.workers.map(tokio::sync::Semaphore::new),
-            stalled_method: Mutex::new(None),
+            faults: Mutex::new(Vec::new()),
+            open_connections: AtomicUsize::new(0),
+            faults_cleared: tokio::sync::Notify::new(),
             session_template,
             revoked_keys: Mutex::new(std::collections::HashSet::new()),
         }
@@ -214,17 +221,7 @@ impl Emulator {
         let shared = Arc::new(Shared::new(&cfg));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let app = axum::Router::new()
-            .fallback(http::handle)
-            .with_state(shared.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let (stop, task) = serve(shared.clone(), listener);
         Ok(Emulator {
             addr,
             shared,
@@ -232,6 +229,51 @@ impl Emulator {
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// Fault injection: Odoo goes away. The listener closes (new connections are refused) and
+    /// every open connection is closed; the data stays for [`Emulator::come_back`].
+    pub async fn go_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Odoo is back, on the same address, with the same data.
+    pub async fn come_back(&mut self) {
+        let listener = match tokio::net::TcpListener::bind(self.addr).await {
+            Ok(l) => l,
+            Err(e) => panic!("the Odoo emulator could not bind {} again: {e}", self.addr),
+        };
+        let (stop, task) = serve(self.shared.clone(), listener);
+        self.stop = Some(stop);
+        self.task = Some(task);
+    }
+
+    /// Fault injection ([`faults::Fault`]): from now on, requests `rule` hits get its fault
+    /// (the rules set before it are tried first). [`Emulator::clear_faults`] ends them all (and
+    /// lets stalled requests be answered).
+    pub fn fault(&self, rule: faults::FaultRule) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.push(rule);
+        }
+    }
+
+    /// Ends every fault.
+    pub fn clear_faults(&self) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.clear();
+        }
+        self.shared.faults_cleared.notify_waiters();
+    }
+
+    /// Client connections open now (to check that a client let go of them).
+    pub fn open_connections(&self) -> usize {
+        self.shared.open_connections.load(Ordering::SeqCst)
     }
 
     /// `http://127.0.0.1:PORT`
@@ -253,10 +295,11 @@ impl Emulator {
     }
 
     /// Fault injection: from now on, requests that call `method` (for example "create") get no
-    /// answer, like an Odoo stuck on a lock; `None` ends it.
+    /// answer, like an Odoo stuck on a lock; `None` ends every fault.
     pub fn stall(&self, method: Option<&str>) {
-        if let Ok(mut m) = self.shared.stalled_method.lock() {
-            *m = method.map(str::to_string);
+        match method {
+            Some(m) => self.fault(faults::FaultRule::method(faults::Fault::Stall, m)),
+            None => self.clear_faults(),
         }
     }
 
@@ -303,6 +346,112 @@ impl Drop for Emulator {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+/// Counts a connection while it is open.
+struct Open(Arc<Shared>);
+
+impl Open {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.open_connections.fetch_add(1, Ordering::SeqCst);
+        Self(shared)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Serves `listener` until the returned sender fires (or the task is aborted): every connection
+/// is its own task, and ends with the server (clients see it close).
+fn serve(
+    shared: Arc<Shared>,
+    listener: tokio::net::TcpListener,
+) -> (oneshot::Sender<()>, JoinHandle<()>) {
+    let app = axum::Router::new()
+        .fallback(http::handle)
+        .with_state(shared.clone());
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let open = Open::new(shared.clone());
+                    let app = app.clone();
+                    connections.spawn(async move {
+                        let shared = open.0.clone();
+                        let service = hyper::service::service_fn(move |req| {
+                            answer(shared.clone(), app.clone(), req)
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                        drop(open);
+                    });
+                }
+            }
+        }
+    });
+    (stop, task)
+}
+
+/// One request: the faults first, then the routes.
+async fn answer(
+    shared: Arc<Shared>,
+    app: axum::Router,
+    req: axum::http::Request<hyper::body::Incoming>,
+) -> Result<axum::response::Response, faults::ResetConnection> {
+    use faults::Fault;
+    use tower::ServiceExt;
+    let rules = shared.faults.lock().map(|f| f.clone()).unwrap_or_default();
+    let req = req.map(axum::body::Body::new);
+    let run = |req| async move {
+        match app.oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    };
+    if rules.is_empty() {
+        return Ok(run(req).await);
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let fault = faults::find(&rules, parts.uri.path(), &body);
+    let req = faults::rebuild(parts, body);
+    match fault {
+        None => Ok(run(req).await),
+        Some(Fault::Slow(d)) => {
+            tokio::time::sleep(d).await;
+            Ok(run(req).await)
+        }
+        // Held until the faults are cleared, then answered (to a client long gone, usually).
+        Some(Fault::Stall) => {
+            let cleared = shared.faults_cleared.notified();
+            let still = shared.faults.lock().map(|f| !f.is_empty()).unwrap_or(false);
+            if still {
+                cleared.await;
+            }
+            Ok(run(req).await)
+        }
+        // Carried out, then the answer is lost with the connection: the outcome is unknown.
+        Some(Fault::Reset) => {
+            let _ = run(req).await;
+            Err(faults::ResetConnection)
+        }
+        Some(Fault::Truncated) => Ok(faults::truncated(run(req).await).await),
+        Some(Fault::HtmlPage(status)) => Ok(faults::html_page(status)),
+        Some(Fault::NotJson) => Ok(faults::not_json()),
+        Some(Fault::Endless) => Ok(faults::endless()),
     }
 }
 

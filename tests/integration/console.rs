@@ -820,7 +820,7 @@ async fn an_admin_creates_and_revokes_keys() {
     let to = r.headers()["location"].to_str().unwrap().to_string();
     let (_, page) = get(&w, &to, &session).await;
     assert!(
-        page.contains(&format!("Key {} revoked.", made.id)),
+        page.contains(&format!("Key reporting bot ({}) revoked.", made.id)),
         "{page}"
     );
     let r = reqwest::Client::new()
@@ -1182,7 +1182,10 @@ async fn people_sign_in_with_odoo_and_get_the_roles_the_rules_give() {
     .await;
     assert_eq!(r.status(), 303);
     let decided = w.rt.store.get_approval(&approval).await.unwrap().unwrap();
-    assert_eq!(decided.decided_by.as_deref(), Some("Marc Demo (demo)"));
+    assert_eq!(
+        decided.decided_by,
+        Some(format!("person demo (uid {})", emu.uid("demo")))
+    );
     // A request demo's own assistant made (signed in with OAuth: `person:<id>`): not theirs to
     // decide.
     let demo_row =
@@ -1298,4 +1301,62 @@ async fn people_sign_in_with_odoo_and_get_the_roles_the_rules_give() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, _) = get(&w, "/console/trail", &writer).await;
     assert_eq!(status, 303);
+}
+
+/// Signing out works while Odoo cannot be asked (the session is not revalidated first), and the
+/// session does not come back with Odoo; a request without a session is on the trail as refused.
+#[tokio::test]
+async fn sign_out_works_while_odoo_is_down_and_anonymous_posts_are_refused_on_the_trail() {
+    let (mut emu, w, _mcp, _dir) = start_with_approvals(PERSON_ROLES).await;
+    let (r, session) =
+        sign_in_person(&w, "mcp_writer", &crate::emulator::api_key("mcp_writer")).await;
+    assert_eq!(r.status(), 303);
+    let session = session.unwrap();
+    let (status, page) = get(&w, "/console/trail", &session).await;
+    assert_eq!(status, 200);
+    let csrf = hidden(&page, "csrf");
+    emu.go_down().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = post_form(&w, "/console/sign-out", &session, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 303);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("owarden_console=;"),
+        "{:?}",
+        r.headers()
+    );
+    emu.come_back().await;
+    let (status, _) = get(&w, "/console/trail", &session).await;
+    assert_eq!(status, 303, "the session ended with the sign-out");
+
+    let r = http()
+        .post(format!("{}/console/kill-switch", w.admin_url))
+        .form(&[("mode", "closed"), ("reason", "x"), ("step", "confirm")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(w.rt.kill.state().mode.as_str(), "open");
+    assert!(w.rt.audit.flush(Duration::from_secs(5)).await);
+    let rows =
+        w.rt.store
+            .query_audit_desc(
+                &odoo_warden::store::AuditFilter {
+                    kind: Some("auth_failure".into()),
+                    ..Default::default()
+                },
+                None,
+                1,
+            )
+            .await
+            .unwrap();
+    let record = &rows[0].record;
+    assert_eq!(record["decision"], "refuse", "{record}");
+    assert_eq!(record["http_status"], 303, "{record}");
+    assert!(
+        record["reason"].as_str().unwrap().contains("missing"),
+        "{record}"
+    );
 }

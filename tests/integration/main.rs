@@ -33,6 +33,7 @@ mod oauth_cimd;
 mod oauth_flow;
 mod oauth_grants;
 mod odoo_client;
+mod odoo_faults;
 mod policy_tools;
 mod round_trips;
 mod store;

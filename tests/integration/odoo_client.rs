@@ -443,7 +443,10 @@ async fn transport_timeout_and_server_errors() {
         .server_info()
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Server, "{e}");
+    // Odoo may or may not have carried the request out behind the proxy: a transport failure
+    // (unknown outcome for a write), not an answer from Odoo.
+    assert_eq!(e.kind, ErrorKind::Transport, "{e}");
+    assert!(e.outcome_unknown(), "{e}");
     assert!(e.message.contains("502"), "{e}");
 }
 

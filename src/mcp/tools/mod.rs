@@ -203,6 +203,30 @@ pub fn audit_terms(r: &ToolResult) -> (Decision, Outcome, Option<String>, Option
     }
 }
 
+/// Said of a write Odoo may or may not have carried out.
+const HINT_UNKNOWN: &str = " (Odoo is unreachable or slow, and may or may not have carried this out: check the records before retrying a change)";
+/// Said when Odoo could not be reached and nothing changed.
+const HINT_RETRY: &str = " (Odoo is unreachable or slow: try again later)";
+
+impl ToolError {
+    /// The error of a call that changed nothing whatever happened (a read): no outcome is
+    /// unknown, and the advice is to try again.
+    fn changed_nothing(self) -> Self {
+        match self {
+            ToolError::Failed {
+                message,
+                class,
+                unknown: true,
+            } => ToolError::Failed {
+                message: message.replace(HINT_UNKNOWN, HINT_RETRY),
+                class,
+                unknown: false,
+            },
+            other => other,
+        }
+    }
+}
+
 impl From<OdooError> for ToolError {
     /// Odoo's message and class, never its traceback (the client already dropped it).
     fn from(e: OdooError) -> Self {
@@ -211,12 +235,8 @@ impl From<OdooError> for ToolError {
             ErrorKind::Credentials => {
                 " (Odoo refused the API key this call runs with: if you signed in as yourself, sign in to odoo-warden again; otherwise tell the operator)"
             }
-            _ if e.outcome_unknown() => {
-                " (Odoo is unreachable or slow, and may or may not have carried this out: check the records before retrying a change)"
-            }
-            ErrorKind::Timeout | ErrorKind::Transport => {
-                " (Odoo is unreachable or slow: try again later)"
-            }
+            _ if e.outcome_unknown() => HINT_UNKNOWN,
+            ErrorKind::Timeout | ErrorKind::Transport => HINT_RETRY,
             _ => "",
         };
         let class = e
@@ -430,7 +450,11 @@ impl Toolbox {
                 Err(e) => into_result(Err(e)),
             };
         }
-        let out = Self::run(tool, profile, &arguments, ctx).await;
+        let mut out = Self::run(tool, profile, &arguments, ctx).await;
+        if tool.kind() == ToolKind::Read {
+            // A read changes nothing: an unanswered one is simply to be tried again.
+            out = out.map_err(ToolError::changed_nothing);
+        }
         {
             if let Err(e) = ctx.audit.finish(tool.kind(), &out).await {
                 tracing::error!(tool = tool.name(), error = %e, "the audit trail did not take a tool call record");
