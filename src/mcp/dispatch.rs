@@ -105,6 +105,21 @@ pub(super) fn initialize(
             None,
         );
     };
+    // The schema's types: an object each when sent (absent: none declared, a client unnamed).
+    for name in ["capabilities", "clientInfo"] {
+        match params.get(name) {
+            Some(Value::Object(_)) | None => {}
+            Some(_) => {
+                return rpc_error(
+                    StatusCode::OK,
+                    id,
+                    jsonrpc::INVALID_PARAMS,
+                    &format!("Invalid params: initialize needs \"{name}\" as an object"),
+                    None,
+                );
+            }
+        }
+    }
     let version = protocol::negotiate(Some(requested));
     // Kept for the session's life: bounded, whatever the client sends.
     let bounded = |v: Option<&Value>| match v {

@@ -156,6 +156,28 @@ pub(super) async fn handle_post(
             None,
         );
     }
+    // A body we would read other than as it was encoded: refused, never guessed at (a
+    // transfer coding other than chunked, which the server does not undo, likewise).
+    let codings = header_str(&headers, header::CONTENT_ENCODING.as_str())
+        .filter(|c| !c.eq_ignore_ascii_case("identity"))
+        .or_else(|| {
+            header_str(&headers, header::TRANSFER_ENCODING.as_str()).filter(|t| {
+                t.split(',')
+                    .any(|c| !c.trim().eq_ignore_ascii_case("chunked"))
+            })
+        });
+    if let Some(coding) = codings {
+        let coding: String = coding.chars().take(40).collect();
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &Value::Null,
+            jsonrpc::INVALID_REQUEST,
+            &format!(
+                "Content-Encoding {coding:?} is not supported: send the JSON body uncompressed"
+            ),
+            None,
+        );
+    }
     let accept = Accept::parse(&headers);
     if !accept.json && !accept.sse {
         return rpc_error(

@@ -83,8 +83,15 @@ pub fn parse(body: &[u8]) -> Result<Message, ParseFailure> {
         }
     };
     let id = obj.remove("id");
+    // MCP: a string or an integer. A fraction, or an integer past 64 bits (which a reader
+    // would round), could not be echoed back as sent.
+    let valid_id = |v: &Value| match v {
+        Value::String(_) => true,
+        Value::Number(n) => n.is_i64() || n.is_u64(),
+        _ => false,
+    };
     let answer_id = match &id {
-        Some(v @ (Value::String(_) | Value::Number(_))) => v.clone(),
+        Some(v) if valid_id(v) => v.clone(),
         _ => Value::Null,
     };
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
@@ -95,11 +102,11 @@ pub fn parse(body: &[u8]) -> Result<Message, ParseFailure> {
         ));
     }
     if let Some(id) = &id {
-        if !matches!(id, Value::String(_) | Value::Number(_)) {
+        if !valid_id(id) {
             return Err(ParseFailure::new(
                 Value::Null,
                 INVALID_REQUEST,
-                "Invalid Request: \"id\" must be a string or a number",
+                "Invalid Request: \"id\" must be a string or an integer (within 64 bits)",
             ));
         }
     }

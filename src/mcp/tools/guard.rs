@@ -418,6 +418,16 @@ async fn bounded(
     Ok(r)
 }
 
+/// Whether a value holds a NUL character anywhere (PostgreSQL text cannot).
+fn holds_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(holds_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
 /// Checks values written to `model` by `op`: no hidden field (named or derived), only writable
 /// ones, references (`res_model`/`res_id`) only to records the key may read, and x2many
 /// commands checked against their target's policy.
@@ -461,6 +471,11 @@ pub fn check_values<'a>(
             }
             if !view.has(name) {
                 return Err(deny(format!("\"{model}\" has no field \"{name}\"")));
+            }
+            if holds_nul(value) {
+                return Err(ToolError::Invalid(format!(
+                    "field \"{name}\" on \"{model}\": text cannot hold NUL characters (\\u0000): Odoo's database refuses them"
+                )));
             }
             // Writing a related field writes the other model's record, outside its own rules.
             if let Some(related) = view.related(name) {

@@ -561,7 +561,8 @@ fn context_schema() -> Value {
 
 /// JSON Schema for record ids.
 fn ids_schema() -> Value {
-    json!({"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "integer", "minimum": 1},
+    // Odoo's ids are PostgreSQL integers.
+    json!({"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "integer", "minimum": 1, "maximum": 2147483647},
            "description": "Record ids"})
 }
 

@@ -26,7 +26,7 @@ fn spec() -> ToolSpec {
                 "fields": {"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9_]+$"}, "maxItems": 200,
                            "description": "Field names to return (default: [\"display_name\"])"},
                 "limit": {"type": "integer", "minimum": 1, "description": "Maximum number of records (default 80, capped by the profile)"},
-                "offset": {"type": "integer", "minimum": 0, "description": "Number of records to skip (default 0)"},
+                "offset": {"type": "integer", "minimum": 0, "maximum": 2147483647, "description": "Number of records to skip (default 0)"},
                 "order": {"type": "string", "maxLength": 256, "description": "Sort order, e.g. \"date_order desc, id\""},
                 "context": super::context_schema()
             },
