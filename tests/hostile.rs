@@ -184,9 +184,7 @@ fn every_hostile_request_is_answered_precisely_and_quickly() {
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = binary::config_with(&dir, &emu.url(), POLICY);
     // Enough room for the whole corpus from one address.
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str("[profiles.sales.rate_limit]\nper_minute = 100000\nburst = 100000\nwrites_per_minute = 100000\n[limits]\nper_ip_per_minute = 100000\nper_ip_burst = 100000\n");
-    std::fs::write(&cfg, text).unwrap();
+    binary::unlimited(&cfg);
     let token = binary::key(&cfg);
     let mut w = binary::serve(&cfg);
     let session = binary::session(&w.mcp_url, &token);
@@ -233,30 +231,10 @@ fn every_hostile_request_is_answered_precisely_and_quickly() {
         "the Odoo key in the logs"
     );
     assert!(!logs.contains("panicked"), "a panic in the logs:\n{logs}");
-    let made = std::process::Command::new(binary::BIN)
-        .args([
-            "--config",
-            cfg.to_str().unwrap(),
-            "keys",
-            "create",
-            "--name",
-            "auditor",
-            "--scope",
-            "audit",
-            "--json",
-        ])
-        .env("PROC_ODOO_KEY", api_key("mcp_writer"))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let auditor: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let auditor = binary::key_with_scope(&cfg, "audit");
     let verify: Value = client
         .get(format!("{}/admin/v1/audit/verify", w.admin_url))
-        .bearer_auth(auditor["token"].as_str().unwrap())
+        .bearer_auth(&auditor)
         .send()
         .unwrap()
         .json()

@@ -61,7 +61,7 @@ pub(super) struct Accept {
 }
 
 impl Accept {
-    fn parse(headers: &HeaderMap) -> Self {
+    pub(super) fn parse(headers: &HeaderMap) -> Self {
         let mut out = Accept {
             json: false,
             sse: false,

@@ -231,16 +231,23 @@ pub(crate) fn sanitize_message(class: &str, message: &str) -> String {
     let mut out = String::new();
     for line in message.lines() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("Traceback (most recent call last)")
-            || trimmed.starts_with("File \"")
-            || trimmed.contains(".py\", line ")
-        {
+        if trimmed.starts_with("File \"") || trimmed.contains(".py\", line ") {
             break;
         }
-        if !out.is_empty() {
+        // A traceback may start mid-line ("Error: Traceback (most recent call last): ..."):
+        // keep what comes before it, nothing after.
+        let (line, traceback) = match line.find("Traceback (most recent call last)") {
+            Some(at) => (&line[..at], true),
+            None => (line, false),
+        };
+        let nothing_before = traceback && line.trim().is_empty();
+        if !out.is_empty() && !nothing_before {
             out.push('\n');
         }
         out.push_str(&redact_paths(line));
+        if traceback {
+            break;
+        }
     }
     let trimmed = out.trim_end();
     if trimmed.len() > MAX_MESSAGE {
@@ -439,6 +446,18 @@ mod tests {
         assert_eq!(
             sanitize_message("x", "cannot open /opt/odoo/addons/foo.py, sorry"),
             "cannot open <path>, sorry"
+        );
+        // Found by the odoo_answer fuzz target: a traceback starting mid-line.
+        assert_eq!(
+            sanitize_message(
+                "",
+                "=Traceback (most recent call last)UUUU=====trator\n\nCo ==="
+            ),
+            "="
+        );
+        assert_eq!(
+            sanitize_message("", "Error: Traceback (most recent call last): boom"),
+            "Error:"
         );
     }
 

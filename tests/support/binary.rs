@@ -30,13 +30,23 @@ pub fn config(dir: &std::path::Path, odoo_url: &str) -> std::path::PathBuf {
 
 /// As [`config`], with this policy.
 pub fn config_with(dir: &std::path::Path, odoo_url: &str, policy: &str) -> std::path::PathBuf {
+    let store = format!("sqlite://{}/store.db", dir.display());
+    config_on(dir, odoo_url, policy, &store)
+}
+
+/// As [`config_with`], on this store.
+pub fn config_on(
+    dir: &std::path::Path,
+    odoo_url: &str,
+    policy: &str,
+    store: &str,
+) -> std::path::PathBuf {
     std::fs::write(dir.join("policy.toml"), policy).unwrap();
     let path = dir.join("odoo-warden.toml");
     std::fs::write(
         &path,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 10\n[store]\nurl = \"sqlite://{}/store.db\"\n[odoo]\nurl = \"{odoo_url}\"\ndatabase = \"lab\"\n[confirm]\nelicitation_timeout_secs = 2\n[profiles.sales]\nodoo_login = \"mcp_writer\"\nodoo_api_key_env = \"PROC_ODOO_KEY\"\npolicy = \"policy.toml\"\n",
-            dir.display()
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 10\n[store]\nurl = \"{store}\"\n[odoo]\nurl = \"{odoo_url}\"\ndatabase = \"lab\"\n[confirm]\nelicitation_timeout_secs = 2\n[profiles.sales]\nodoo_login = \"mcp_writer\"\nodoo_api_key_env = \"PROC_ODOO_KEY\"\npolicy = \"policy.toml\"\n"
         ),
     )
     .unwrap();
@@ -68,6 +78,39 @@ pub fn key(config: &std::path::Path) -> String {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["token"].as_str().unwrap().to_string()
+}
+
+/// A key of `scope` (no profile: audit, approve, admin), made by the real CLI.
+pub fn key_with_scope(config: &std::path::Path, scope: &str) -> String {
+    let out = Command::new(BIN)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "keys",
+            "create",
+            "--name",
+            scope,
+            "--scope",
+            scope,
+            "--json",
+        ])
+        .env("PROC_ODOO_KEY", api_key("mcp_writer"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// Lifts the rate limits of a config made by [`config_with`] (one client sends a great deal).
+pub fn unlimited(config: &std::path::Path) {
+    let mut text = std::fs::read_to_string(config).unwrap();
+    text.push_str("[profiles.sales.rate_limit]\nper_minute = 100000\nburst = 100000\nwrites_per_minute = 100000\n[limits]\nper_ip_per_minute = 100000\nper_ip_burst = 100000\n");
+    std::fs::write(config, text).unwrap();
 }
 
 pub fn serve(config: &std::path::Path) -> Running {
