@@ -126,6 +126,14 @@ async fn metrics(State(s): State<AdminState>) -> Response {
     m.audit_queue
         .set(i64::try_from(s.audit.queue_depth()).unwrap_or(i64::MAX));
     crate::metrics::odoo_circuit(s.odoo.circuit());
+    m.tasks.set(
+        i64::try_from(
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+        )
+        .unwrap_or(i64::MAX),
+    );
     if let Ok(pending) = s
         .store
         .count_pending_approvals(OffsetDateTime::now_utc())

@@ -64,6 +64,8 @@ pub struct Metrics {
     pub tls_handshake_failures: Family<ListenerLabels, Counter>,
     /// The circuit breaker in front of Odoo: 0 closed, 1 open, 2 probing.
     pub odoo_circuit: Gauge,
+    /// Tasks alive on the runtime (read when scraped): flat under a steady load.
+    pub tasks: Gauge,
     /// Requests the open circuit refused without sending them.
     pub odoo_circuit_refused: Counter,
     /// Odoo latency over the last hour, for the console's dashboard.
@@ -95,6 +97,8 @@ impl Metrics {
         let connections_open = Family::<ListenerLabels, Gauge>::default();
         let tls_handshake_failures = Family::<ListenerLabels, Counter>::default();
         let odoo_circuit = Gauge::default();
+        let tasks = Gauge::default();
+        registry.register("tasks", "Tasks alive on the async runtime", tasks.clone());
         let odoo_circuit_refused = Counter::default();
         registry.register(
             "odoo_circuit",
@@ -174,6 +178,7 @@ impl Metrics {
             connections_open,
             tls_handshake_failures,
             odoo_circuit,
+            tasks,
             odoo_circuit_refused,
             odoo_recent: window::Window::default(),
             registry,
