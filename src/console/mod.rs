@@ -1060,7 +1060,7 @@ async fn record(
             context! { heading => "No such record", message => format!("The trail has no record {seq}."), is_error => true, ..page_ctx(&s, "trail") },
         )
     };
-    let Ok(n) = seq.parse::<i64>() else {
+    let Some(n) = seq.parse::<i64>().ok().filter(|n| *n > 0) else {
         return not_found(&c);
     };
     let row = match c

@@ -115,7 +115,7 @@ where
             let draft = handle.draft();
             let status = response.status();
             crate::metrics::request(
-                draft.mcp_method.as_deref().unwrap_or(&path),
+                metric_label(draft.mcp_method.as_deref(), &path),
                 if status.is_success() {
                     "ok"
                 } else if status.is_server_error() {
@@ -190,4 +190,54 @@ where
 
 fn unavailable() -> Response<Body> {
     Refusal::AuditUnavailable.response(BodyStyle::Plain)
+}
+
+/// The `method` label of a request's metric: an MCP method, or the kind of path; bounded, so
+/// that made-up methods and paths cannot grow the metrics without end.
+fn metric_label<'a>(mcp_method: Option<&'a str>, path: &str) -> &'a str {
+    const MCP: [&str; 14] = [
+        "initialize",
+        "ping",
+        "tools/list",
+        "tools/call",
+        "resources/list",
+        "resources/read",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/roots/list_changed",
+        "server/discover",
+    ];
+    if let Some(m) = mcp_method {
+        return MCP.iter().copied().find(|k| *k == m).unwrap_or("other");
+    }
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match first {
+        "mcp" => "/mcp",
+        "admin" => "/admin",
+        "console" => "/console",
+        "oauth" => "/oauth",
+        ".well-known" => "/.well-known",
+        "healthz" => "/healthz",
+        "readyz" => "/readyz",
+        "metrics" => "/metrics",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::metric_label;
+
+    #[test]
+    fn labels_are_bounded() {
+        assert_eq!(metric_label(Some("tools/call"), "/mcp"), "tools/call");
+        assert_eq!(metric_label(Some("made/up/7"), "/mcp"), "other");
+        assert_eq!(metric_label(None, "/console/trail/123"), "/console");
+        assert_eq!(metric_label(None, "/x/y/z"), "other");
+        assert_eq!(metric_label(None, "/"), "other");
+    }
 }
