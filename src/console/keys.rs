@@ -2,7 +2,7 @@
 //! use; a new key (its secret shown once, on the answer to the form, never in a URL); revoking
 //! one (with a confirming tick). Through the same code as the CLI and the admin API, audited.
 
-use super::{Console, forbidden_csrf, form_of, page_ctx, require, see_other};
+use super::{Console, page_ctx, posted, require, see_other};
 use crate::audit::{AuditHandle, kind};
 use crate::auth::Scope;
 use crate::auth::keys::{CreateKeyError, KeyRequest, KeyView, create_key};
@@ -14,7 +14,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-use super::session::{Session, same};
+use super::session::Session;
 
 #[derive(Serialize)]
 struct KeyRow {
@@ -127,22 +127,21 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Admin).await {
-        Ok(s) => s,
+    let audit = audit.map(|a| a.0);
+    let (s, form) = match posted(
+        &c,
+        &headers,
+        audit.as_ref(),
+        Scope::Admin,
+        &body,
+        kind::KEY_CHANGE,
+        "key not created",
+    )
+    .await
+    {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let audit = audit.map(|a| a.0);
-    let form = form_of(&body);
-    if !same(&s.csrf, form.get("csrf").map(String::as_str).unwrap_or("")) {
-        c.refused(
-            audit.as_ref(),
-            &s,
-            kind::KEY_CHANGE,
-            "key not created: the form's CSRF token is missing or wrong".into(),
-        )
-        .await;
-        return forbidden_csrf(&c, &s);
-    }
     // Checkboxes repeat their name: read every `scope`.
     let scopes: Vec<String> = url::form_urlencoded::parse(&body)
         .filter(|(k, _)| k == "scope")
@@ -215,22 +214,21 @@ pub(super) async fn revoke(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Admin).await {
-        Ok(s) => s,
+    let audit = audit.map(|a| a.0);
+    let (s, form) = match posted(
+        &c,
+        &headers,
+        audit.as_ref(),
+        Scope::Admin,
+        &body,
+        kind::KEY_CHANGE,
+        &format!("key {id} not revoked"),
+    )
+    .await
+    {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let audit = audit.map(|a| a.0);
-    let form = form_of(&body);
-    if !same(&s.csrf, form.get("csrf").map(String::as_str).unwrap_or("")) {
-        c.refused(
-            audit.as_ref(),
-            &s,
-            kind::KEY_CHANGE,
-            format!("key {id} not revoked: the form's CSRF token is missing or wrong"),
-        )
-        .await;
-        return forbidden_csrf(&c, &s);
-    }
     if form.get("confirm").map(String::as_str) != Some("yes") {
         return page(
             &c,

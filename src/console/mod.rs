@@ -356,6 +356,33 @@ fn cookie_of(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// A form posted by a signed-in session holding `scope`: the session and the form, once its
+/// CSRF token is checked. A missing or wrong token is on the trail as `what` refused (`not_done`
+/// says what was not done) and answered 403; no session, or not the scope, as [`require`].
+async fn posted(
+    c: &Console,
+    headers: &HeaderMap,
+    audit: Option<&AuditHandle>,
+    scope: Scope,
+    body: &[u8],
+    what: crate::audit::Kind,
+    not_done: &str,
+) -> Result<(Session, HashMap<String, String>), Response> {
+    let s = require(c, headers, audit, scope).await?;
+    let form = form_of(body);
+    if !same(&s.csrf, form.get("csrf").map(String::as_str).unwrap_or("")) {
+        c.refused(
+            audit,
+            &s,
+            what,
+            format!("{not_done}: the form's CSRF token is missing or wrong"),
+        )
+        .await;
+        return Err(forbidden_csrf(c, &s));
+    }
+    Ok((s, form))
+}
+
 fn form_of(body: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))

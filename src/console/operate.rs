@@ -3,7 +3,7 @@
 //! an explicit confirmation step to change it) for `admin` keys. Every decision and change goes
 //! through the same code as the admin API and is audited the same way.
 
-use super::{Console, forbidden_csrf, form_of, page_ctx, require, see_other};
+use super::{Console, page_ctx, posted, require, see_other};
 use crate::audit::{AuditHandle, kind};
 use crate::auth::Scope;
 use crate::killswitch::Mode;
@@ -13,7 +13,6 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use minijinja::context;
 use serde::Serialize;
-use session::same;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -163,21 +162,21 @@ pub(super) async fn decide(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Approve).await {
-        Ok(s) => s,
+    let audit = audit.map(|a| a.0);
+    let (s, form) = match posted(
+        &c,
+        &headers,
+        audit.as_ref(),
+        Scope::Approve,
+        &body,
+        kind::APPROVAL_DECISION,
+        &format!("approval {id} not decided"),
+    )
+    .await
+    {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let form = form_of(&body);
-    if !same(&s.csrf, form.get("csrf").map(String::as_str).unwrap_or("")) {
-        c.refused(
-            audit.map(|a| a.0).as_ref(),
-            &s,
-            kind::APPROVAL_DECISION,
-            format!("approval {id}: the form's CSRF token is missing or wrong"),
-        )
-        .await;
-        return forbidden_csrf(&c, &s);
-    }
     let approve = match form.get("decision").map(String::as_str) {
         Some("approve") => true,
         Some("deny") => false,
@@ -213,12 +212,7 @@ pub(super) async fn decide(
         Ok(decided) => {
             let reason = crate::admin::decision_reason(&decided, approve, &who, comment.as_deref());
             if !c
-                .done(
-                    audit.map(|a| a.0).as_ref(),
-                    &s,
-                    kind::APPROVAL_DECISION,
-                    reason,
-                )
+                .done(audit.as_ref(), &s, kind::APPROVAL_DECISION, reason)
                 .await
             {
                 return approvals_page(
@@ -240,7 +234,7 @@ pub(super) async fn decide(
         }
         Err((status, _, message)) => {
             c.refused(
-                audit.map(|a| a.0).as_ref(),
+                audit.as_ref(),
                 &s,
                 kind::APPROVAL_DECISION,
                 format!("approval {id} not decided: {message}"),
@@ -329,22 +323,21 @@ pub(super) async fn set_kill_switch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Admin).await {
-        Ok(s) => s,
+    let audit = audit.map(|a| a.0);
+    let (s, form) = match posted(
+        &c,
+        &headers,
+        audit.as_ref(),
+        Scope::Admin,
+        &body,
+        kind::KILL_SWITCH_CHANGE,
+        "kill switch not changed",
+    )
+    .await
+    {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let audit = audit.map(|a| a.0);
-    let form = form_of(&body);
-    if !same(&s.csrf, form.get("csrf").map(String::as_str).unwrap_or("")) {
-        c.refused(
-            audit.as_ref(),
-            &s,
-            kind::KILL_SWITCH_CHANGE,
-            "kill switch not changed: the form's CSRF token is missing or wrong".into(),
-        )
-        .await;
-        return forbidden_csrf(&c, &s);
-    }
     let Some(mode) = form.get("mode").and_then(|m| Mode::parse(m)) else {
         return kill_page(
             &c,

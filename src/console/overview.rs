@@ -2,8 +2,7 @@
 //! profile's effective policy (`audit` or `admin`, as `GET /admin/v1/profiles`) and the policy
 //! reload (`admin`), whose problems are shown as `policy check` words them.
 
-use super::session::same;
-use super::{Console, forbidden_csrf, form_of, page_ctx, require, require_any};
+use super::{Console, page_ctx, posted, require_any};
 use crate::audit::{AuditHandle, kind};
 use crate::auth::Scope;
 use axum::extract::{RawQuery, State};
@@ -111,22 +110,21 @@ pub(super) async fn reload(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let s = match require(&c, &headers, audit.as_ref().map(|a| &a.0), Scope::Admin).await {
-        Ok(s) => s,
+    let audit = audit.map(|a| a.0);
+    let (s, form) = match posted(
+        &c,
+        &headers,
+        audit.as_ref(),
+        Scope::Admin,
+        &body,
+        kind::POLICY_RELOAD,
+        "policies not reloaded",
+    )
+    .await
+    {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let audit = audit.map(|a| a.0);
-    let form = form_of(&body);
-    if !same(&s.csrf, form.get("csrf").map(String::as_str).unwrap_or("")) {
-        c.refused(
-            audit.as_ref(),
-            &s,
-            kind::POLICY_RELOAD,
-            "policies not reloaded: the form's CSRF token is missing or wrong".into(),
-        )
-        .await;
-        return forbidden_csrf(&c, &s);
-    }
     let selected = form.get("name").cloned().filter(|n| !n.is_empty());
     let result = match c.reloader.reload() {
         Ok(done) => {
