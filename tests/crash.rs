@@ -8,83 +8,20 @@
 #[path = "support/binary.rs"]
 mod binary;
 mod emulator;
+#[path = "support/load.rs"]
+mod load;
 #[path = "support/pg.rs"]
 #[allow(dead_code)]
 mod pg;
 
-use emulator::{Emulator, EmulatorConfig, api_key};
-use serde_json::{Value, json};
+use emulator::{Emulator, EmulatorConfig};
+use load::{Answer, create, in_odoo, records};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const POLICY: &str = "[defaults]\nconfirm = \"none\"\n[models.\"res.partner\"]\nread = true\ncreate = { fields = [\"name\", \"is_company\"] }\n";
-
-/// One create through the stateless revision; the name, if the answer says it was written.
-fn create(
-    client: &reqwest::blocking::Client,
-    url: &str,
-    token: &str,
-    name: &str,
-) -> Result<bool, ()> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "name": "create_records", "arguments": {"model": "res.partner", "records": [{"name": name, "is_company": true}]},
-        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let r = client
-        .post(url)
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("accept", "application/json")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "create_records")
-        .body(body.to_string())
-        .send()
-        .map_err(|_| ())?;
-    let v: Value = r.json().map_err(|_| ())?;
-    Ok(v["result"]["isError"] == false && v["result"]["structuredContent"]["ids"].is_array())
-}
-
-/// Every record of `kind` on the trail.
-fn records(
-    client: &reqwest::blocking::Client,
-    admin: &str,
-    auditor: &str,
-    kind: &str,
-) -> Vec<Value> {
-    let v: Value = client
-        .get(format!("{admin}/admin/v1/audit"))
-        .bearer_auth(auditor)
-        .query(&[("kind", kind), ("limit", "10000"), ("order", "asc")])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    v["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["record"].clone())
-        .collect()
-}
-
-/// The partner names Odoo holds that start with `prefix`, asked of the emulator directly.
-fn in_odoo(odoo: &str, prefix: &str) -> BTreeSet<String> {
-    let v: Value = reqwest::blocking::Client::new()
-        .post(format!("{odoo}/json/2/res.partner/search_read"))
-        .bearer_auth(api_key("admin"))
-        .header("X-Odoo-Database", "lab")
-        .json(&json!({"domain": [["name", "=like", format!("{prefix}%")]], "fields": ["name"]}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    v.as_array()
-        .unwrap_or_else(|| panic!("{v}"))
-        .iter()
-        .filter_map(|r| r["name"].as_str().map(str::to_string))
-        .collect()
-}
 
 #[test]
 fn a_kill_mid_write_loses_nothing_acknowledged_and_names_every_unknown_outcome() {
@@ -118,11 +55,11 @@ fn a_kill_mid_write_loses_nothing_acknowledged_and_names_every_unknown_outcome()
                     for n in 0.. {
                         let name = format!("{prefix}{t}-{n}");
                         match create(&client, &url, &token, &name) {
-                            Ok(true) => {
+                            Answer::Ok => {
                                 acknowledged.lock().unwrap().insert(name);
                             }
-                            Ok(false) => {}
-                            Err(()) => return n,
+                            Answer::None(_) => return n,
+                            _ => {}
                         }
                     }
                     0
@@ -253,11 +190,11 @@ fn writers(
                     }
                     let name = format!("{prefix}{t}-{n}");
                     match create(&client, &url, &token, &name) {
-                        Ok(true) => {
+                        Answer::Ok => {
                             acknowledged.insert(name);
                         }
-                        Ok(false) => {}
-                        Err(()) => break,
+                        Answer::None(_) => break,
+                        _ => {}
                     }
                 }
                 acknowledged

@@ -96,13 +96,25 @@ where
         .with_state(state)
 }
 
-/// Ready when the store answers, Odoo answers, and the profiles (with their policies) are loaded.
+/// How long `/readyz` waits for the store's answer (probes have timeouts of their own).
+const STORE_PING: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ready when the store answers, the audit trail takes records, Odoo answers, and the profiles
+/// (with their policies) are loaded.
 async fn readyz(State(s): State<AdminState>) -> Response {
-    let store = s.store.ping().await.map_err(|e| e.to_string());
+    let store = match tokio::time::timeout(STORE_PING, s.store.ping()).await {
+        Ok(answer) => answer.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "the store did not answer within {} s",
+            STORE_PING.as_secs()
+        )),
+    };
+    let trail = s.audit.status();
     let odoo = s.odoo.ping().await.map_err(|e| e.to_string());
     let body = json!({
-        "ready": store.is_ok() && odoo.is_ok() && !s.profiles.is_empty(),
+        "ready": store.is_ok() && trail.is_taking() && odoo.is_ok() && !s.profiles.is_empty(),
         "store": store.as_ref().map(|_| "ok").unwrap_or_else(|e| e.as_str()),
+        "audit": trail.describe(),
         "odoo": odoo.as_ref().map(|_| "ok").unwrap_or_else(|e| e.as_str()),
         "odoo_circuit": s.odoo.circuit().as_str(),
         "profiles": s.profiles,
@@ -125,6 +137,8 @@ async fn metrics(State(s): State<AdminState>) -> Response {
     });
     m.audit_queue
         .set(i64::try_from(s.audit.queue_depth()).unwrap_or(i64::MAX));
+    m.audit_trail_up
+        .set(i64::from(s.audit.status().is_taking()));
     crate::metrics::odoo_circuit(s.odoo.circuit());
     m.tasks.set(
         i64::try_from(
@@ -134,10 +148,12 @@ async fn metrics(State(s): State<AdminState>) -> Response {
         )
         .unwrap_or(i64::MAX),
     );
-    if let Ok(pending) = s
-        .store
-        .count_pending_approvals(OffsetDateTime::now_utc())
-        .await
+    // A store that does not answer leaves the last count (a scrape must not wait on it).
+    if let Ok(Ok(pending)) = tokio::time::timeout(
+        STORE_PING,
+        s.store.count_pending_approvals(OffsetDateTime::now_utc()),
+    )
+    .await
     {
         m.pending_approvals.set(pending);
     }

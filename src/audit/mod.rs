@@ -16,7 +16,7 @@ mod writer;
 pub use handle::{AuditHandle, Draft};
 pub use redact::{Hidden, redact};
 pub use verify::{KeptHead, VerifyReport, verify};
-pub use writer::{AuditError, AuditLog};
+pub use writer::{AuditError, AuditLog, TrailStatus};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

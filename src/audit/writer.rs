@@ -1,6 +1,11 @@
 //! One writer task per instance appends queued records in batches (one transaction, one lock on
 //! the chain head). A record is never dropped: a full queue makes the caller wait (bounded), and a
 //! batch the store refused is retried until it is taken, while durable callers are told at once.
+//!
+//! While an append stalls, the trail is not taking records ([`AuditLog::status`]): every record,
+//! reads' too, is then waited for (bounded) like a durable one, so that nothing is answered whose
+//! record may not be kept. Once the store has failed an append (down, unreachable, full, locked),
+//! callers are refused at once, their records kept, until an append works again.
 
 use super::{Event, chain};
 use crate::store::Store;
@@ -15,6 +20,10 @@ const QUEUE: usize = 10_000;
 const BATCH: usize = 512;
 /// How long a request waits for room in the queue, or for a durable record's commit.
 const WAIT: Duration = Duration::from_secs(5);
+/// An append running longer than this means the trail is not taking records for now.
+const STALL: Duration = Duration::from_secs(1);
+/// While the store fails, how often the log says so again.
+const REPEAT_LOG: Duration = Duration::from_secs(30);
 /// How long a batch of queued (read) records waits for more before it is committed. Every commit
 /// rewrites the table's and each index's touched pages, so under load a commit per handful of
 /// records costs more than the records; a durable record ends the wait at once.
@@ -30,6 +39,100 @@ pub enum AuditError {
     NotCommitted(u64),
     #[error("the audit writer has stopped")]
     Stopped,
+    #[error("the audit trail has not taken a record for {0} s: its store is failing")]
+    Failing(u64),
+}
+
+impl AuditError {
+    /// What a client (an assistant, an MCP client) is told: the cause without the store's
+    /// details, which are for the operator's log.
+    pub fn for_client(&self) -> String {
+        match self {
+            AuditError::QueueFull(s) => {
+                format!("the audit trail is not taking records (none taken for {s} s)")
+            }
+            AuditError::Store(_) => {
+                "the audit trail's store is failing (the operator's log says why)".into()
+            }
+            AuditError::NotCommitted(s) => {
+                format!("the audit trail did not commit the record within {s} s")
+            }
+            AuditError::Stopped => "the audit trail has stopped".into(),
+            AuditError::Failing(_) => "the audit trail is not taking records: its store is \
+                 failing (the operator's log says why)"
+                .into(),
+        }
+    }
+}
+
+/// Whether the trail takes records, as `/readyz` and `/metrics` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrailStatus {
+    Taking,
+    /// The store failed the last append (its error), for this long.
+    Failing {
+        error: String,
+        for_secs: u64,
+    },
+    /// An append has been running for this long.
+    Stalled {
+        for_secs: u64,
+    },
+}
+
+impl TrailStatus {
+    pub fn is_taking(&self) -> bool {
+        matches!(self, TrailStatus::Taking)
+    }
+
+    /// A line for an operator.
+    pub fn describe(&self) -> String {
+        match self {
+            TrailStatus::Taking => "ok".into(),
+            TrailStatus::Failing { error, for_secs } => {
+                format!("not taking records for {for_secs} s: {error}")
+            }
+            TrailStatus::Stalled { for_secs } => format!(
+                "not taking records: an append has been waiting on the store for {for_secs} s"
+            ),
+        }
+    }
+}
+
+/// The writer's state, shared with the request path.
+struct Health {
+    started: std::time::Instant,
+    /// When the append now running began (ms after `started`, plus one), 0 when none runs.
+    busy_since: std::sync::atomic::AtomicU64,
+    /// Since when, and why, the store has failed every append (`None`: the last one worked).
+    failing: std::sync::Mutex<Option<(std::time::Instant, String)>>,
+}
+
+impl Health {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
+    }
+
+    fn status(&self) -> TrailStatus {
+        if let Ok(f) = self.failing.lock()
+            && let Some((since, error)) = f.as_ref()
+        {
+            return TrailStatus::Failing {
+                error: error.clone(),
+                for_secs: since.elapsed().as_secs(),
+            };
+        }
+        let busy = self.busy_since.load(Ordering::Relaxed);
+        let running = Duration::from_millis(self.now_ms().saturating_sub(busy));
+        if busy != 0 && running >= STALL {
+            return TrailStatus::Stalled {
+                for_secs: running.as_secs(),
+            };
+        }
+        TrailStatus::Taking
+    }
 }
 
 struct Job {
@@ -42,6 +145,7 @@ pub struct AuditLog {
     tx: mpsc::Sender<Job>,
     instance: String,
     depth: Arc<AtomicUsize>,
+    health: Arc<Health>,
 }
 
 impl AuditLog {
@@ -49,12 +153,23 @@ impl AuditLog {
     pub fn start(store: Arc<Store>, instance: String) -> Arc<AuditLog> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let depth = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(run(store, rx, depth.clone()));
+        let health = Arc::new(Health {
+            started: std::time::Instant::now(),
+            busy_since: std::sync::atomic::AtomicU64::new(0),
+            failing: std::sync::Mutex::new(None),
+        });
+        tokio::spawn(run(store, rx, depth.clone(), health.clone()));
         Arc::new(AuditLog {
             tx,
             instance,
             depth,
+            health,
         })
+    }
+
+    /// Whether the trail takes records now.
+    pub fn status(&self) -> TrailStatus {
+        self.health.status()
     }
 
     pub fn instance(&self) -> &str {
@@ -72,13 +187,47 @@ impl AuditLog {
     }
 
     /// Queues a record. Waits for room at most a few seconds, then fails: the caller must not
-    /// answer as if the record were kept.
+    /// answer as if the record were kept. While an append is stalled, waits for this one's
+    /// commit instead (as long as [`AuditLog::record_durable`] does), so that nothing is answered
+    /// on a record that may never be written.
+    ///
+    /// Once the store has failed an append, the answer is at once, until an append works again:
+    /// the record is kept (queued, if there is room) and the caller refused, rather than every
+    /// request waiting out an outage.
     pub async fn record(&self, event: Event) -> Result<(), AuditError> {
+        match self.health.status() {
+            TrailStatus::Taking => self.enqueue(Job { event, done: None }).await,
+            TrailStatus::Failing { for_secs, .. } => {
+                self.keep(event);
+                Err(AuditError::Failing(for_secs))
+            }
+            _ => self.record_durable(event).await.map(drop),
+        }
+    }
+
+    /// Queues a record whatever the trail's state, waiting only for room: for the outcome of a
+    /// call refused because the trail failed (its answer promises nothing done, so it need not
+    /// wait for the commit; it must still follow an intent that may be committed later).
+    pub async fn queue(&self, event: Event) -> Result<(), AuditError> {
         self.enqueue(Job { event, done: None }).await
     }
 
-    /// Queues a record and waits until it is committed; its sequence number.
+    /// Commits the intent of a write, as [`AuditLog::record_durable`]; while the store fails,
+    /// refuses at once and queues nothing: the write is not made, so it has no intent.
+    pub async fn record_intent(&self, event: Event) -> Result<i64, AuditError> {
+        if let TrailStatus::Failing { for_secs, .. } = self.health.status() {
+            return Err(AuditError::Failing(for_secs));
+        }
+        self.record_durable(event).await
+    }
+
+    /// Queues a record and waits until it is committed; its sequence number. While the store
+    /// fails, the record is kept (queued, if there is room) and the caller refused at once.
     pub async fn record_durable(&self, event: Event) -> Result<i64, AuditError> {
+        if let TrailStatus::Failing { for_secs, .. } = self.health.status() {
+            self.keep(event);
+            return Err(AuditError::Failing(for_secs));
+        }
         let (done, wait) = oneshot::channel();
         self.enqueue(Job {
             event,
@@ -108,6 +257,19 @@ impl AuditLog {
         }
     }
 
+    /// Queues a record of a request being refused because the trail fails: kept if there is
+    /// room (written when the store is back), else only logged (the request was refused).
+    fn keep(&self, event: Event) {
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        if self.tx.try_send(Job { event, done: None }).is_err() {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!(
+                "the audit queue is full while the store fails: the record of a refused request \
+                 was not kept"
+            );
+        }
+    }
+
     /// Queues a record without waiting (for `Drop`); a full queue loses it, loudly.
     pub fn record_nowait(&self, event: Event) {
         self.depth.fetch_add(1, Ordering::Relaxed);
@@ -130,10 +292,18 @@ impl AuditLog {
     }
 }
 
-async fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUsize>) {
+async fn run(
+    store: Arc<Store>,
+    mut rx: mpsc::Receiver<Job>,
+    depth: Arc<AtomicUsize>,
+    health: Arc<Health>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
     let mut backoff = Duration::from_millis(50);
     let mut failures = 0u32;
+    // Failed appends since the last that worked, and when the log last said so.
+    let mut failed = 0u64;
+    let mut logged: Option<std::time::Instant> = None;
     loop {
         if batch.is_empty() {
             match rx.recv().await {
@@ -143,8 +313,27 @@ async fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUs
         }
         gather(&mut rx, &mut batch).await;
         let inserts: Vec<_> = batch.iter().map(|j| j.event.to_insert()).collect();
-        match store.append_audit(&inserts, &chain).await {
+        health.busy_since.store(health.now_ms(), Ordering::Relaxed);
+        let appended = store.append_audit(&inserts, &chain).await;
+        health.busy_since.store(0, Ordering::Relaxed);
+        match appended {
             Ok(seqs) => {
+                if failed > 0 {
+                    let down = health
+                        .failing
+                        .lock()
+                        .ok()
+                        .and_then(|mut f| f.take())
+                        .map_or(0, |(since, _)| since.elapsed().as_secs());
+                    tracing::warn!(
+                        after_secs = down,
+                        failed_appends = failed,
+                        records = batch.len(),
+                        "the audit trail takes records again; nothing queued was lost"
+                    );
+                    failed = 0;
+                    logged = None;
+                }
                 let n = batch.len();
                 for (job, seq) in batch.drain(..).zip(seqs) {
                     if let Some(done) = job.done {
@@ -158,13 +347,32 @@ async fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUs
             Err(e) => {
                 // Durable callers learn at once (their write is refused); every record stays queued
                 // and is retried until the store takes it.
-                tracing::error!(error = %e, records = batch.len(), "the audit store refused a batch; retrying");
+                failed += 1;
+                crate::metrics::metrics().audit_append_failures.inc();
+                if let Ok(mut f) = health.failing.lock() {
+                    let since = f.as_ref().map_or_else(std::time::Instant::now, |(s, _)| *s);
+                    *f = Some((since, e.to_string()));
+                }
+                if logged.is_none_or(|at| at.elapsed() >= REPEAT_LOG) {
+                    logged = Some(std::time::Instant::now());
+                    tracing::error!(
+                        error = %e,
+                        queued = depth.load(Ordering::Relaxed),
+                        failed_appends = failed,
+                        "the audit store is not taking records: writes are refused and reads \
+                         fail until it does; every queued record is kept and retried"
+                    );
+                }
                 for job in batch.iter_mut() {
                     if let Some(done) = job.done.take() {
                         let _ = done.send(Err(e.clone()));
                     }
                 }
-                failures += 1;
+                // Only a store that refuses these records (not one that is down, full or
+                // locked) is worth setting a record aside for.
+                if e.refuses_record() {
+                    failures += 1;
+                }
                 if failures >= 3 {
                     // The store answers, but refuses this batch: find the record it refuses and
                     // keep the chain going with a placeholder saying so, rather than stall every
@@ -174,6 +382,11 @@ async fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUs
                     depth.fetch_sub(before - batch.len(), Ordering::Relaxed);
                     failures = 0;
                     if batch.is_empty() {
+                        if let Ok(mut f) = health.failing.lock() {
+                            *f = None;
+                        }
+                        failed = 0;
+                        logged = None;
                         continue;
                     }
                 }
@@ -226,10 +439,18 @@ async fn gather(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
 /// down, not the record), the records are kept for the next round.
 async fn isolate(store: &Store, batch: &mut Vec<Job>) {
     let mut kept = Vec::new();
-    for job in batch.drain(..) {
+    let mut jobs = std::mem::take(batch).into_iter();
+    while let Some(job) = jobs.next() {
         let one = [job.event.to_insert()];
-        if store.append_audit(&one, &chain).await.is_ok() {
-            continue;
+        match store.append_audit(&one, &chain).await {
+            Ok(_) => continue,
+            // The store, not this record, fails now: keep it and the rest for the next round.
+            Err(e) if !e.refuses_record() => {
+                kept.push(job);
+                kept.extend(jobs);
+                break;
+            }
+            Err(_) => {}
         }
         let mut placeholder = super::Event::new(super::Kind::AuditError, &job.event.instance);
         placeholder.time = job.event.time;

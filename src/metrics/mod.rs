@@ -58,6 +58,10 @@ pub struct Metrics {
     pub rate_limited: Family<ReasonLabels, Counter>,
     pub kill_switch: Gauge,
     pub audit_queue: Gauge,
+    /// 1 while the audit trail takes records, 0 while its store fails or stalls.
+    pub audit_trail_up: Gauge,
+    /// Batches the audit store failed to take.
+    pub audit_append_failures: Counter,
     pub pending_approvals: Gauge,
     pub connections_dropped: Family<ConnectionLabels, Counter>,
     pub connections_open: Family<ListenerLabels, Gauge>,
@@ -92,6 +96,8 @@ impl Metrics {
         let rate_limited = Family::<ReasonLabels, Counter>::default();
         let kill_switch = Gauge::default();
         let audit_queue = Gauge::default();
+        let audit_trail_up = Gauge::default();
+        let audit_append_failures = Counter::default();
         let pending_approvals = Gauge::default();
         let connections_dropped = Family::<ConnectionLabels, Counter>::default();
         let connections_open = Family::<ListenerLabels, Gauge>::default();
@@ -161,6 +167,16 @@ impl Metrics {
             audit_queue.clone(),
         );
         registry.register(
+            "audit_trail_up",
+            "1 while the audit trail takes records; 0 while its store fails or stalls (writes are refused, reads wait for their record, then fail)",
+            audit_trail_up.clone(),
+        );
+        registry.register(
+            "audit_append_failures",
+            "Batches of audit records the store failed to take (each is retried until taken)",
+            audit_append_failures.clone(),
+        );
+        registry.register(
             "pending_approvals",
             "Approval requests waiting for an approver",
             pending_approvals.clone(),
@@ -173,6 +189,8 @@ impl Metrics {
             rate_limited,
             kill_switch,
             audit_queue,
+            audit_trail_up,
+            audit_append_failures,
             pending_approvals,
             connections_dropped,
             connections_open,

@@ -113,7 +113,7 @@ pub(super) fn prepare<'a>(
     for event in events {
         seq += 1;
         let text = serde_json::to_string(&event.record).map_err(|e| {
-            StoreError::Query(format!(
+            StoreError::Record(format!(
                 "cannot append to the audit trail: the record of a {} event does not serialise \
                  as JSON ({e}); nothing of this batch was stored",
                 event.kind
@@ -121,7 +121,7 @@ pub(super) fn prepare<'a>(
         })?;
         let hash = chain(&prev, seq, &event.record);
         if hash.is_empty() || hash.len() > MAX_HASH_LEN {
-            return Err(StoreError::Query(format!(
+            return Err(StoreError::Record(format!(
                 "cannot append to the audit trail: the chain function returned a hash of {} \
                  bytes for seq {seq} (1 to {MAX_HASH_LEN} expected); nothing of this batch was \
                  stored",
@@ -146,15 +146,13 @@ pub(super) fn parse_record(seq: i64, text: &str) -> Result<Value, sqlx::Error> {
     })
 }
 
-fn append_error(e: &sqlx::Error) -> StoreError {
-    StoreError::Query(format!(
-        "cannot append to the audit trail: {e} — nothing of this batch was stored; check that \
-         the store is reachable and has space"
-    ))
-}
-
+/// A failed append keeps the driver's error (see [`StoreError::refuses_record`]).
 pub(super) fn map_append(e: sqlx::Error) -> StoreError {
-    append_error(&e)
+    StoreError::sql(
+        "cannot append to the audit trail (nothing of this batch was stored; check that the \
+         store is reachable, has space and is not locked)",
+        e,
+    )
 }
 
 impl Store {
@@ -172,13 +170,16 @@ impl Store {
         events: &[AuditInsert],
         chain: &ChainFn,
     ) -> Result<Vec<i64>, StoreError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self {
-            Store::Sqlite(pool) => sqlite::append_audit(pool, events, chain).await,
-            Store::Postgres(pool) => postgres::append_audit(pool, events, chain).await,
-        }
+        super::bounded("append to the audit trail", async move {
+            if events.is_empty() {
+                return Ok(Vec::new());
+            }
+            match self {
+                Store::Sqlite(pool) => sqlite::append_audit(pool, events, chain).await,
+                Store::Postgres(pool) => postgres::append_audit(pool, events, chain).await,
+            }
+        })
+        .await
     }
 
     /// Records matching `filter`, in seq order, strictly after `after_seq` (a cursor), at most
@@ -358,7 +359,7 @@ mod tests {
         let empty =
             |_: &str, seq: i64, _: &Value| if seq == 2 { String::new() } else { "h".into() };
         assert!(
-            matches!(prepare(&events, None, &empty), Err(StoreError::Query(m)) if m.contains("seq 2"))
+            matches!(prepare(&events, None, &empty), Err(StoreError::Record(m)) if m.contains("seq 2"))
         );
         let huge = |_: &str, _: i64, _: &Value| "x".repeat(MAX_HASH_LEN + 1);
         assert!(prepare(&events, None, &huge).is_err());

@@ -21,48 +21,51 @@ fn q(e: sqlx::Error, what: &str) -> StoreError {
 impl Store {
     /// The stored state; `None` before the switch was ever set (open).
     pub async fn get_kill_switch(&self) -> Result<Option<KillSwitchRow>, StoreError> {
-        match self {
-            Store::Sqlite(pool) => {
-                let row = sqlx::query(
-                    "SELECT mode, reason, changed_by, changed_at FROM kill_switch WHERE id = 1",
-                )
-                .fetch_optional(pool)
-                .await
-                .map_err(|e| q(e, "read"))?;
-                row.map(|r| -> Result<KillSwitchRow, sqlx::Error> {
-                    let at: i64 = r.try_get("changed_at")?;
-                    Ok(KillSwitchRow {
-                        mode: r.try_get("mode")?,
-                        reason: r.try_get("reason")?,
-                        changed_by: r.try_get("changed_by")?,
-                        changed_at: OffsetDateTime::from_unix_timestamp_nanos(
-                            i128::from(at) * 1_000,
-                        )
-                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        super::bounded("read the kill switch", async move {
+            match self {
+                Store::Sqlite(pool) => {
+                    let row = sqlx::query(
+                        "SELECT mode, reason, changed_by, changed_at FROM kill_switch WHERE id = 1",
+                    )
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(|e| q(e, "read"))?;
+                    row.map(|r| -> Result<KillSwitchRow, sqlx::Error> {
+                        let at: i64 = r.try_get("changed_at")?;
+                        Ok(KillSwitchRow {
+                            mode: r.try_get("mode")?,
+                            reason: r.try_get("reason")?,
+                            changed_by: r.try_get("changed_by")?,
+                            changed_at: OffsetDateTime::from_unix_timestamp_nanos(
+                                i128::from(at) * 1_000,
+                            )
+                            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                        })
                     })
-                })
-                .transpose()
-                .map_err(|e| q(e, "decode"))
-            }
-            Store::Postgres(pool) => {
-                let row = sqlx::query(
-                    "SELECT mode, reason, changed_by, changed_at FROM kill_switch WHERE id = 1",
-                )
-                .fetch_optional(pool)
-                .await
-                .map_err(|e| q(e, "read"))?;
-                row.map(|r| -> Result<KillSwitchRow, sqlx::Error> {
-                    Ok(KillSwitchRow {
-                        mode: r.try_get("mode")?,
-                        reason: r.try_get("reason")?,
-                        changed_by: r.try_get("changed_by")?,
-                        changed_at: r.try_get("changed_at")?,
+                    .transpose()
+                    .map_err(|e| q(e, "decode"))
+                }
+                Store::Postgres(pool) => {
+                    let row = sqlx::query(
+                        "SELECT mode, reason, changed_by, changed_at FROM kill_switch WHERE id = 1",
+                    )
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(|e| q(e, "read"))?;
+                    row.map(|r| -> Result<KillSwitchRow, sqlx::Error> {
+                        Ok(KillSwitchRow {
+                            mode: r.try_get("mode")?,
+                            reason: r.try_get("reason")?,
+                            changed_by: r.try_get("changed_by")?,
+                            changed_at: r.try_get("changed_at")?,
+                        })
                     })
-                })
-                .transpose()
-                .map_err(|e| q(e, "decode"))
+                    .transpose()
+                    .map_err(|e| q(e, "decode"))
+                }
             }
-        }
+        })
+        .await
     }
 
     pub async fn set_kill_switch(&self, row: &KillSwitchRow) -> Result<(), StoreError> {

@@ -74,6 +74,10 @@ pub enum StoreError {
     /// `[store] url` is not a URL this store understands.
     #[error("{0}")]
     InvalidUrl(String),
+    /// The store cannot take this record (it does not serialise, or its hash is malformed),
+    /// whatever the state of the database.
+    #[error("{0}")]
+    Record(String),
 }
 
 impl StoreError {
@@ -81,6 +85,31 @@ impl StoreError {
         StoreError::Sql {
             what: what.into(),
             source: Arc::new(source),
+        }
+    }
+
+    /// Whether the store refused what it was given (a value past a limit or breaking a
+    /// constraint: PostgreSQL's classes 22, 23 and 54; SQLite's TOOBIG, CONSTRAINT, MISMATCH and
+    /// RANGE), rather than being unable to take anything now (down, unreachable, full, locked,
+    /// read-only after a failover). Only the first is worth setting a record aside for: the
+    /// second passes, and the same records go in when it does.
+    pub fn refuses_record(&self) -> bool {
+        match self {
+            StoreError::Record(_) => true,
+            StoreError::Sql { source, .. } => source.as_database_error().is_some_and(|db| {
+                let code = db.code().unwrap_or_default();
+                if db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some()
+                {
+                    matches!(code.get(..2), Some("22" | "23" | "54"))
+                } else {
+                    // SQLite's extended result code; its low byte is the primary one.
+                    code.parse::<i32>()
+                        .is_ok_and(|c| matches!(c & 0xff, 18 | 19 | 20 | 25))
+                }
+            }),
+            _ => false,
         }
     }
 }
@@ -213,10 +242,13 @@ impl Store {
 
     /// The key with this id, revoked or expired ones included.
     pub async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        match self {
-            Store::Sqlite(pool) => sqlite::get_key(pool, id).await,
-            Store::Postgres(pool) => postgres::get_key(pool, id).await,
-        }
+        bounded("read a key", async move {
+            match self {
+                Store::Sqlite(pool) => sqlite::get_key(pool, id).await,
+                Store::Postgres(pool) => postgres::get_key(pool, id).await,
+            }
+        })
+        .await
     }
 
     /// Every key, newest first (by `created_at`, then by id, descending).
@@ -257,12 +289,37 @@ impl Store {
         &self,
         since: OffsetDateTime,
     ) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
-        let since = stored_time(since);
-        match self {
-            Store::Sqlite(pool) => sqlite::revoked_since(pool, since).await,
-            Store::Postgres(pool) => postgres::revoked_since(pool, since).await,
-        }
+        bounded("poll revoked keys", async move {
+            let since = stored_time(since);
+            match self {
+                Store::Sqlite(pool) => sqlite::revoked_since(pool, since).await,
+                Store::Postgres(pool) => postgres::revoked_since(pool, since).await,
+            }
+        })
+        .await
     }
+}
+
+/// How long a store call on the request path or a poller may take: a server that stops
+/// answering without closing the connection (a dead host, a partition) otherwise holds the call
+/// until the operating system gives up on the connection, many minutes later.
+const CALL_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `call`, or an error saying it did not finish within [`CALL_BOUND`] (dropping it: a
+/// connection left mid-query is not handed out again).
+async fn bounded<T>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(CALL_BOUND, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Query(format!(
+                "the store did not answer within {} s ({what}): check that it is up and \
+                 reachable",
+                CALL_BOUND.as_secs()
+            )))
+        })
 }
 
 /// A query failure, with what was being done.
@@ -294,6 +351,50 @@ mod tests {
             stored_time(before_epoch),
             datetime!(1960-01-01 00:00:00.999999 UTC)
         );
+    }
+
+    /// A record the store refuses is told apart from a store that cannot take anything now.
+    #[tokio::test]
+    async fn refused_records_are_told_from_a_failing_store() {
+        let dir = std::env::temp_dir().join(format!("ow-refuses-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (v TEXT NOT NULL CHECK (length(v) < 4))")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let refused = sqlx::query("INSERT INTO t VALUES ('too long')")
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        assert!(StoreError::sql("append", refused).refuses_record());
+        // Another process holds the write lock: the store, not the record, fails.
+        let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let mut holder = other.acquire().await.unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .busy_timeout(std::time::Duration::from_millis(50));
+        let mut c = sqlx::ConnectOptions::connect(&options).await.unwrap();
+        let locked = sqlx::query("INSERT INTO t VALUES ('ok')")
+            .execute(&mut c)
+            .await
+            .unwrap_err();
+        assert!(!StoreError::sql("append", locked).refuses_record());
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(!StoreError::sql("append", io).refuses_record());
+        assert!(!StoreError::sql("append", sqlx::Error::PoolTimedOut).refuses_record());
+        assert!(StoreError::Record("bad hash".into()).refuses_record());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -502,7 +502,8 @@ impl Store {
         &self,
         since: OffsetDateTime,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        on_pool!(self, pool => sqlx::query(
+        super::bounded("poll revoked grants", async move {
+            on_pool!(self, pool => sqlx::query(
             "SELECT id, person_id FROM oauth_grants WHERE revoked_at >= $1 ORDER BY revoked_at",
         )
         .bind(micros(since))
@@ -513,6 +514,8 @@ impl Store {
         .map(|r| Ok((r.try_get("id")?, r.try_get("person_id")?)))
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(|e| q("decode revoked grants", e)))
+        })
+        .await
     }
 
     /// A grant by id, revoked or not.
@@ -562,6 +565,7 @@ impl Store {
     /// An access token by its hash, with its grant and person (revoked or expired included: the
     /// caller decides).
     pub async fn oauth_access(&self, hash: &str) -> Result<Option<AccessRow>, StoreError> {
+        super::bounded("check an access token", async move {
         let sql = format!(
             "SELECT t.expires_at AS token_expires_at, {GRANT_COLUMNS_AS}, {PERSON_COLUMNS} \
              FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id \
@@ -585,6 +589,8 @@ impl Store {
             })
             .transpose()
             .map_err(|e| q("decode an access token", e)))
+    })
+        .await
     }
 
     /// Spends a refresh token: the first caller gets its grant, a replay learns which grant to

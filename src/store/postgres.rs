@@ -14,7 +14,8 @@ const MAX_CONNECTIONS: u32 = 10;
 /// How long to wait for the server to answer at start-up (an unreachable host otherwise hangs
 /// for the operating system's TCP timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a query waits for a connection: while the server is down, the bound on every wait.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Key for `pg_advisory_xact_lock` around an audit append: the bytes of "odoaudit" (the
 /// migration lock is "odoowrdn").
@@ -50,6 +51,10 @@ pub(super) async fn connect(
     PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A session left inside a transaction (a failed commit) is closed, never handed out.
+        .before_acquire(|conn, _| {
+            Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+        })
         .connect_with(options)
         .await
         .map_err(|e| StoreError::Connect(redactor.apply(connect_message(display, &e))))
@@ -62,6 +67,7 @@ fn redact(e: StoreError, redactor: &Redactor) -> StoreError {
         StoreError::Query(m) => StoreError::Query(redactor.apply(m)),
         StoreError::Conflict(m) => StoreError::Conflict(redactor.apply(m)),
         StoreError::InvalidUrl(m) => StoreError::InvalidUrl(redactor.apply(m)),
+        StoreError::Record(m) => StoreError::Record(redactor.apply(m)),
         // The driver's error stays the source unless it shows a secret: then only its
         // redacted text remains.
         sql @ StoreError::Sql { .. } => {

@@ -54,6 +54,7 @@ pub(super) async fn connect(
         loop {
             match SqlitePoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
+                .before_acquire(|conn, _| Box::pin(async move { Ok(usable(conn)) }))
                 .connect_with(options.clone())
                 .await
             {
@@ -68,6 +69,13 @@ pub(super) async fn connect(
     .map_err(|e| open_error(&path, &e))?;
     migrate::sqlite(&pool, &display).await?;
     Ok(pool)
+}
+
+/// A pooled connection still inside a transaction (a COMMIT that failed on a full disk can leave
+/// the driver counting one that SQLite already ended) would refuse every later BEGIN: such a
+/// connection is closed instead of handed out.
+pub(super) fn usable(conn: &sqlx::SqliteConnection) -> bool {
+    !sqlx::Connection::is_in_transaction(conn)
 }
 
 /// SQLITE_BUSY / SQLITE_LOCKED: another connection holds a lock for now.
@@ -268,6 +276,8 @@ pub(super) async fn append_audit(
     chain: &ChainFn,
 ) -> Result<Vec<i64>, StoreError> {
     // The write lock from the start: the head read below cannot go stale before the inserts.
+    // (A COMMIT refused by a full disk can leave the connection unusable: the pool's
+    // `before_acquire` check closes it rather than hand it out again.)
     let mut tx = pool
         .begin_with("BEGIN IMMEDIATE")
         .await

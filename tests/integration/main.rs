@@ -18,6 +18,7 @@ mod certs;
 #[path = "../emulator/mod.rs"]
 mod emulator;
 #[path = "../support/pg.rs"]
+#[allow(dead_code)] // the fault switches are for tests/store_faults.rs
 mod pg;
 #[path = "../support/warden.rs"]
 mod warden;

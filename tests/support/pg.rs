@@ -220,6 +220,148 @@ rm -rf "$3"
         );
     }
 
+    /// Stops the server at once, as a crash would (SIGQUIT: no checkpoint, clients cut off),
+    /// and waits until it is down.
+    pub fn stop_now(&self) {
+        let data = self.data.display().to_string();
+        self.run_checked(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-m", "immediate", "-w", "-t", "30", "stop"],
+        );
+    }
+
+    /// Starts a stopped server again, on its port and data (crash recovery runs first).
+    pub fn start_again(&self) {
+        let data = self.data.display().to_string();
+        let log = self.dir.join("server.log").display().to_string();
+        self.run_checked(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-l", &log, "-w", "-t", "30", "start"],
+        );
+    }
+
+    /// Freezes the server (SIGSTOP to it and every backend): connections stay open and nothing
+    /// answers, as with a host that died or a network that dropped it. [`PgServer::thaw`] ends it.
+    pub fn freeze(&self) {
+        self.signal_all("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal_all("-CONT");
+    }
+
+    fn signal_all(&self, signal: &str) {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .unwrap_or_else(|e| panic!("read postmaster.pid: {e}"));
+        let postmaster = pid_file
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let mut pids = vec![postmaster.clone()];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: the comm may hold spaces, so split after its ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            if ppid == Some(postmaster.as_str()) {
+                pids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        // The shell's own `kill`: no procps needed.
+        let status = Command::new("/bin/sh")
+            .args(["-c", "kill \"$@\"", "kill", signal])
+            .args(&pids)
+            .status()
+            .unwrap_or_else(|e| panic!("kill {signal}: {e}"));
+        assert!(status.success(), "kill {signal} {pids:?}");
+    }
+
+    /// Makes a commit wait until its WAL is written out (the harness's default does not), so that
+    /// an immediate stop loses nothing acknowledged; takes effect at once (reload).
+    pub fn durable_commits(&self) {
+        self.append_config("synchronous_commit = on\n");
+        let data = self.data.display().to_string();
+        self.run_checked(&self.bin.join("pg_ctl"), &["-D", &data, "reload"]);
+    }
+
+    /// Makes every commit wait until a standby has it (`synchronous_standby_names = '*'`), so
+    /// that a failover loses nothing acknowledged; takes effect at once (reload).
+    pub fn require_synchronous_standby(&self) {
+        self.append_config("synchronous_commit = on\nsynchronous_standby_names = '*'\n");
+        let data = self.data.display().to_string();
+        self.run_checked(&self.bin.join("pg_ctl"), &["-D", &data, "reload"]);
+    }
+
+    /// A streaming standby of this server (`pg_basebackup -R`), on a port of its own, started;
+    /// stopped on drop. [`PgServer::promote`] makes it a primary.
+    pub fn standby(&self) -> PgServer {
+        let dir = make_temp_dir();
+        let standby = PgServer {
+            bin: self.bin.clone(),
+            data: dir.join("data"),
+            socket_dir: dir.join("sock"),
+            dir,
+            port: free_port(),
+            run_as: self.run_as.clone(),
+            startup: Duration::ZERO,
+        };
+        std::fs::create_dir(&standby.socket_dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        if let Some(user) = &standby.run_as {
+            for d in [&standby.dir, &standby.socket_dir] {
+                std::os::unix::fs::chown(d, Some(user.uid), Some(user.gid))
+                    .unwrap_or_else(|e| panic!("chown {}: {e}", d.display()));
+            }
+        }
+        let data = standby.data.display().to_string();
+        self.run_checked(
+            &self.bin.join("pg_basebackup"),
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                &data,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        );
+        standby.write_config();
+        // A promoted standby must not wait for a standby of its own.
+        standby.append_config("synchronous_standby_names = ''\n");
+        let log = standby.dir.join("server.log").display().to_string();
+        standby.run_checked(
+            &standby.bin.join("pg_ctl"),
+            &["-D", &data, "-l", &log, "-w", "-t", "30", "start"],
+        );
+        standby
+    }
+
+    /// Promotes a standby to primary (it takes writes once this returns).
+    pub fn promote(&self) {
+        let data = self.data.display().to_string();
+        self.run_checked(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-w", "-t", "30", "promote"],
+        );
+    }
+
+    fn append_config(&self, lines: &str) {
+        let conf = self.data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap_or_default();
+        text.push_str(lines);
+        std::fs::write(&conf, text).unwrap_or_else(|e| panic!("write {}: {e}", conf.display()));
+    }
+
     fn write_config(&self) {
         let conf = self.data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).unwrap_or_default();

@@ -21,6 +21,8 @@ pub struct CallAudit {
     confirmed_by: Mutex<Option<String>>,
     cut_off: Mutex<Option<CutOff>>,
     finished: std::sync::atomic::AtomicBool,
+    /// The trail did not take the write's intent in time (the write was not made).
+    intent_refused: std::sync::atomic::AtomicBool,
 }
 
 /// How a call that did not finish was cut off.
@@ -154,6 +156,7 @@ impl CallAudit {
             confirmed_by: Mutex::new(None),
             cut_off: Mutex::new(None),
             finished: std::sync::atomic::AtomicBool::new(false),
+            intent_refused: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -213,14 +216,20 @@ impl CallAudit {
         e.decision = Some(crate::audit::Decision::Allow);
         e.outcome = Some(crate::audit::Outcome::Pending);
         e.confirmed_by = self.confirmed();
-        match self.log.record_durable(e).await {
+        match self.log.record_intent(e).await {
             Ok(seq) => {
                 if let Ok(mut i) = self.intent.lock() {
                     *i = Some(seq);
                 }
                 Ok(())
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // The intent may still be queued and committed later: the outcome must then
+                // close it (nothing was sent to Odoo).
+                self.intent_refused
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                Err(e)
+            }
         }
     }
 
@@ -232,7 +241,12 @@ impl CallAudit {
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let mut e = self.event();
         e.time = time::OffsetDateTime::now_utc();
-        e.kind = if had_intent {
+        let intent_refused = self
+            .intent_refused
+            .load(std::sync::atomic::Ordering::SeqCst);
+        // An intent the trail did not take in time may be committed later: this outcome closes
+        // it, so that `audit verify` does not name a write that was never sent.
+        e.kind = if had_intent || intent_refused {
             kind::WRITE_OUTCOME
         } else {
             kind::TOOL_CALL
@@ -274,6 +288,9 @@ impl CallAudit {
         );
         if tool_kind == ToolKind::Read {
             self.log.record(e).await.map(|_| ())
+        } else if intent_refused {
+            // Nothing was done; the answer says so without waiting on the failing trail again.
+            self.log.queue(e).await
         } else {
             self.log.record_durable(e).await.map(|_| ())
         }

@@ -940,11 +940,18 @@ pub async fn intent(ctx: &crate::mcp::context::CallContext) -> Result<(), ToolEr
             state.reason
         )));
     }
-    ctx.audit.write_intent().await.map_err(|e| ToolError::Failed {
-        message: format!("the write was refused: the audit trail cannot record it ({e}). Nothing was changed; try again later."),
-        class: None,
-        unknown: false,
-    })
+    ctx.audit
+        .write_intent()
+        .await
+        .map_err(|e| ToolError::Failed {
+            message: format!(
+                "the write was refused: {}, and no write is made unrecorded. Nothing was changed; \
+             try again later.",
+                e.for_client()
+            ),
+            class: None,
+            unknown: false,
+        })
 }
 
 /// Odoo errors stay Odoo errors (distinct from policy denials).

@@ -462,7 +462,8 @@ impl Toolbox {
                     // Fail closed: no answer without its record.
                     return into_result(Err(ToolError::Failed {
                         message: format!(
-                            "the audit trail is unavailable ({e}); the answer was withheld. Try again later."
+                            "{}: the answer was withheld (no answer without its record). Nothing was changed; try again later.",
+                            e.for_client()
                         ),
                         class: None,
                         unknown: false,
