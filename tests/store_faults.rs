@@ -210,6 +210,21 @@ impl Lab {
             writes_refused > 0 && reads_failed > 0,
             "the fault refused nothing"
         );
+        // Once the store has failed, calls are refused at once, not after a wait each.
+        let refused: Vec<&Seen> = seen
+            .iter()
+            .filter(|s| !matches!(s.answer, Answer::Ok))
+            .collect();
+        let at_once = refused
+            .iter()
+            .filter(|s| s.took < Duration::from_millis(500))
+            .count();
+        eprintln!("  {at_once} of {} refusals at once", refused.len());
+        assert!(
+            at_once * 2 >= refused.len(),
+            "most refusals waited: {at_once} of {} within 0.5 s",
+            refused.len()
+        );
 
         let intents = records(&self.client, &w.admin_url, &self.auditor, "write_intent");
         let outcomes = records(&self.client, &w.admin_url, &self.auditor, "write_outcome");
@@ -526,13 +541,18 @@ fn postgresql_failing_over_to_a_promoted_standby() {
         )
     });
     under_load(&lab, "pg-failover", |w| {
-        // The primary dies; the standby is promoted and the address moves to it.
-        primary.stop_now();
-        let refusal = lab.until_refused(w, Duration::from_secs(15));
+        // The primary's host dies without a word (its connections stay open, nothing answers);
+        // the standby is promoted and the address moves to it. The connections to the old
+        // primary never end: the warden must give them up, not wait for them.
+        primary.freeze();
+        let refusal = lab.until_refused(w, Duration::from_secs(20));
         eprintln!("  refused: {refusal}");
-        std::thread::sleep(Duration::from_secs(6));
+        // Past the bound on a store call (10 s).
+        std::thread::sleep(Duration::from_secs(11));
         lab.probes_while_down(w);
         standby.promote();
         relay.point_to(standby.port());
     });
+    // Only now, so that it can be stopped (the address no longer leads to it).
+    primary.thaw();
 }

@@ -112,9 +112,9 @@ async fn readyz(State(s): State<AdminState>) -> Response {
     let trail = s.audit.status();
     let odoo = s.odoo.ping().await.map_err(|e| e.to_string());
     let body = json!({
-        "ready": store.is_ok() && trail.is_taking() && odoo.is_ok() && !s.profiles.is_empty(),
+        "ready": store.is_ok() && !trail.is_down() && odoo.is_ok() && !s.profiles.is_empty(),
         "store": store.as_ref().map(|_| "ok").unwrap_or_else(|e| e.as_str()),
-        "audit": trail.describe(),
+        "audit": if trail.is_down() { trail.describe() } else { "ok".into() },
         "odoo": odoo.as_ref().map(|_| "ok").unwrap_or_else(|e| e.as_str()),
         "odoo_circuit": s.odoo.circuit().as_str(),
         "profiles": s.profiles,
@@ -137,8 +137,7 @@ async fn metrics(State(s): State<AdminState>) -> Response {
     });
     m.audit_queue
         .set(i64::try_from(s.audit.queue_depth()).unwrap_or(i64::MAX));
-    m.audit_trail_up
-        .set(i64::from(s.audit.status().is_taking()));
+    m.audit_trail_up.set(i64::from(!s.audit.status().is_down()));
     crate::metrics::odoo_circuit(s.odoo.circuit());
     m.tasks.set(
         i64::try_from(
@@ -470,7 +469,11 @@ async fn record_admin(
         error(
             StatusCode::SERVICE_UNAVAILABLE,
             "audit_unavailable",
-            format!("the change was made, but the audit trail has not stored its record yet ({e})"),
+            format!(
+                "the change was made, but the audit trail has not stored its record yet ({}); \
+                 it stays queued and is written when the store takes records again",
+                e.for_client()
+            ),
         )
     })
 }

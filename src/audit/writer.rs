@@ -49,7 +49,7 @@ impl AuditError {
     pub fn for_client(&self) -> String {
         match self {
             AuditError::QueueFull(s) => {
-                format!("the audit trail is not taking records (none taken for {s} s)")
+                format!("the audit trail is not taking records (its queue stayed full for {s} s)")
             }
             AuditError::Store(_) => {
                 "the audit trail's store is failing (the operator's log says why)".into()
@@ -85,6 +85,16 @@ impl TrailStatus {
         matches!(self, TrailStatus::Taking)
     }
 
+    /// Whether to tell probes the trail is down: the store failed, or an append has been stuck
+    /// as long as a caller waits. A slow commit (a checkpoint, a load spike) is not an outage.
+    pub fn is_down(&self) -> bool {
+        match self {
+            TrailStatus::Taking => false,
+            TrailStatus::Failing { .. } => true,
+            TrailStatus::Stalled { for_secs } => *for_secs >= WAIT.as_secs(),
+        }
+    }
+
     /// A line for an operator.
     pub fn describe(&self) -> String {
         match self {
@@ -99,13 +109,16 @@ impl TrailStatus {
     }
 }
 
-/// The writer's state, shared with the request path.
+/// The writer's state, shared with the request path: atomics, read on every record; the error
+/// text only while the store fails.
 struct Health {
     started: std::time::Instant,
     /// When the append now running began (ms after `started`, plus one), 0 when none runs.
     busy_since: std::sync::atomic::AtomicU64,
-    /// Since when, and why, the store has failed every append (`None`: the last one worked).
-    failing: std::sync::Mutex<Option<(std::time::Instant, String)>>,
+    /// Since when (as `busy_since`) the store has failed every append; 0: the last one worked.
+    failing_since: std::sync::atomic::AtomicU64,
+    /// The last failure's error, for `/readyz`.
+    error: std::sync::Mutex<String>,
 }
 
 impl Health {
@@ -116,22 +129,41 @@ impl Health {
     }
 
     fn status(&self) -> TrailStatus {
-        if let Ok(f) = self.failing.lock()
-            && let Some((since, error)) = f.as_ref()
-        {
+        let now = self.now_ms();
+        let failing = self.failing_since.load(Ordering::Acquire);
+        if failing != 0 {
             return TrailStatus::Failing {
-                error: error.clone(),
-                for_secs: since.elapsed().as_secs(),
+                error: self.error.lock().map(|e| e.clone()).unwrap_or_default(),
+                for_secs: now.saturating_sub(failing) / 1000,
             };
         }
-        let busy = self.busy_since.load(Ordering::Relaxed);
-        let running = Duration::from_millis(self.now_ms().saturating_sub(busy));
+        let busy = self.busy_since.load(Ordering::Acquire);
+        let running = Duration::from_millis(now.saturating_sub(busy));
         if busy != 0 && running >= STALL {
             return TrailStatus::Stalled {
                 for_secs: running.as_secs(),
             };
         }
         TrailStatus::Taking
+    }
+
+    /// An append failed: from now on, callers are refused at once.
+    fn failed(&self, error: String) {
+        if let Ok(mut e) = self.error.lock() {
+            *e = error;
+        }
+        let _ = self.failing_since.compare_exchange(
+            0,
+            self.now_ms(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// An append worked; how long the store had been failing (`None`: it had not).
+    fn recovered(&self) -> Option<Duration> {
+        let since = self.failing_since.swap(0, Ordering::AcqRel);
+        (since != 0).then(|| Duration::from_millis(self.now_ms().saturating_sub(since)))
     }
 }
 
@@ -156,7 +188,8 @@ impl AuditLog {
         let health = Arc::new(Health {
             started: std::time::Instant::now(),
             busy_since: std::sync::atomic::AtomicU64::new(0),
-            failing: std::sync::Mutex::new(None),
+            failing_since: std::sync::atomic::AtomicU64::new(0),
+            error: std::sync::Mutex::new(String::new()),
         });
         tokio::spawn(run(store, rx, depth.clone(), health.clone()));
         Arc::new(AuditLog {
@@ -222,10 +255,12 @@ impl AuditLog {
     }
 
     /// Queues a record and waits until it is committed; its sequence number. While the store
-    /// fails, the record is kept (queued, if there is room) and the caller refused at once.
+    /// fails, the record is queued (waiting for room, as ever) and the caller refused at once.
     pub async fn record_durable(&self, event: Event) -> Result<i64, AuditError> {
         if let TrailStatus::Failing { for_secs, .. } = self.health.status() {
-            self.keep(event);
+            // The record of something done (a change made, a write's outcome): waits for room
+            // like any other rather than give way to the records of refusals.
+            self.enqueue(Job { event, done: None }).await?;
             return Err(AuditError::Failing(for_secs));
         }
         let (done, wait) = oneshot::channel();
@@ -259,7 +294,15 @@ impl AuditLog {
 
     /// Queues a record of a request being refused because the trail fails: kept if there is
     /// room (written when the store is back), else only logged (the request was refused).
+    /// Half the queue at most is kept for them: the other half stays for records of changes.
     fn keep(&self, event: Event) {
+        if self.depth.load(Ordering::Relaxed) >= QUEUE / 2 {
+            tracing::warn!(
+                "the audit queue is half full while the store fails: the record of a refused \
+                 request was not kept"
+            );
+            return;
+        }
         self.depth.fetch_add(1, Ordering::Relaxed);
         if self.tx.try_send(Job { event, done: None }).is_err() {
             self.depth.fetch_sub(1, Ordering::Relaxed);
@@ -313,20 +356,19 @@ async fn run(
         }
         gather(&mut rx, &mut batch).await;
         let inserts: Vec<_> = batch.iter().map(|j| j.event.to_insert()).collect();
-        health.busy_since.store(health.now_ms(), Ordering::Relaxed);
+        health.busy_since.store(health.now_ms(), Ordering::Release);
         let appended = store.append_audit(&inserts, &chain).await;
-        health.busy_since.store(0, Ordering::Relaxed);
+        // A failure is marked before the append stops counting as running: no caller sees the
+        // trail as taking records in between.
+        if let Err(e) = &appended {
+            health.failed(e.to_string());
+        }
+        health.busy_since.store(0, Ordering::Release);
         match appended {
             Ok(seqs) => {
-                if failed > 0 {
-                    let down = health
-                        .failing
-                        .lock()
-                        .ok()
-                        .and_then(|mut f| f.take())
-                        .map_or(0, |(since, _)| since.elapsed().as_secs());
+                if let Some(down) = health.recovered() {
                     tracing::warn!(
-                        after_secs = down,
+                        after_secs = down.as_secs(),
                         failed_appends = failed,
                         records = batch.len(),
                         "the audit trail takes records again; nothing queued was lost"
@@ -349,10 +391,6 @@ async fn run(
                 // and is retried until the store takes it.
                 failed += 1;
                 crate::metrics::metrics().audit_append_failures.inc();
-                if let Ok(mut f) = health.failing.lock() {
-                    let since = f.as_ref().map_or_else(std::time::Instant::now, |(s, _)| *s);
-                    *f = Some((since, e.to_string()));
-                }
                 if logged.is_none_or(|at| at.elapsed() >= REPEAT_LOG) {
                     logged = Some(std::time::Instant::now());
                     tracing::error!(
@@ -382,9 +420,7 @@ async fn run(
                     depth.fetch_sub(before - batch.len(), Ordering::Relaxed);
                     failures = 0;
                     if batch.is_empty() {
-                        if let Ok(mut f) = health.failing.lock() {
-                            *f = None;
-                        }
+                        health.recovered();
                         failed = 0;
                         logged = None;
                         continue;

@@ -311,15 +311,33 @@ async fn bounded<T>(
     what: &str,
     call: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
-    tokio::time::timeout(CALL_BOUND, call)
-        .await
-        .unwrap_or_else(|_| {
+    match tokio::time::timeout(CALL_BOUND, call).await {
+        Ok(answer) => {
+            if answer.is_ok() {
+                UNANSWERED.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+            answer
+        }
+        Err(_) => {
+            UNANSWERED.store(true, std::sync::atomic::Ordering::Relaxed);
             Err(StoreError::Query(format!(
                 "the store did not answer within {} s ({what}): check that it is up and \
                  reachable",
                 CALL_BOUND.as_secs()
             )))
-        })
+        }
+    }
+}
+
+/// Set when a bounded call ran out of time (the server stopped answering), cleared when one
+/// succeeds. Meanwhile a PostgreSQL connection given back to the pool is closed rather than
+/// pinged: to a server gone silent the ping would wait for the operating system to give up on
+/// the connection (many minutes), holding its place in the pool, until none is left for a
+/// server that answers again.
+static UNANSWERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn store_unanswered() -> bool {
+    UNANSWERED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A query failure, with what was being done.

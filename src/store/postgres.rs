@@ -55,6 +55,8 @@ pub(super) async fn connect(
         .before_acquire(|conn, _| {
             Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
         })
+        // While the server does not answer, a connection given back is closed, not pinged.
+        .after_release(|_, _| Box::pin(async move { Ok(!super::store_unanswered()) }))
         .connect_with(options)
         .await
         .map_err(|e| StoreError::Connect(redactor.apply(connect_message(display, &e))))

@@ -539,6 +539,68 @@ async fn writes_are_refused_when_the_store_cannot_take_records() {
     assert_eq!(verify["unknown_outcomes"], json!([]), "{verify}");
 }
 
+/// A write cut off while its intent waits on a stalled store: when the store takes the intent
+/// later, the cut-off closes it, so `audit verify` names no write to check (none was sent).
+#[tokio::test]
+async fn a_write_cut_off_while_its_intent_waits_is_not_left_unknown() {
+    let dir = std::env::temp_dir().join(format!("ow-intent-wait-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let _dir = TempDir(dir.clone());
+    let path = dir.join("store.db");
+    let t = start(&format!("sqlite://{}", path.display())).await;
+    let s = session(&t, json!({})).await;
+    // Another connection holds the write lock: appends wait (SQLite's busy timeout, 5 s).
+    let holder = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let mut lock = holder.acquire().await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let write = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "create_records", "arguments": {"model": "res.partner", "records": [{"name": "Waited Co", "is_company": true}]}}});
+    let pending = tokio::spawn(on_session(&t, &s, write).send());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    on_session(
+        &t,
+        &s,
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    pending.abort();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query("COMMIT").execute(&mut *lock).await.unwrap();
+    drop(lock);
+    let writes = t.records(&[("operation", "create")]).await;
+    let kinds: Vec<(&str, &str)> = writes
+        .iter()
+        .map(|r| {
+            (
+                r["record"]["kind"].as_str().unwrap_or(""),
+                r["record"]["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("write_intent", "pending"), ("write_outcome", "cancelled")],
+        "{writes:?}"
+    );
+    let verify = t.verify().await;
+    assert_eq!(verify["ok"], true);
+    assert_eq!(verify["unknown_outcomes"], json!([]), "{verify}");
+    let after = t
+        .tool(
+            "search_records",
+            json!({"model": "res.partner", "domain": [["name", "=", "Waited Co"]]}),
+        )
+        .await;
+    assert_eq!(after["result"]["structuredContent"]["total"], 0, "{after}");
+}
+
 #[tokio::test]
 async fn auditors_query_and_export() {
     let t = start("sqlite::memory:").await;

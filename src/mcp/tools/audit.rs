@@ -23,6 +23,9 @@ pub struct CallAudit {
     finished: std::sync::atomic::AtomicBool,
     /// The trail did not take the write's intent in time (the write was not made).
     intent_refused: std::sync::atomic::AtomicBool,
+    /// The write's intent was handed to the trail (it may be committed, even if this call is
+    /// cut off before it hears so).
+    intent_asked: std::sync::atomic::AtomicBool,
 }
 
 /// How a call that did not finish was cut off.
@@ -58,11 +61,25 @@ impl Drop for CallAudit {
             .and_then(|c| *c)
             .unwrap_or(CutOff::Cancelled);
         let had_intent = self.has_intent();
+        let intent_asked = self.intent_asked.load(std::sync::atomic::Ordering::SeqCst);
         let mut e = self.event();
         e.time = time::OffsetDateTime::now_utc();
         e.duration_ms = Some(self.started.elapsed().as_secs_f64() * 1000.0);
         e.confirmed_by = self.confirmed();
-        if had_intent {
+        if intent_asked && !had_intent {
+            // Cut off while its intent was being recorded: Odoo was never called, and the
+            // intent, if it is committed later, is closed by this.
+            e.kind = kind::WRITE_OUTCOME;
+            e.decision = Some(crate::audit::Decision::Allow);
+            e.outcome = Some(match how {
+                CutOff::Timeout => Outcome::Timeout,
+                CutOff::Cancelled => Outcome::Cancelled,
+            });
+            e.reason = Some(format!(
+                "the call was cut off ({}) while its intent was being recorded: nothing was sent to Odoo",
+                how.as_str()
+            ));
+        } else if had_intent {
             e.kind = kind::WRITE_OUTCOME;
             e.decision = Some(crate::audit::Decision::Allow);
             e.outcome = Some(crate::audit::Outcome::Unknown);
@@ -157,6 +174,7 @@ impl CallAudit {
             cut_off: Mutex::new(None),
             finished: std::sync::atomic::AtomicBool::new(false),
             intent_refused: std::sync::atomic::AtomicBool::new(false),
+            intent_asked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -216,6 +234,8 @@ impl CallAudit {
         e.decision = Some(crate::audit::Decision::Allow);
         e.outcome = Some(crate::audit::Outcome::Pending);
         e.confirmed_by = self.confirmed();
+        self.intent_asked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         match self.log.record_intent(e).await {
             Ok(seq) => {
                 if let Ok(mut i) = self.intent.lock() {
