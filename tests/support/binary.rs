@@ -225,3 +225,44 @@ pub fn session(url: &str, token: &str) -> String {
     );
     sid
 }
+
+/// What a process holds, from `/proc`: to check that a fault leaves nothing behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holds {
+    pub rss_kib: u64,
+    pub threads: u64,
+    pub fds: usize,
+}
+
+pub fn holds(pid: u32) -> Holds {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Holds {
+        rss_kib: field("VmRSS:"),
+        threads: field("Threads:"),
+        fds: std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+    }
+}
+
+/// A metric's value (the sum of its series) from the admin listener's `/metrics`.
+pub fn metric(admin_url: &str, name: &str) -> f64 {
+    reqwest::blocking::get(format!("{admin_url}/metrics"))
+        .ok()
+        .and_then(|r| r.text().ok())
+        .map(|t| {
+            t.lines()
+                .filter(|l| l.starts_with(name))
+                .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+                .sum()
+        })
+        .unwrap_or(0.0)
+}
