@@ -124,13 +124,7 @@ fn a_kill_mid_write_loses_nothing_acknowledged_and_names_every_unknown_outcome()
             );
         }
         // The chain is whole, and names exactly the intents left without an outcome.
-        let verify: Value = client
-            .get(format!("{}/admin/v1/audit/verify", w.admin_url))
-            .bearer_auth(&auditor)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let verify = load::verify(&client, &w.admin_url, &auditor);
         assert_eq!(verify["ok"], true, "round {round}: {verify}");
         let named: BTreeSet<String> = verify["unknown_outcomes"]
             .as_array()
@@ -253,15 +247,7 @@ fn two_instances_on_postgresql_keep_one_chain_when_one_is_killed() {
         "B stopped writing when A was killed"
     );
     let intents = records(&client, &b.admin_url, &auditor, "write_intent");
-    let call_of: BTreeMap<String, String> = intents
-        .iter()
-        .filter_map(|r| {
-            Some((
-                r["arguments"]["records"][0]["name"].as_str()?.to_string(),
-                r["call_id"].as_str()?.to_string(),
-            ))
-        })
-        .collect();
+    let call_of = load::calls_by_name(&intents);
     let done: BTreeSet<String> = outcomes
         .iter()
         .filter(|r| r["outcome"] == "ok")
@@ -281,13 +267,7 @@ fn two_instances_on_postgresql_keep_one_chain_when_one_is_killed() {
             );
         }
     }
-    let verify: Value = client
-        .get(format!("{}/admin/v1/audit/verify", b.admin_url))
-        .bearer_auth(&auditor)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let verify = load::verify(&client, &b.admin_url, &auditor);
     assert_eq!(verify["ok"], true, "{verify}");
     eprintln!(
         "two instances: A {} acknowledged before its kill, B {}; chain of {} records intact",

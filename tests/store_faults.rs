@@ -24,7 +24,7 @@ mod pg;
 use emulator::{Emulator, EmulatorConfig};
 use load::{Answer, Load, Seen, create, in_odoo, records};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const POLICY: &str = "[defaults]\nconfirm = \"none\"\n[models.\"res.partner\"]\nread = true\ncreate = { fields = [\"name\", \"is_company\"] }\n";
@@ -229,15 +229,7 @@ impl Lab {
         let intents = records(&self.client, &w.admin_url, &self.auditor, "write_intent");
         let outcomes = records(&self.client, &w.admin_url, &self.auditor, "write_outcome");
         let reads = records(&self.client, &w.admin_url, &self.auditor, "tool_call");
-        let call_of: BTreeMap<String, String> = intents
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r["arguments"]["records"][0]["name"].as_str()?.to_string(),
-                    r["call_id"].as_str()?.to_string(),
-                ))
-            })
-            .collect();
+        let call_of = load::calls_by_name(&intents);
         let done: BTreeSet<&str> = outcomes
             .iter()
             .filter(|r| r["outcome"] == "ok")
@@ -281,14 +273,7 @@ impl Lab {
                 s.answer
             );
         }
-        let verify: Value = self
-            .client
-            .get(format!("{}/admin/v1/audit/verify", w.admin_url))
-            .bearer_auth(&self.auditor)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let verify = load::verify(&self.client, &w.admin_url, &self.auditor);
         assert_eq!(verify["ok"], true, "{verify}");
         assert_eq!(
             verify["unknown_outcomes"],
@@ -435,14 +420,7 @@ fn odoo_faults_leave_nothing_behind_in_the_process() {
         );
     }
     assert!(failed > 0, "the faults failed nothing");
-    let verify: Value = lab
-        .client
-        .get(format!("{}/admin/v1/audit/verify", w.admin_url))
-        .bearer_auth(&lab.auditor)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let verify = load::verify(&lab.client, &w.admin_url, &lab.auditor);
     assert_eq!(verify["ok"], true, "{verify}");
     w.child.kill().unwrap();
     let _ = w.child.wait();
@@ -563,40 +541,44 @@ fn sqlite_locked_by_another_process_refuses_writes_and_resumes_when_released() {
     });
 }
 
-#[test]
-fn postgresql_stopped_and_started_again_mid_run() {
+/// A PostgreSQL server of the test's own fails: `down` breaks it, the fault lasts `hold` past
+/// the first refused write, `up` mends it.
+fn on_postgres(name: &str, hold: Duration, down: fn(&pg::PgServer), up: fn(&pg::PgServer)) {
     let Some(server) = pg::PgServer::start() else {
         return;
     };
     server.durable_commits();
-    let lab = Lab::new("pg-restart", |_| server.url_for(pg::DATABASE));
-    under_load(&lab, "pg-restart", |w| {
-        server.stop_now();
-        let refusal = lab.until_refused(w, Duration::from_secs(15));
+    let lab = Lab::new(name, |_| server.url_for(pg::DATABASE));
+    under_load(&lab, name, |w| {
+        down(&server);
+        let refusal = lab.until_refused(w, Duration::from_secs(20));
         eprintln!("  refused: {refusal}");
-        std::thread::sleep(Duration::from_secs(6));
+        std::thread::sleep(hold);
         lab.probes_while_down(w);
-        server.start_again();
+        up(&server);
     });
 }
 
 #[test]
+fn postgresql_stopped_and_started_again_mid_run() {
+    on_postgres(
+        "pg-restart",
+        Duration::from_secs(6),
+        pg::PgServer::stop_now,
+        pg::PgServer::start_again,
+    );
+}
+
+#[test]
 fn postgresql_that_stops_answering_with_connections_open() {
-    let Some(server) = pg::PgServer::start() else {
-        return;
-    };
-    server.durable_commits();
-    let lab = Lab::new("pg-frozen", |_| server.url_for(pg::DATABASE));
-    under_load(&lab, "pg-frozen", |w| {
-        // A dead host or a partition: no reset, no refusal, no answer.
-        server.freeze();
-        let refusal = lab.until_refused(w, Duration::from_secs(20));
-        eprintln!("  refused: {refusal}");
-        // Past the bound on a store call (10 s), so that the stuck append is given up.
-        std::thread::sleep(Duration::from_secs(11));
-        lab.probes_while_down(w);
-        server.thaw();
-    });
+    // A dead host or a partition: no reset, no refusal, no answer; held past the bound on a
+    // store call (10 s), so that the stuck append is given up.
+    on_postgres(
+        "pg-frozen",
+        Duration::from_secs(11),
+        pg::PgServer::freeze,
+        pg::PgServer::thaw,
+    );
 }
 
 /// A TCP relay to a port that can be moved (the address a failover moves to another server).

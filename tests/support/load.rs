@@ -6,7 +6,7 @@
 
 use crate::emulator::api_key;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -116,6 +116,31 @@ pub fn records(
         .iter()
         .map(|r| r["record"].clone())
         .collect()
+}
+
+/// The call id of each created partner's write, by the partner's name, from `write_intent`
+/// records.
+pub fn calls_by_name(intents: &[Value]) -> BTreeMap<String, String> {
+    intents
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["arguments"]["records"][0]["name"].as_str()?.to_string(),
+                r["call_id"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// `GET /admin/v1/audit/verify`'s report.
+pub fn verify(client: &reqwest::blocking::Client, admin: &str, auditor: &str) -> Value {
+    client
+        .get(format!("{admin}/admin/v1/audit/verify"))
+        .bearer_auth(auditor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
 }
 
 /// The partner names Odoo holds that start with `prefix`, asked of the emulator directly.
