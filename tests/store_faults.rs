@@ -111,8 +111,9 @@ impl Lab {
         unreachable!()
     }
 
-    /// What the probes show while the fault lasts.
-    fn probes_while_down(&self, w: &binary::Running) {
+    /// What `/readyz` and `odoo_warden_audit_trail_up` say: down while the fault lasts, up
+    /// once it is mended.
+    fn probes(&self, w: &binary::Running, down: bool) {
         let r = self
             .client
             .get(format!("{}/readyz", w.admin_url))
@@ -120,49 +121,22 @@ impl Lab {
             .unwrap();
         let status = r.status().as_u16();
         let body: Value = r.json().unwrap();
-        assert_eq!(status, 503, "/readyz while the store fails: {body}");
-        assert_ne!(body["audit"], "ok", "{body}");
-        assert!(
-            body["audit"]
-                .as_str()
-                .is_some_and(|a| a.starts_with("not taking records")),
-            "{body}"
-        );
-        let metrics = self
-            .client
-            .get(format!("{}/metrics", w.admin_url))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
-        assert!(
-            metrics.contains("odoo_warden_audit_trail_up 0"),
-            "{metrics}"
-        );
-        eprintln!("  /readyz while down: {body}");
-    }
-
-    fn probes_when_back(&self, w: &binary::Running) {
-        let r = self
-            .client
-            .get(format!("{}/readyz", w.admin_url))
-            .send()
-            .unwrap();
-        let status = r.status().as_u16();
-        let body: Value = r.json().unwrap();
-        assert_eq!(status, 200, "/readyz once the store is back: {body}");
-        assert_eq!(body["audit"], "ok");
-        let metrics = self
-            .client
-            .get(format!("{}/metrics", w.admin_url))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
-        assert!(
-            metrics.contains("odoo_warden_audit_trail_up 1"),
-            "{metrics}"
-        );
+        let up = binary::metric(&w.admin_url, "odoo_warden_audit_trail_up");
+        if down {
+            assert_eq!(status, 503, "/readyz while the store fails: {body}");
+            assert!(
+                body["audit"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("not taking records")),
+                "{body}"
+            );
+            assert_eq!(up, 0.0, "odoo_warden_audit_trail_up while the store fails");
+            eprintln!("  /readyz while down: {body}");
+        } else {
+            assert_eq!(status, 200, "/readyz once the store is back: {body}");
+            assert_eq!(body["audit"], "ok");
+            assert_eq!(up, 1.0, "odoo_warden_audit_trail_up once the store is back");
+        }
     }
 
     /// The checks every fault ends with (see the module's documentation).
@@ -307,7 +281,7 @@ fn under_load(lab: &Lab, name: &str, fault: impl FnOnce(&binary::Running)) {
     let seen = load.stop();
     eprintln!("  {name}: load stopped after {:?}", began.elapsed());
     left_behind(&w, before, tasks_before);
-    lab.probes_when_back(&w);
+    lab.probes(&w, false);
     lab.check(&w, &seen, &prefix);
     eprintln!("  {name}: checked after {:?}", began.elapsed());
     let logs = w.logs.lock().unwrap().clone();
@@ -497,7 +471,7 @@ fn sqlite_on_a_full_file_system_refuses_writes_and_resumes_when_space_returns() 
         eprintln!("  refused: {refusal}");
         // Past the trail's wait, so that both the waiting and the at-once refusals are seen.
         std::thread::sleep(Duration::from_secs(6));
-        lab.probes_while_down(w);
+        lab.probes(w, true);
         std::fs::remove_file(&filler).unwrap();
     });
 }
@@ -535,7 +509,7 @@ fn sqlite_locked_by_another_process_refuses_writes_and_resumes_when_released() {
         let refusal = lab.until_refused(w, Duration::from_secs(15));
         eprintln!("  refused: {refusal}");
         std::thread::sleep(Duration::from_secs(6));
-        lab.probes_while_down(w);
+        lab.probes(w, true);
         drop(holder.stdin.take());
         assert!(holder.wait().unwrap().success());
     });
@@ -554,7 +528,7 @@ fn on_postgres(name: &str, hold: Duration, down: fn(&pg::PgServer), up: fn(&pg::
         let refusal = lab.until_refused(w, Duration::from_secs(20));
         eprintln!("  refused: {refusal}");
         std::thread::sleep(hold);
-        lab.probes_while_down(w);
+        lab.probes(w, true);
         up(&server);
     });
 }
@@ -646,7 +620,7 @@ fn postgresql_failing_over_to_a_promoted_standby() {
         eprintln!("  refused: {refusal}");
         // Past the bound on a store call (10 s).
         std::thread::sleep(Duration::from_secs(11));
-        lab.probes_while_down(w);
+        lab.probes(w, true);
         standby.promote();
         relay.point_to(standby.port());
     });

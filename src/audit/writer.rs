@@ -81,10 +81,6 @@ pub enum TrailStatus {
 }
 
 impl TrailStatus {
-    pub fn is_taking(&self) -> bool {
-        matches!(self, TrailStatus::Taking)
-    }
-
     /// Whether to tell probes the trail is down: the store failed, or an append has been stuck
     /// as long as a caller waits. A slow commit (a checkpoint, a load spike) is not an outage.
     pub fn is_down(&self) -> bool {
@@ -292,9 +288,9 @@ impl AuditLog {
         }
     }
 
-    /// Queues a record of a request being refused because the trail fails: kept if there is
-    /// room (written when the store is back), else only logged (the request was refused).
-    /// Half the queue at most is kept for them: the other half stays for records of changes.
+    /// Queues a record of a request being refused because the trail fails, without waiting:
+    /// written when the store is back. Half the queue at most is kept for them: the other half
+    /// stays for records of changes made.
     fn keep(&self, event: Event) {
         if self.depth.load(Ordering::Relaxed) >= QUEUE / 2 {
             tracing::warn!(
@@ -303,14 +299,7 @@ impl AuditLog {
             );
             return;
         }
-        self.depth.fetch_add(1, Ordering::Relaxed);
-        if self.tx.try_send(Job { event, done: None }).is_err() {
-            self.depth.fetch_sub(1, Ordering::Relaxed);
-            tracing::warn!(
-                "the audit queue is full while the store fails: the record of a refused request \
-                 was not kept"
-            );
-        }
+        self.record_nowait(event);
     }
 
     /// Queues a record without waiting (for `Drop`); a full queue loses it, loudly.

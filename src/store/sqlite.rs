@@ -54,7 +54,12 @@ pub(super) async fn connect(
         loop {
             match SqlitePoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
-                .before_acquire(|conn, _| Box::pin(async move { Ok(usable(conn)) }))
+                // A pooled connection still inside a transaction (a COMMIT refused by a full disk
+                // can leave the driver counting one SQLite already ended) would refuse every
+                // later BEGIN: it is closed instead of handed out.
+                .before_acquire(|conn, _| {
+                    Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+                })
                 .connect_with(options.clone())
                 .await
             {
@@ -69,13 +74,6 @@ pub(super) async fn connect(
     .map_err(|e| open_error(&path, &e))?;
     migrate::sqlite(&pool, &display).await?;
     Ok(pool)
-}
-
-/// A pooled connection still inside a transaction (a COMMIT that failed on a full disk can leave
-/// the driver counting one that SQLite already ended) would refuse every later BEGIN: such a
-/// connection is closed instead of handed out.
-pub(super) fn usable(conn: &sqlx::SqliteConnection) -> bool {
-    !sqlx::Connection::is_in_transaction(conn)
 }
 
 /// SQLITE_BUSY / SQLITE_LOCKED: another connection holds a lock for now.

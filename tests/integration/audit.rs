@@ -575,15 +575,7 @@ async fn a_write_cut_off_while_its_intent_waits_is_not_left_unknown() {
     sqlx::query("COMMIT").execute(&mut *lock).await.unwrap();
     drop(lock);
     let writes = t.records(&[("operation", "create")]).await;
-    let kinds: Vec<(&str, &str)> = writes
-        .iter()
-        .map(|r| {
-            (
-                r["record"]["kind"].as_str().unwrap_or(""),
-                r["record"]["outcome"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
+    let kinds = kinds_and_outcomes(&writes);
     assert_eq!(
         kinds,
         [("write_intent", "pending"), ("write_outcome", "cancelled")],
@@ -749,6 +741,19 @@ async fn session(t: &T, capabilities: Value) -> String {
     r.headers()["mcp-session-id"].to_str().unwrap().to_string()
 }
 
+/// Each record's kind and outcome, in order.
+fn kinds_and_outcomes(records: &[Value]) -> Vec<(&str, &str)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r["record"]["kind"].as_str().unwrap_or(""),
+                r["record"]["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
 fn on_session(t: &T, session: &str, body: Value) -> reqwest::RequestBuilder {
     reqwest::Client::new()
         .post(&t.w.mcp_url)
@@ -868,15 +873,7 @@ update = { fields = ["comment"] }
     drop(stream);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let writes = t.records(&[("operation", "update")]).await;
-    let kinds: Vec<(&str, &str)> = writes
-        .iter()
-        .map(|r| {
-            (
-                r["record"]["kind"].as_str().unwrap_or(""),
-                r["record"]["outcome"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
+    let kinds = kinds_and_outcomes(&writes);
     assert_eq!(kinds.last(), Some(&("tool_call", "cancelled")), "{kinds:?}");
     assert!(kinds.iter().all(|(k, _)| *k != "write_intent"), "{kinds:?}");
     assert_eq!(t.verify().await["ok"], true);

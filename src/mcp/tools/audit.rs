@@ -21,10 +21,9 @@ pub struct CallAudit {
     confirmed_by: Mutex<Option<String>>,
     cut_off: Mutex<Option<CutOff>>,
     finished: std::sync::atomic::AtomicBool,
-    /// The trail did not take the write's intent in time (the write was not made).
-    intent_refused: std::sync::atomic::AtomicBool,
-    /// The write's intent was handed to the trail (it may be committed, even if this call is
-    /// cut off before it hears so).
+    /// The write's intent was handed to the trail (it may be committed later, even if the
+    /// trail refused it in time or the call is cut off before it hears): without a committed
+    /// intent, the call's outcome must close it.
     intent_asked: std::sync::atomic::AtomicBool,
 }
 
@@ -173,7 +172,6 @@ impl CallAudit {
             confirmed_by: Mutex::new(None),
             cut_off: Mutex::new(None),
             finished: std::sync::atomic::AtomicBool::new(false),
-            intent_refused: std::sync::atomic::AtomicBool::new(false),
             intent_asked: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -236,21 +234,11 @@ impl CallAudit {
         e.confirmed_by = self.confirmed();
         self.intent_asked
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        match self.log.record_intent(e).await {
-            Ok(seq) => {
-                if let Ok(mut i) = self.intent.lock() {
-                    *i = Some(seq);
-                }
-                Ok(())
-            }
-            Err(e) => {
-                // The intent may still be queued and committed later: the outcome must then
-                // close it (nothing was sent to Odoo).
-                self.intent_refused
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
-                Err(e)
-            }
+        let seq = self.log.record_intent(e).await?;
+        if let Ok(mut i) = self.intent.lock() {
+            *i = Some(seq);
         }
+        Ok(())
     }
 
     /// Records how the call ended. Writes wait for the commit; reads are queued. Err: the record
@@ -261,9 +249,8 @@ impl CallAudit {
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let mut e = self.event();
         e.time = time::OffsetDateTime::now_utc();
-        let intent_refused = self
-            .intent_refused
-            .load(std::sync::atomic::Ordering::SeqCst);
+        let intent_refused =
+            !had_intent && self.intent_asked.load(std::sync::atomic::Ordering::SeqCst);
         // An intent the trail did not take in time may be committed later: this outcome closes
         // it, so that `audit verify` does not name a write that was never sent.
         e.kind = if had_intent || intent_refused {
